@@ -1,0 +1,189 @@
+"""Command line: parse arguments, set up logging, run one command, map its outcome to an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from bot.config import Config, ConfigError, default_environ, load_config
+from bot.posts import (
+    Library,
+    Post,
+    PostError,
+    Problem,
+    daily_posts,
+    duplicate_days,
+    latest_post,
+    load_posts,
+    post_for_day,
+    post_files,
+    read_post,
+)
+from bot.render import ApiCall, describe, render_post
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2  # bad arguments or configuration
+EXIT_NO_POST = 3  # no post for the day asked for
+
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class _Fail(Exception):
+    """Stop the command with `message` on stderr and `code` as the exit status."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _parser() -> argparse.ArgumentParser:
+    # --config and --posts work before or after the command name.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="TOML configuration file (default: $AI_NEWS_BOT_CONFIG, else built-in defaults)",
+    )
+    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more logging")
+    posts = argparse.ArgumentParser(add_help=False)
+    posts.add_argument("--posts", type=Path, metavar="DIR", help="posts folder (default: [posts] dir)")
+
+    parser = argparse.ArgumentParser(
+        prog="ai-news-bot",
+        description="Publish the aicode.cc AI 日报 to Telegram and answer readers' questions about it.",
+        parents=[common],
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    check = commands.add_parser(
+        "check",
+        parents=[common, posts],
+        help="report every post that cannot be published, with file and line",
+        description="Parse every post; print PATH:LINE: error|warning: ... and a summary. "
+        "Exit 1 if there is any error.",
+    )
+    check.set_defaults(handler=_check)
+    preview = commands.add_parser(
+        "preview",
+        parents=[common, posts],
+        help="show a day's channel message as Telegram would",
+        description="Render the channel message for days (YYYY-MM-DD, default today in [schedule] "
+        "timezone; 'latest' = newest daily post) or post files.",
+    )
+    preview.add_argument("targets", nargs="*", metavar="DAY|PATH", help="YYYY-MM-DD, 'latest' or a .md file")
+    preview.add_argument("--json", action="store_true", help="print the Bot API calls as JSON")
+    preview.set_defaults(handler=_preview)
+    return parser
+
+
+def _posts_dir(args: argparse.Namespace, config: Config) -> Path:
+    return args.posts if args.posts is not None else config.posts.dir
+
+
+def _check(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    folder = _posts_dir(args, config)
+    library = load_posts(folder, site_url=config.posts.site_url)
+    problems = [*library.problems, *duplicate_days(library.posts, config.posts.category)]
+    files = len(post_files(folder)) if folder.is_dir() else 0
+    if folder.is_dir() and files == 0:
+        problems.append(Problem(folder, 1, "error", "no *.md files in the posts folder"))
+    problems.sort(key=lambda p: (str(p.path), p.line))
+    for problem in problems:
+        print(problem, file=out)
+    errors = sum(p.severity == "error" for p in problems)
+    warnings = len(problems) - errors
+    daily = len(daily_posts(library.posts, config.posts.category))
+    print(
+        f"{files} files: {len(library.posts)} posts ({daily} {config.posts.category}), "
+        f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}",
+        file=out,
+    )
+    return EXIT_FAILURE if errors else EXIT_OK
+
+
+def _resolve(target: str, args: argparse.Namespace, config: Config, library: Library | None) -> Post:
+    """A preview target -> the post it names; raise _Fail when there is none."""
+    category = config.posts.category
+    folder = _posts_dir(args, config)
+    if target == "latest" or _DAY.match(target):
+        assert library is not None
+        if target == "latest":
+            post = latest_post(library.posts, category)
+            if post is None:
+                raise _Fail(f"no {category} post in {folder}", EXIT_NO_POST)
+            return post
+        try:
+            day = dt.date.fromisoformat(target)
+        except ValueError:
+            raise _Fail(f"{target}: not a valid date (expected YYYY-MM-DD)", EXIT_USAGE) from None
+        post = post_for_day(library.posts, day, category)
+        if post is None:
+            raise _Fail(f"no post for {day} ({category}) in {folder}", EXIT_NO_POST)
+        return post
+    try:
+        post, _ = read_post(Path(target), site_url=config.posts.site_url)
+    except PostError as exc:
+        raise _Fail(str(exc), EXIT_FAILURE) from None
+    return post
+
+
+def _preview(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    today = dt.datetime.now(config.schedule.timezone).date()
+    targets: Sequence[str] = args.targets or [today.isoformat()]
+    library = None
+    if any(t == "latest" or _DAY.match(t) for t in targets):
+        library = load_posts(_posts_dir(args, config), site_url=config.posts.site_url)
+    rendered: dict[str, list[ApiCall]] = {}
+    failures: list[_Fail] = []
+    for target in targets:
+        try:
+            post = _resolve(target, args, config, library)
+        except _Fail as exc:
+            failures.append(exc)
+            print(f"ai-news-bot: {exc}", file=sys.stderr)
+            continue
+        rendered[target] = render_post(post, chat_id=config.channel.chat, cover=config.channel.cover)
+        if not args.json:
+            print(f"=== {target}: {post.path}", file=out)
+            print(describe(rendered[target]), file=out)
+            print(file=out)
+    if args.json:
+        as_json = {target: [call.to_json() for call in calls] for target, calls in rendered.items()}
+        json.dump(as_json, out, ensure_ascii=False, indent=2)
+        print(file=out)
+    return max((f.code for f in failures), default=EXIT_OK)
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = _parser().parse_args(argv)
+    _setup_logging(getattr(args, "verbose", 0))
+    try:
+        config = load_config(getattr(args, "config", None), default_environ())
+    except ConfigError as exc:
+        print(f"ai-news-bot: config error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        code: int = args.handler(args, config, out or sys.stdout)
+    except _Fail as exc:
+        print(f"ai-news-bot: {exc}", file=sys.stderr)
+        return exc.code
+    return code
+
+
+def main_exit() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

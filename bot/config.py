@@ -1,0 +1,237 @@
+"""Read the TOML configuration and the environment into one frozen, validated `Config`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+CONFIG_ENV = "AI_NEWS_BOT_CONFIG"
+TOKEN_ENV = "TELEGRAM_BOT_TOKEN"  # noqa: S105 - the variable's name, not a secret
+API_URL_ENV = "TELEGRAM_API_URL"
+
+CoverMode = Literal["preview", "photo", "none"]
+COVER_MODES: tuple[CoverMode, ...] = ("preview", "photo", "none")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message is one line naming the key and the fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramConfig:
+    api_url: str = "https://api.telegram.org"
+    admins: tuple[int, ...] = ()
+    # Only from the environment, never from the file; kept out of repr() so it never lands in a log.
+    token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelConfig:
+    chat: str | int = "@ai_news_plus"
+    cover: CoverMode = "preview"
+
+
+@dataclass(frozen=True, slots=True)
+class PostsConfig:
+    dir: Path = Path("posts")
+    site_url: str = "https://aicode.cc"
+    category: str = "AI 日报"
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleConfig:
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    time: dt.time = dt.time(8, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    database: Path = Path("ai-news-bot.db")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    channel: ChannelConfig = field(default_factory=ChannelConfig)
+    posts: PostsConfig = field(default_factory=PostsConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    source: Path | None = None  # the file it came from, None when defaults apply
+
+
+# -- value parsers: each takes the raw TOML value and returns the typed value or raises
+# _Invalid with what was expected; the caller adds the key's name.
+
+
+class _Invalid(Exception):
+    pass
+
+
+def _describe(value: object) -> str:
+    kind = {bool: "boolean", int: "integer", float: "float", str: "string", list: "array", dict: "table"}
+    return f"{value!r} ({kind.get(type(value), type(value).__name__)})"
+
+
+def _string(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _Invalid(f"expected a non-empty string, got {_describe(value)}")
+    return value.strip()
+
+
+def _url(value: object) -> str:
+    text = _string(value)
+    if not text.startswith(("https://", "http://")):
+        raise _Invalid(f'expected an http(s) URL such as "https://example.org", got {text!r}')
+    return text.rstrip("/")
+
+
+def _admins(value: object) -> tuple[int, ...]:
+    # bool is a subclass of int: `admins = [true]` must not authorise user 1.
+    if not isinstance(value, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value
+    ):
+        raise _Invalid(
+            f"expected an array of numeric Telegram user ids such as [123456789], got {_describe(value)}"
+        )
+    return tuple(cast(list[int], value))
+
+
+def _chat(value: object) -> str | int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and (value.startswith("@") and len(value) > 1):
+        return value
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    raise _Invalid(
+        f'expected "@channelname" or a numeric chat id such as -1001234567890, got {_describe(value)}'
+    )
+
+
+def _cover(value: object) -> CoverMode:
+    if value not in COVER_MODES:
+        raise _Invalid(f"expected one of {', '.join(map(repr, COVER_MODES))}, got {_describe(value)}")
+    return cast(CoverMode, value)
+
+
+def _timezone(value: object) -> ZoneInfo:
+    name = _string(value)
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _Invalid(f'expected an IANA time zone such as "Asia/Shanghai", got {name!r}') from None
+
+
+def _time(value: object) -> dt.time:
+    # TOML has a local-time type (08:00:00); accept it as well as the string "08:00".
+    if isinstance(value, dt.time):
+        return value.replace(microsecond=0)
+    text = _string(value) if isinstance(value, str) else ""
+    try:
+        hour, minute = text.split(":")
+        if len(hour) != 2 or len(minute) != 2:
+            raise ValueError(text)
+        return dt.time(int(hour), int(minute))
+    except ValueError:
+        raise _Invalid(f'expected a 24-hour time "HH:MM" such as "08:00", got {_describe(value)}') from None
+
+
+def _path(value: object) -> Path:
+    return Path(_string(value))
+
+
+_Parser = Callable[[object], Any]
+
+# section -> key -> parser. The one place that says which keys exist.
+_SCHEMA: dict[str, dict[str, _Parser]] = {
+    "telegram": {"api_url": _url, "admins": _admins},
+    "channel": {"chat": _chat, "cover": _cover},
+    "posts": {"dir": _path, "site_url": _url, "category": _string},
+    "schedule": {"timezone": _timezone, "time": _time},
+    "storage": {"database": _path},
+}
+_SECTIONS: dict[str, type[Any]] = {
+    "telegram": TelegramConfig,
+    "channel": ChannelConfig,
+    "posts": PostsConfig,
+    "schedule": ScheduleConfig,
+    "storage": StorageConfig,
+}
+_PATH_KEYS = {("posts", "dir"), ("storage", "database")}
+
+
+def _parse_tables(data: Mapping[str, object], where: str, base: Path) -> dict[str, dict[str, Any]]:
+    parsed: dict[str, dict[str, Any]] = {}
+    for section, table in data.items():
+        if section not in _SCHEMA:
+            raise ConfigError(
+                f"{where}: unknown section [{section}]; expected one of: {', '.join(_SCHEMA)}"
+            )
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: [{section}] must be a table, got {_describe(table)}")
+        keys = _SCHEMA[section]
+        values: dict[str, Any] = {}
+        for key, raw in table.items():
+            if key not in keys:
+                hint = " (the token comes only from env TELEGRAM_BOT_TOKEN)" if key == "token" else ""
+                raise ConfigError(
+                    f"{where}: unknown key [{section}] {key}{hint}; expected one of: {', '.join(keys)}"
+                )
+            try:
+                value = keys[key](raw)
+            except _Invalid as exc:
+                raise ConfigError(f"{where}: [{section}] {key}: {exc}") from None
+            if (section, key) in _PATH_KEYS and not value.is_absolute():
+                # Relative paths are relative to the config file, so the bot behaves the same
+                # whatever directory systemd or cron starts it from.
+                value = base / value
+            values[key] = value
+        parsed[section] = values
+    return parsed
+
+
+def load_config(path: Path | None, environ: Mapping[str, str]) -> Config:
+    """Load `path` (or `$AI_NEWS_BOT_CONFIG`, or defaults when neither is given) plus the environment."""
+    if path is None and environ.get(CONFIG_ENV):
+        path = Path(environ[CONFIG_ENV])
+    sections: dict[str, dict[str, Any]] = {}
+    if path is not None:
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not valid TOML: the file is not UTF-8") from None
+        sections = _parse_tables(data, str(path), path.parent)
+
+    telegram = dict(sections.get("telegram", {}))
+    if environ.get(API_URL_ENV):
+        try:
+            telegram["api_url"] = _url(environ[API_URL_ENV])
+        except _Invalid as exc:
+            raise ConfigError(f"env {API_URL_ENV}: {exc}") from None
+    token = environ.get(TOKEN_ENV, "").strip() or None
+    return Config(
+        telegram=TelegramConfig(**telegram, token=token),
+        channel=ChannelConfig(**sections.get("channel", {})),
+        posts=PostsConfig(**sections.get("posts", {})),
+        schedule=ScheduleConfig(**sections.get("schedule", {})),
+        storage=StorageConfig(**sections.get("storage", {})),
+        source=path,
+    )
+
+
+def default_environ() -> Mapping[str, str]:
+    """The process environment; only the CLI shell calls this."""
+    return os.environ

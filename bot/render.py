@@ -1,0 +1,265 @@
+"""Turn a `Post` into the exact Bot API calls that show it in Telegram, within Telegram's limits."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram.constants import MessageLimit, ParseMode
+
+from bot import texts
+from bot.config import CoverMode
+from bot.posts import Post, normalize_label
+from bot.telegram_rules import parse_html, utf16_len
+
+# Lengths are measured on the visible text (what Telegram counts after parsing the HTML) in
+# UTF-16 code units, and kept below the limits by a margin in case Telegram counts a character
+# differently from us (TELEGRAM.md, "Text and formatting").
+TEXT_BUDGET = MessageLimit.MAX_TEXT_LENGTH - 96
+CAPTION_BUDGET = MessageLimit.CAPTION_LENGTH - 24
+MAX_TITLE = 256
+MAX_HASHTAGS = 10
+MAX_HASHTAG = 64
+# A bullet is cut (with "…") only when at least this much of it fits; otherwise it moves on whole.
+MIN_CUT = 24
+ELLIPSIS = "…"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiCall:
+    """One Bot API request: `method` with JSON-ready `params`.
+
+    `reply_to` is the index of an earlier call in the same list whose message this one answers;
+    the sender fills in `reply_parameters` once it knows that message's id.
+    """
+
+    method: str
+    params: dict[str, Any] = field(hash=False)
+    reply_to: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"method": self.method, "params": self.params}
+        if self.reply_to is not None:
+            data["reply_to_call"] = self.reply_to
+        return data
+
+
+# -- pieces -------------------------------------------------------------------------------------
+
+
+def _escape(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` if it fits in `limit` UTF-16 units, else its longest prefix that fits with "…"."""
+    if utf16_len(text) <= limit:
+        return text
+    used = 0
+    for index, char in enumerate(text):
+        used += utf16_len(char)
+        if used > limit - 1:
+            return text[:index].rstrip() + ELLIPSIS
+    return text  # pragma: no cover - the length check above returned already
+
+
+def hashtag(label: str) -> str | None:
+    """`label` as a Telegram hashtag: `AI 日报` -> `#AI日报`, `GPT-5` -> `#GPT_5`; None if impossible.
+
+    A hashtag is `#` + letters, digits and `_`, and needs a letter (TELEGRAM.md, "Hashtags").
+    Words are glued together, with `_` only where two Latin letters or digits would touch.
+    """
+    words = re.findall(r"\w+", label)
+    joined = ""
+    for word in words:
+        if joined and _is_latin(joined[-1]) and _is_latin(word[0]):
+            joined += "_"
+        joined += word
+    joined = joined.strip("_")[:MAX_HASHTAG]
+    if not any(char.isalpha() for char in joined):
+        return None
+    return "#" + joined
+
+
+def _is_latin(char: str) -> bool:
+    return char.isascii() and char.isalnum()
+
+
+def hashtags(post: Post) -> list[str]:
+    """The post's tags and category as hashtags, first occurrence kept, at most MAX_HASHTAGS."""
+    seen: dict[str, str] = {}
+    for label in (*post.tags, post.category):
+        tag = hashtag(label)
+        if tag is not None:
+            seen.setdefault(normalize_label(tag), tag)
+    return list(seen.values())[:MAX_HASHTAGS]
+
+
+def _cost(lines: Sequence[str]) -> int:
+    """Visible length of `lines` joined by newlines."""
+    return sum(utf16_len(line) for line in lines) + max(len(lines) - 1, 0)
+
+
+def split_bullets(bullets: Sequence[str], budget: int) -> tuple[list[str], list[str]]:
+    """Bullet lines that fit in `budget`, and the bullets left over.
+
+    Whole bullets first; the first one that does not fit is cut with "…" if at least MIN_CUT of
+    it fits, and its remainder, starting with "…", leads the leftovers.
+    """
+    shown: list[str] = []
+    used = -1  # the first line needs no newline before it
+    for index, bullet in enumerate(bullets):
+        line = "• " + bullet
+        cost = utf16_len(line) + 1
+        if used + cost <= budget:
+            shown.append(line)
+            used += cost
+            continue
+        room = budget - used - 1
+        rest = list(bullets[index:])
+        if room >= MIN_CUT + 2:
+            head = clip(line, room)
+            shown.append(head)
+            rest[0] = ELLIPSIS + bullet[len(head) - 3 :]  # len("• ") + len("…") == 3
+        return shown, rest
+    return shown, []
+
+
+# -- messages -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """The message's pieces; `head_html`/`head_plain` are the same lines as HTML and as seen."""
+
+    head_html: str
+    head_plain: str
+    bullets: tuple[str, ...]
+    tags: tuple[str, ...]
+
+
+def _parts(post: Post) -> _Parts:
+    title = clip(post.title, MAX_TITLE)
+    date = f"📅 {post.date.isoformat()}"
+    head_html = f'<b><a href="{html.escape(post.url)}">{_escape(title)}</a></b>\n{date}'
+    return _Parts(head_html, f"{title}\n{date}", post.summary, tuple(hashtags(post)))
+
+
+def _compose(head_html: str, lines: Sequence[str], tags: Sequence[str]) -> str:
+    blocks = [head_html] if head_html else []
+    if lines:
+        blocks.append("\n".join(_escape(line) for line in lines))
+    if tags:
+        blocks.append(" ".join(tags))
+    return "\n\n".join(blocks)
+
+
+def _blocks_cost(head_plain: str, lines: Sequence[str], tags: Sequence[str]) -> int:
+    blocks = [b for b in (head_plain, "\n".join(lines), " ".join(tags)) if b]
+    return sum(utf16_len(b) for b in blocks) + 2 * max(len(blocks) - 1, 0)
+
+
+def _fit_message(head_html: str, head_plain: str, bullets: Sequence[str], tags: Sequence[str], budget: int) -> str:
+    """One message: header, as many bullets as fit (the rest visibly elided), hashtags."""
+    tags = list(tags)
+    while tags and _blocks_cost(head_plain, [], tags) > budget // 2:
+        tags.pop()  # hundreds of tags never crowd out the news
+    fixed = _blocks_cost(head_plain, ["x"], tags) - 1
+    lines = [f"• {b}" for b in bullets]
+    if fixed + _cost(lines) <= budget:
+        return _compose(head_html, lines, tags)
+    note_room = utf16_len(texts.MORE_BULLETS.format(n=len(bullets))) + 1
+    shown, rest = split_bullets(bullets, budget - fixed - note_room)
+    cut = bool(rest) and rest[0].startswith(ELLIPSIS) and bool(shown) and shown[-1].endswith(ELLIPSIS)
+    omitted = len(rest) - (1 if cut else 0)
+    if omitted:
+        shown.append(texts.MORE_BULLETS.format(n=omitted))
+    return _compose(head_html, shown, tags)
+
+
+def _button(post: Post) -> dict[str, Any]:
+    return {"inline_keyboard": [[{"text": texts.READ_MORE, "url": post.url}]]}
+
+
+def render_post(post: Post, *, chat_id: str | int, cover: CoverMode = "preview") -> list[ApiCall]:
+    """The calls that publish `post` to `chat_id`, cover shown as configured."""
+    parts = _parts(post)
+    if cover == "photo" and post.cover_image:
+        return _render_photo(post, parts, chat_id)
+    preview: dict[str, Any] = {"is_disabled": True}
+    if cover == "preview" and post.cover_image:
+        # Telegram fetches the cover and shows it large above a full 4096-character message.
+        preview = {"url": post.cover_image, "prefer_large_media": True, "show_above_text": True}
+    text = _fit_message(parts.head_html, parts.head_plain, parts.bullets, parts.tags, TEXT_BUDGET)
+    params = {
+        "chat_id": chat_id,
+        "text": text,
+        "parse_mode": ParseMode.HTML.value,
+        "link_preview_options": preview,
+        "reply_markup": _button(post),
+    }
+    return [ApiCall("sendMessage", params)]
+
+
+def _render_photo(post: Post, parts: _Parts, chat_id: str | int) -> list[ApiCall]:
+    """sendPhoto with the caption that fits; what does not fit follows as a reply."""
+    lines = [f"• {b}" for b in parts.bullets]
+    if _blocks_cost(parts.head_plain, lines, parts.tags) <= CAPTION_BUDGET:
+        caption, rest, tags = _compose(parts.head_html, lines, parts.tags), [], parts.tags
+    else:
+        fixed = _blocks_cost(parts.head_plain, ["x"], ()) - 1
+        shown, rest = split_bullets(parts.bullets, CAPTION_BUDGET - fixed)
+        caption = _compose(parts.head_html, shown, ())
+        tags = ()
+    photo = ApiCall(
+        "sendPhoto",
+        {
+            "chat_id": chat_id,
+            "photo": post.cover_image,
+            "caption": caption,
+            "parse_mode": ParseMode.HTML.value,
+            "reply_markup": _button(post),
+        },
+    )
+    if not rest and tags == parts.tags:
+        return [photo]
+    text = _fit_message("", "", rest, parts.tags, TEXT_BUDGET)
+    reply = ApiCall(
+        "sendMessage",
+        {
+            "chat_id": chat_id,
+            "text": text,
+            "parse_mode": ParseMode.HTML.value,
+            "link_preview_options": {"is_disabled": True},
+        },
+        reply_to=0,
+    )
+    return [photo, reply]
+
+
+# -- for people ---------------------------------------------------------------------------------
+
+
+def describe(calls: Sequence[ApiCall]) -> str:
+    """The calls as a reader would see them in Telegram: plain text, image and buttons noted."""
+    out: list[str] = []
+    for index, call in enumerate(calls):
+        params = call.params
+        out.append(f"── {call.method} → {params.get('chat_id')}")
+        if call.reply_to is not None:
+            out.append(f"[in reply to message {call.reply_to + 1}]")
+        preview = params.get("link_preview_options") or {}
+        if call.method == "sendPhoto":
+            out.append(f"[photo: {params['photo']}]")
+        elif preview.get("url"):
+            out.append(f"[cover image, large, above the text: {preview['url']}]")
+        body = params.get("text") if "text" in params else params.get("caption", "")
+        out.append(parse_html(str(body)).text if params.get("parse_mode") else str(body))
+        for row in (params.get("reply_markup") or {}).get("inline_keyboard", []):
+            out.append("  ".join(f"[{b['text']} → {b.get('url') or b.get('callback_data')}]" for b in row))
+        if index < len(calls) - 1:
+            out.append("")
+    return "\n".join(out)

@@ -1,0 +1,41 @@
+"""Shared fixtures: the example posts, and the real blog corpus when it is beside the repository."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE_POSTS = REPO / "posts"
+# The real posts are third-party text used as test data only, never copied into the repository:
+# they live in ../shared/corpus (or $AI_NEWS_BOT_CORPUS) and the tests that need them skip without.
+CORPUS = Path(os.environ.get("AI_NEWS_BOT_CORPUS", REPO.parent / "shared" / "corpus"))
+SITE = "https://aicode.cc"
+
+
+def corpus_dir(name: str) -> Path:
+    """`../shared/corpus/<name>`, or skip the test when the corpus is not there."""
+    folder = CORPUS / name
+    if not folder.is_dir():
+        pytest.skip(f"corpus not found at {folder} (set AI_NEWS_BOT_CORPUS)")
+    return folder
+
+
+def corpus_file(prefix: str, folder: str = "posts") -> Path:
+    """The corpus file whose name starts with `prefix` (file names are long uuids)."""
+    matches = sorted(corpus_dir(folder).glob(f"{prefix}*.md"))
+    if len(matches) != 1:
+        pytest.fail(f"expected one corpus file starting with {prefix!r}, found {len(matches)}")
+    return matches[0]
+
+
+@pytest.fixture
+def corpus_posts() -> Path:
+    return corpus_dir("posts")
+
+
+@pytest.fixture
+def corpus_deleted() -> Path:
+    return corpus_dir("deleted")
