@@ -22,8 +22,8 @@ from bot.posts import (
     duplicate_days,
     latest_post,
     load_posts,
-    post_for_day,
     post_files,
+    post_for_day,
     read_post,
 )
 from bot.render import ApiCall, describe, render_post
@@ -36,7 +36,7 @@ EXIT_NO_POST = 3  # no post for the day asked for
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-class _Fail(Exception):
+class _CommandError(Exception):
     """Stop the command with `message` on stderr and `code` as the exit status."""
 
     def __init__(self, message: str, code: int) -> None:
@@ -110,7 +110,7 @@ def _check(args: argparse.Namespace, config: Config, out: TextIO) -> int:
 
 
 def _resolve(target: str, args: argparse.Namespace, config: Config, library: Library | None) -> Post:
-    """A preview target -> the post it names; raise _Fail when there is none."""
+    """A preview target -> the post it names; raise _CommandError when there is none."""
     category = config.posts.category
     folder = _posts_dir(args, config)
     if target == "latest" or _DAY.match(target):
@@ -118,20 +118,20 @@ def _resolve(target: str, args: argparse.Namespace, config: Config, library: Lib
         if target == "latest":
             post = latest_post(library.posts, category)
             if post is None:
-                raise _Fail(f"no {category} post in {folder}", EXIT_NO_POST)
+                raise _CommandError(f"no {category} post in {folder}", EXIT_NO_POST)
             return post
         try:
             day = dt.date.fromisoformat(target)
         except ValueError:
-            raise _Fail(f"{target}: not a valid date (expected YYYY-MM-DD)", EXIT_USAGE) from None
+            raise _CommandError(f"{target}: not a valid date (expected YYYY-MM-DD)", EXIT_USAGE) from None
         post = post_for_day(library.posts, day, category)
         if post is None:
-            raise _Fail(f"no post for {day} ({category}) in {folder}", EXIT_NO_POST)
+            raise _CommandError(f"no post for {day} ({category}) in {folder}", EXIT_NO_POST)
         return post
     try:
         post, _ = read_post(Path(target), site_url=config.posts.site_url)
     except PostError as exc:
-        raise _Fail(str(exc), EXIT_FAILURE) from None
+        raise _CommandError(str(exc), EXIT_FAILURE) from None
     return post
 
 
@@ -142,11 +142,11 @@ def _preview(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     if any(t == "latest" or _DAY.match(t) for t in targets):
         library = load_posts(_posts_dir(args, config), site_url=config.posts.site_url)
     rendered: dict[str, list[ApiCall]] = {}
-    failures: list[_Fail] = []
+    failures: list[_CommandError] = []
     for target in targets:
         try:
             post = _resolve(target, args, config, library)
-        except _Fail as exc:
+        except _CommandError as exc:
             failures.append(exc)
             print(f"ai-news-bot: {exc}", file=sys.stderr)
             continue
@@ -178,7 +178,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return EXIT_USAGE
     try:
         code: int = args.handler(args, config, out or sys.stdout)
-    except _Fail as exc:
+    except _CommandError as exc:
         print(f"ai-news-bot: {exc}", file=sys.stderr)
         return exc.code
     return code

@@ -66,10 +66,10 @@ class Config:
 
 
 # -- value parsers: each takes the raw TOML value and returns the typed value or raises
-# _Invalid with what was expected; the caller adds the key's name.
+# _InvalidValueError with what was expected; the caller adds the key's name.
 
 
-class _Invalid(Exception):
+class _InvalidValueError(Exception):
     pass
 
 
@@ -80,14 +80,14 @@ def _describe(value: object) -> str:
 
 def _string(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise _Invalid(f"expected a non-empty string, got {_describe(value)}")
+        raise _InvalidValueError(f"expected a non-empty string, got {_describe(value)}")
     return value.strip()
 
 
 def _url(value: object) -> str:
     text = _string(value)
     if not text.startswith(("https://", "http://")):
-        raise _Invalid(f'expected an http(s) URL such as "https://example.org", got {text!r}')
+        raise _InvalidValueError(f'expected an http(s) URL such as "https://example.org", got {text!r}')
     return text.rstrip("/")
 
 
@@ -96,7 +96,7 @@ def _admins(value: object) -> tuple[int, ...]:
     if not isinstance(value, list) or not all(
         isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value
     ):
-        raise _Invalid(
+        raise _InvalidValueError(
             f"expected an array of numeric Telegram user ids such as [123456789], got {_describe(value)}"
         )
     return tuple(cast(list[int], value))
@@ -109,15 +109,17 @@ def _chat(value: object) -> str | int:
         return value
     if isinstance(value, str) and value.lstrip("-").isdigit():
         return int(value)
-    raise _Invalid(
+    raise _InvalidValueError(
         f'expected "@channelname" or a numeric chat id such as -1001234567890, got {_describe(value)}'
     )
 
 
 def _cover(value: object) -> CoverMode:
     if value not in COVER_MODES:
-        raise _Invalid(f"expected one of {', '.join(map(repr, COVER_MODES))}, got {_describe(value)}")
-    return cast(CoverMode, value)
+        raise _InvalidValueError(
+            f"expected one of {', '.join(map(repr, COVER_MODES))}, got {_describe(value)}"
+        )
+    return value
 
 
 def _timezone(value: object) -> ZoneInfo:
@@ -125,7 +127,9 @@ def _timezone(value: object) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise _Invalid(f'expected an IANA time zone such as "Asia/Shanghai", got {name!r}') from None
+        raise _InvalidValueError(
+            f'expected an IANA time zone such as "Asia/Shanghai", got {name!r}'
+        ) from None
 
 
 def _time(value: object) -> dt.time:
@@ -139,7 +143,9 @@ def _time(value: object) -> dt.time:
             raise ValueError(text)
         return dt.time(int(hour), int(minute))
     except ValueError:
-        raise _Invalid(f'expected a 24-hour time "HH:MM" such as "08:00", got {_describe(value)}') from None
+        raise _InvalidValueError(
+            f'expected a 24-hour time "HH:MM" such as "08:00", got {_describe(value)}'
+        ) from None
 
 
 def _path(value: object) -> Path:
@@ -156,13 +162,6 @@ _SCHEMA: dict[str, dict[str, _Parser]] = {
     "schedule": {"timezone": _timezone, "time": _time},
     "storage": {"database": _path},
 }
-_SECTIONS: dict[str, type[Any]] = {
-    "telegram": TelegramConfig,
-    "channel": ChannelConfig,
-    "posts": PostsConfig,
-    "schedule": ScheduleConfig,
-    "storage": StorageConfig,
-}
 _PATH_KEYS = {("posts", "dir"), ("storage", "database")}
 
 
@@ -170,9 +169,7 @@ def _parse_tables(data: Mapping[str, object], where: str, base: Path) -> dict[st
     parsed: dict[str, dict[str, Any]] = {}
     for section, table in data.items():
         if section not in _SCHEMA:
-            raise ConfigError(
-                f"{where}: unknown section [{section}]; expected one of: {', '.join(_SCHEMA)}"
-            )
+            raise ConfigError(f"{where}: unknown section [{section}]; expected one of: {', '.join(_SCHEMA)}")
         if not isinstance(table, dict):
             raise ConfigError(f"{where}: [{section}] must be a table, got {_describe(table)}")
         keys = _SCHEMA[section]
@@ -185,7 +182,7 @@ def _parse_tables(data: Mapping[str, object], where: str, base: Path) -> dict[st
                 )
             try:
                 value = keys[key](raw)
-            except _Invalid as exc:
+            except _InvalidValueError as exc:
                 raise ConfigError(f"{where}: [{section}] {key}: {exc}") from None
             if (section, key) in _PATH_KEYS and not value.is_absolute():
                 # Relative paths are relative to the config file, so the bot behaves the same
@@ -219,7 +216,7 @@ def load_config(path: Path | None, environ: Mapping[str, str]) -> Config:
     if environ.get(API_URL_ENV):
         try:
             telegram["api_url"] = _url(environ[API_URL_ENV])
-        except _Invalid as exc:
+        except _InvalidValueError as exc:
             raise ConfigError(f"env {API_URL_ENV}: {exc}") from None
     token = environ.get(TOKEN_ENV, "").strip() or None
     return Config(

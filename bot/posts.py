@@ -15,7 +15,6 @@ from urllib.parse import quote
 import yaml
 from frontmatter.default_handlers import SafeLoader, YAMLHandler
 
-
 # RELIABILITY.md #28: a file of several megabytes or a YAML alias bomb must be refused cheaply.
 MAX_FILE_BYTES = 1024 * 1024
 MAX_FRONT_MATTER_BYTES = 64 * 1024
@@ -138,7 +137,7 @@ def _check_no_aliases(front: str, path: Path, first_line: int) -> None:
         for event in yaml.parse(front, Loader=SafeLoader):
             anchor = getattr(event, "anchor", None)
             if isinstance(event, yaml.AliasEvent) or anchor is not None:
-                line = first_line + event.start_mark.line
+                line = first_line + (event.start_mark.line if event.start_mark else 0)
                 raise PostError(path, line, "YAML anchors and aliases are not allowed in front matter")
     except yaml.YAMLError:
         return  # the real load reports the syntax error with its line
@@ -288,9 +287,7 @@ def _clean_body(content: str, title: str) -> str:
     return content.strip("\n")
 
 
-def parse_post(
-    raw: bytes, path: Path, *, site_url: str, mtime_ns: int = 0
-) -> tuple[Post, list[Problem]]:
+def parse_post(raw: bytes, path: Path, *, site_url: str, mtime_ns: int = 0) -> tuple[Post, list[Problem]]:
     """Parse one file's bytes into a `Post` and the warnings about it; raise `PostError`."""
     if len(raw) > MAX_FILE_BYTES:
         raise PostError(path, 1, f"file is {len(raw):,} bytes, over the {MAX_FILE_BYTES:,}-byte limit")

@@ -162,7 +162,9 @@ def _blocks_cost(head_plain: str, lines: Sequence[str], tags: Sequence[str]) -> 
     return sum(utf16_len(b) for b in blocks) + 2 * max(len(blocks) - 1, 0)
 
 
-def _fit_message(head_html: str, head_plain: str, bullets: Sequence[str], tags: Sequence[str], budget: int) -> str:
+def _fit_message(
+    head_html: str, head_plain: str, bullets: Sequence[str], tags: Sequence[str], budget: int
+) -> str:
     """One message: header, as many bullets as fit (the rest visibly elided), hashtags."""
     tags = list(tags)
     while tags and _blocks_cost(head_plain, [], tags) > budget // 2:
@@ -208,7 +210,7 @@ def _render_photo(post: Post, parts: _Parts, chat_id: str | int) -> list[ApiCall
     """sendPhoto with the caption that fits; what does not fit follows as a reply."""
     lines = [f"• {b}" for b in parts.bullets]
     if _blocks_cost(parts.head_plain, lines, parts.tags) <= CAPTION_BUDGET:
-        caption, rest, tags = _compose(parts.head_html, lines, parts.tags), [], parts.tags
+        caption, rest, tags = _compose(parts.head_html, lines, parts.tags), list[str](), parts.tags
     else:
         fixed = _blocks_cost(parts.head_plain, ["x"], ()) - 1
         shown, rest = split_bullets(parts.bullets, CAPTION_BUDGET - fixed)

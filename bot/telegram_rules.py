@@ -303,17 +303,25 @@ def check_reply_markup(params: Mapping[str, Any]) -> None:
     if rows is None:
         return
     if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
-        raise ApiRuleError("Bad Request: field \"inline_keyboard\" of the InlineKeyboardMarkup should be an Array of Arrays")
+        raise ApiRuleError(
+            'Bad Request: field "inline_keyboard" of the InlineKeyboardMarkup should be an Array of Arrays'
+        )
     for row in rows:
         for button in row:
             if not isinstance(button, dict) or not str(button.get("text", "")).strip():
                 raise ApiRuleError("Bad Request: text buttons are unallowed in the inline keyboard")
             actions = [k for k in button if k != "text"]
             if len(actions) != 1:
-                raise ApiRuleError("Bad Request: can't parse inline keyboard button: exactly one action expected")
+                raise ApiRuleError(
+                    "Bad Request: can't parse inline keyboard button: exactly one action expected"
+                )
             if "callback_data" in button:
                 data = str(button["callback_data"]).encode()
-                if not InlineKeyboardButtonLimit.MIN_CALLBACK_DATA <= len(data) <= InlineKeyboardButtonLimit.MAX_CALLBACK_DATA:
+                if (
+                    not InlineKeyboardButtonLimit.MIN_CALLBACK_DATA
+                    <= len(data)
+                    <= InlineKeyboardButtonLimit.MAX_CALLBACK_DATA
+                ):
                     raise ApiRuleError("Bad Request: BUTTON_DATA_INVALID")
             if "url" in button and not str(button["url"]).startswith(_LINK_SCHEMES):
                 raise ApiRuleError("Bad Request: BUTTON_URL_INVALID")
@@ -327,6 +335,6 @@ def check_call(method: str, params: Mapping[str, Any]) -> None:
         check_text(params, "caption", MessageLimit.CAPTION_LENGTH, required=False)
     check_reply_markup(params)
     preview = _json_param(params, "link_preview_options")
-    if isinstance(preview, dict) and preview.get("url") is not None:
-        if not str(preview["url"]).startswith(("http://", "https://")):
-            raise ApiRuleError("Bad Request: link preview URL is invalid")
+    url = preview.get("url") if isinstance(preview, dict) else None
+    if url is not None and not str(url).startswith(("http://", "https://")):
+        raise ApiRuleError("Bad Request: link preview URL is invalid")

@@ -1,0 +1,164 @@
+"""Configuration: TOML file + environment -> frozen Config, or one clear line and exit code 2."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.cli import EXIT_USAGE, main
+from bot.config import (
+    ChannelConfig,
+    Config,
+    ConfigError,
+    PostsConfig,
+    ScheduleConfig,
+    StorageConfig,
+    TelegramConfig,
+    load_config,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_without_a_file() -> None:
+    """No file and no environment: the documented defaults."""
+    assert load_config(None, {}) == Config(
+        telegram=TelegramConfig(api_url="https://api.telegram.org", admins=(), token=None),
+        channel=ChannelConfig(chat="@ai_news_plus", cover="preview"),
+        posts=PostsConfig(dir=Path("posts"), site_url="https://aicode.cc", category="AI 日报"),
+        schedule=ScheduleConfig(timezone=ZoneInfo("Asia/Shanghai"), time=dt.time(8, 0)),
+        storage=StorageConfig(database=Path("ai-news-bot.db")),
+        source=None,
+    )
+
+
+def test_example_config_is_the_defaults() -> None:
+    """config.example.toml documents every key with its default value."""
+    example = REPO / "config.example.toml"
+    loaded = load_config(example, {})
+    defaults = load_config(None, {})
+    assert loaded.telegram == defaults.telegram
+    assert loaded.channel == defaults.channel
+    assert loaded.schedule == defaults.schedule
+    assert loaded.posts.site_url == defaults.posts.site_url
+    assert loaded.posts.category == defaults.posts.category
+    assert loaded.posts.dir == REPO / "posts"
+    assert loaded.storage.database == REPO / "ai-news-bot.db"
+
+
+def test_every_key_read(tmp_path: Path) -> None:
+    """Every documented key is read, with its type."""
+    path = write(
+        tmp_path,
+        """
+[telegram]
+api_url = "http://127.0.0.1:8081/"
+admins = [42, 1001]
+[channel]
+chat = -1001234567890
+cover = "photo"
+[posts]
+dir = "/srv/blog/pages"
+site_url = "https://example.org"
+category = "周报"
+[schedule]
+timezone = "Europe/Berlin"
+time = "07:45"
+[storage]
+database = "state/bot.db"
+""",
+    )
+    config = load_config(path, {})
+    assert config.telegram == TelegramConfig(api_url="http://127.0.0.1:8081", admins=(42, 1001))
+    assert config.channel == ChannelConfig(chat=-1001234567890, cover="photo")
+    assert config.posts == PostsConfig(Path("/srv/blog/pages"), "https://example.org", "周报")
+    assert config.schedule == ScheduleConfig(ZoneInfo("Europe/Berlin"), dt.time(7, 45))
+    assert config.storage == StorageConfig(tmp_path / "state" / "bot.db")
+    assert config.source == path
+
+
+def test_toml_local_time_accepted(tmp_path: Path) -> None:
+    """A TOML local time (07:30:00) is as good as the string "07:30"."""
+    config = load_config(write(tmp_path, "[schedule]\ntime = 07:30:00\n"), {})
+    assert config.schedule.time == dt.time(7, 30)
+
+
+def test_environment_overrides() -> None:
+    """TELEGRAM_API_URL overrides api_url; the token comes only from TELEGRAM_BOT_TOKEN."""
+    config = load_config(None, {"TELEGRAM_API_URL": "http://127.0.0.1:9000", "TELEGRAM_BOT_TOKEN": "123:abc"})
+    assert config.telegram.api_url == "http://127.0.0.1:9000"
+    assert config.telegram.token == "123:abc"
+
+
+def test_token_not_in_repr() -> None:
+    """The token never shows in a repr that could be logged."""
+    config = load_config(None, {"TELEGRAM_BOT_TOKEN": "123456:SECRET-token-value"})
+    assert "SECRET" not in repr(config)
+
+
+def test_config_path_from_environment(tmp_path: Path) -> None:
+    """AI_NEWS_BOT_CONFIG names the file when --config is not given."""
+    path = write(tmp_path, '[channel]\nchat = "@other"\n')
+    assert load_config(None, {"AI_NEWS_BOT_CONFIG": str(path)}).channel.chat == "@other"
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[telegram]\ntoken = 'x'\n", "unknown key [telegram] token (the token comes only from env"),
+        ("[posts]\ndirectory = 'x'\n", "unknown key [posts] directory; expected one of: dir, site_url"),
+        ("[webhook]\nurl = 'x'\n", "unknown section [webhook]; expected one of: telegram, channel"),
+        ("posts = 'x'\n", "[posts] must be a table"),
+        ("[telegram]\nadmins = 42\n", "[telegram] admins: expected an array of numeric Telegram user ids"),
+        ("[telegram]\nadmins = ['@me']\n", "[telegram] admins: expected an array of numeric"),
+        ("[telegram]\nadmins = [true]\n", "[telegram] admins: expected an array of numeric"),
+        ("[telegram]\napi_url = 'api.telegram.org'\n", "[telegram] api_url: expected an http(s) URL"),
+        ("[channel]\nchat = 'ai_news_plus'\n", '[channel] chat: expected "@channelname" or a numeric'),
+        ("[channel]\ncover = 'big'\n", "[channel] cover: expected one of 'preview', 'photo', 'none'"),
+        ("[schedule]\ntimezone = 'Beijing'\n", "[schedule] timezone: expected an IANA time zone such as"),
+        ("[schedule]\ntimezone = 8\n", "[schedule] timezone: expected a non-empty string, got 8 (integer)"),
+        ("[schedule]\ntime = '8:00'\n", '[schedule] time: expected a 24-hour time "HH:MM"'),
+        ("[schedule]\ntime = '25:00'\n", '[schedule] time: expected a 24-hour time "HH:MM"'),
+        ("[schedule]\ntime = 800\n", '[schedule] time: expected a 24-hour time "HH:MM"'),
+        ("[posts]\ncategory = ''\n", "[posts] category: expected a non-empty string"),
+        ("[posts\n", "not valid TOML"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path: Path, toml: str, message: str) -> None:
+    """A bad key or value is one line naming the key and what is expected."""
+    path = write(tmp_path, toml)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {})
+    assert message in str(caught.value)
+    assert str(caught.value).startswith(str(path))
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    """A config file that does not exist is an error, not silently the defaults."""
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.toml", {})
+
+
+def test_bad_api_url_in_environment() -> None:
+    """TELEGRAM_API_URL is validated like the file's key."""
+    with pytest.raises(ConfigError, match="env TELEGRAM_API_URL: expected an http"):
+        load_config(None, {"TELEGRAM_API_URL": "localhost:8081"})
+
+
+def test_cli_exits_2_on_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The command line prints one line and exits 2 on a bad configuration."""
+    path = write(tmp_path, "[schedule]\ntimezone = 'Mars/Olympus'\n")
+    assert main(["--config", str(path), "check"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "[schedule] timezone" in err
