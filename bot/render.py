@@ -54,6 +54,15 @@ def _escape(text: str) -> str:
     return html.escape(text, quote=False)
 
 
+# Control characters (NUL above all: Telegram's parser reads it as the end of the text) never
+# reach a message; newlines and tabs inside one line of post text become spaces.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(_CONTROL.sub(" ", text).split())
+
+
 def clip(text: str, limit: int) -> str:
     """`text` if it fits in `limit` UTF-16 units, else its longest prefix that fits with "…"."""
     if utf16_len(text) <= limit:
@@ -142,10 +151,11 @@ class _Parts:
 
 
 def _parts(post: Post) -> _Parts:
-    title = clip(post.title, MAX_TITLE)
+    title = clip(_one_line(post.title), MAX_TITLE)
     date = f"📅 {post.date.isoformat()}"
     head_html = f'<b><a href="{html.escape(post.url)}">{_escape(title)}</a></b>\n{date}'
-    return _Parts(head_html, f"{title}\n{date}", post.summary, tuple(hashtags(post)))
+    bullets = tuple(b for b in map(_one_line, post.summary) if b)
+    return _Parts(head_html, f"{title}\n{date}", bullets, tuple(hashtags(post)))
 
 
 def _compose(head_html: str, lines: Sequence[str], tags: Sequence[str]) -> str:

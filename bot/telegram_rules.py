@@ -279,6 +279,9 @@ def _count_entities(parsed: ParsedText) -> int:
 
 def check_text(params: Mapping[str, Any], key: str, limit: int, *, required: bool) -> ParsedText:
     """Parse `params[key]` as Telegram would and enforce its length and entity limits."""
+    if "\x00" in str(params.get(key, "")):
+        # Telegram's parser treats NUL as the end of the text; never send one.
+        raise ApiRuleError("Bad Request: text must not contain NUL characters")
     parsed = _formatted(params, key)
     visible = parsed.text.strip()
     if required and not visible:
