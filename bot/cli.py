@@ -17,12 +17,10 @@ from bot.posts import (
     Library,
     Post,
     PostError,
-    Problem,
     daily_posts,
     duplicate_days,
     latest_post,
     load_posts,
-    post_files,
     post_for_day,
     read_post,
 )
@@ -92,9 +90,6 @@ def _check(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     folder = _posts_dir(args, config)
     library = load_posts(folder, site_url=config.posts.site_url)
     problems = [*library.problems, *duplicate_days(library.posts, config.posts.category)]
-    files = len(post_files(folder)) if folder.is_dir() else 0
-    if folder.is_dir() and files == 0:
-        problems.append(Problem(folder, 1, "error", "no *.md files in the posts folder"))
     problems.sort(key=lambda p: (str(p.path), p.line))
     for problem in problems:
         print(problem, file=out)
@@ -102,7 +97,7 @@ def _check(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     warnings = len(problems) - errors
     daily = len(daily_posts(library.posts, config.posts.category))
     print(
-        f"{files} files: {len(library.posts)} posts ({daily} {config.posts.category}), "
+        f"{library.files} files: {len(library.posts)} posts ({daily} {config.posts.category}), "
         f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}",
         file=out,
     )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
+import os
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -78,12 +80,14 @@ class Library:
 
     posts: tuple[Post, ...]
     problems: tuple[Problem, ...]
+    files: int = 0  # how many *.md files were read
 
     @property
     def errors(self) -> tuple[Problem, ...]:
         return tuple(p for p in self.problems if p.severity == "error")
 
 
+@functools.lru_cache(maxsize=4096)  # the same few categories and tags, over and over
 def normalize_label(text: str) -> str:
     """Fold a category or tag for comparison: full/half width, case and spaces do not matter."""
     return "".join(unicodedata.normalize("NFKC", text).casefold().split())
@@ -100,10 +104,9 @@ _YAML = YAMLHandler()
 # An anchor (&a) or alias (*a) token can only start after these; a cheap pre-filter so that the
 # exact (slower) event scan runs only on the rare front matter that might contain one.
 _MAYBE_ANCHOR = re.compile(r"(?:^|[\s:\-\[{,])[&*][^\s,\[\]{}]", re.MULTILINE)
-_KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*)\s*:", re.MULTILINE)
 _H1 = re.compile(r"\A\s*#[ \t]+(.+?)[ \t#]*(?:\n|\Z)")
-_CARD = re.compile(r'^[ \t]*<div class="telegram-card"', re.MULTILINE)
-_TRAILING_RULES = re.compile(r"(?:\s*\n[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*)+\s*\Z")
+_CARD = '<div class="telegram-card"'
+_RULE = re.compile(r"[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*")
 _LINKED_HEADLINE = re.compile(r"^#{2,3}[ \t]+\[(.+?)\]\((?:[^()\s]|\([^()\s]*\))+\)", re.MULTILINE)
 _H2 = re.compile(r"^##[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 # Section headings that are containers, not news ("## 更多动态", "## 七、更多动态", "## 总结").
@@ -122,6 +125,8 @@ def _line_of(text: str, index: int) -> int:
 
 def _plain_inline(markdown: str) -> str:
     """Inline Markdown to the text a reader sees: link text kept, emphasis markers dropped."""
+    if "[" not in markdown and "*" not in markdown and "_" not in markdown and "`" not in markdown:
+        return markdown.strip()
     return _MD_EMPHASIS.sub("", _MD_LINK.sub(r"\1", markdown)).strip()
 
 
@@ -131,7 +136,7 @@ def _describe(value: object) -> str:
 
 
 def _check_no_aliases(front: str, path: Path, first_line: int) -> None:
-    if not _MAYBE_ANCHOR.search(front):
+    if ("&" not in front and "*" not in front) or not _MAYBE_ANCHOR.search(front):
         return
     try:
         for event in yaml.parse(front, Loader=SafeLoader):
@@ -148,14 +153,14 @@ class _Parse:
 
     def __init__(self, path: Path, front: str, first_line: int) -> None:
         self.path = path
+        self.front = front
         self.first_line = first_line  # the file line of the opening '---'
-        self.key_lines = {
-            m.group(1): first_line + _line_of(front, m.start()) - 1 for m in _KEY_LINE.finditer(front)
-        }
         self.warnings: list[Problem] = []
 
     def line(self, key: str) -> int:
-        return self.key_lines.get(key, self.first_line)
+        """The file line of `key:` in the front matter (searched only when a problem needs it)."""
+        match = re.search(rf"^{re.escape(key)}\s*:", self.front, re.MULTILINE)
+        return self.first_line + _line_of(self.front, match.start()) - 1 if match else self.first_line
 
     def fail(self, key: str, reason: str) -> PostError:
         return PostError(self.path, self.line(key), reason)
@@ -277,11 +282,30 @@ def _summary_field(p: _Parse, meta: dict[str, object], body: str, body_line: int
     return bullets
 
 
+def _strip_card(content: str) -> str:
+    """Cut the web-only telegram-card block: from its line to the end."""
+    index = content.rfind(_CARD)
+    while index != -1:
+        line_start = content.rfind("\n", 0, index) + 1
+        if not content[line_start:index].strip(" \t"):
+            return content[:line_start]
+        index = content.rfind(_CARD, 0, index)
+    return content
+
+
+def _strip_trailing_rules(content: str) -> str:
+    """Drop the `---` separators (and blank lines) left at the end once the card is gone."""
+    content = content.rstrip()
+    while True:
+        head, _, last = content.rpartition("\n")
+        if not _RULE.fullmatch(last):
+            return content
+        content = head.rstrip()
+
+
 def _clean_body(content: str, title: str) -> str:
     """Drop the H1 that repeats the title and the trailing web-only telegram-card block."""
-    if card := _CARD.search(content):
-        content = content[: card.start()]
-    content = _TRAILING_RULES.sub("", content.rstrip())
+    content = _strip_trailing_rules(_strip_card(content))
     if (h1 := _H1.match(content)) and normalize_label(_plain_inline(h1[1])) == normalize_label(title):
         content = content[h1.end() :]
     return content.strip("\n")
@@ -295,7 +319,8 @@ def parse_post(raw: bytes, path: Path, *, site_url: str, mtime_ns: int = 0) -> t
         text = raw.decode("utf-8-sig")  # a BOM must not hide the front matter (RELIABILITY #27)
     except UnicodeDecodeError as exc:
         raise PostError(path, raw.count(b"\n", 0, exc.start) + 1, "file is not valid UTF-8") from None
-    text = text.replace("\r\n", "\n")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
     stripped = text.lstrip()
     skipped_lines = text.count("\n", 0, len(text) - len(stripped))
     if not _YAML.detect(stripped):
@@ -346,21 +371,22 @@ def parse_post(raw: bytes, path: Path, *, site_url: str, mtime_ns: int = 0) -> t
 def read_post(path: Path, *, site_url: str) -> tuple[Post, list[Problem]]:
     """Read and parse one file; I/O errors become `PostError` too."""
     try:
+        stat = path.stat()
+        if stat.st_size > MAX_FILE_BYTES:  # refuse before reading a huge file into memory
+            size = stat.st_size
+            raise PostError(path, 1, f"file is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit")
         with path.open("rb") as fh:
-            stat = fh.seek(0, 2)
-            if stat > MAX_FILE_BYTES:  # refuse before reading a huge file into memory
-                raise PostError(path, 1, f"file is {stat:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit")
-            fh.seek(0)
-            raw = fh.read()
-            mtime_ns = path.stat().st_mtime_ns
+            raw = fh.read(MAX_FILE_BYTES + 1)  # the file may have grown since stat()
     except OSError as exc:
         raise PostError(path, 1, f"cannot read file: {exc.strerror or exc}") from None
-    return parse_post(raw, path, site_url=site_url, mtime_ns=mtime_ns)
+    return parse_post(raw, path, site_url=site_url, mtime_ns=stat.st_mtime_ns)
 
 
 def post_files(folder: Path) -> list[Path]:
-    """The `*.md` files directly in `folder`, in a stable order."""
-    return sorted(p for p in folder.glob("*.md") if p.is_file())
+    """The `*.md` files directly in `folder`, sorted by name."""
+    with os.scandir(folder) as entries:
+        names = sorted(e.name for e in entries if e.name.endswith(".md") and e.is_file())
+    return [folder / name for name in names]
 
 
 def duplicate_days(posts: Iterable[Post], category: str) -> Iterator[Problem]:
@@ -383,12 +409,15 @@ def duplicate_days(posts: Iterable[Post], category: str) -> Iterator[Problem]:
 
 def load_posts(folder: Path, *, site_url: str) -> Library:
     """Load every post in `folder`; a broken file becomes a problem and the rest still load."""
-    if not folder.is_dir():
-        problem = Problem(folder, 1, "error", "posts folder does not exist or is not a folder")
-        return Library((), (problem,))
+    try:
+        paths = post_files(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return Library((), (Problem(folder, 1, "error", "posts folder does not exist or is not a folder"),))
+    except OSError as exc:
+        return Library((), (Problem(folder, 1, "error", f"cannot read posts folder: {exc.strerror}"),))
     posts: list[Post] = []
     problems: list[Problem] = []
-    for path in post_files(folder):
+    for path in paths:
         try:
             post, warnings = read_post(path, site_url=site_url)
         except PostError as exc:
@@ -396,8 +425,10 @@ def load_posts(folder: Path, *, site_url: str) -> Library:
             continue
         posts.append(post)
         problems.extend(warnings)
+    if not paths:
+        problems.append(Problem(folder, 1, "error", "no *.md files in the posts folder"))
     problems.sort(key=lambda p: (str(p.path), p.line))
-    return Library(tuple(posts), tuple(problems))
+    return Library(tuple(posts), tuple(problems), files=len(paths))
 
 
 # -- choosing -----------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Sequence
@@ -60,6 +61,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
 
 def _one_line(text: str) -> str:
+    if text.isprintable() and "  " not in text:  # the usual case, checked in C
+        return text.strip()
     return " ".join(_CONTROL.sub(" ", text).split())
 
 
@@ -75,6 +78,7 @@ def clip(text: str, limit: int) -> str:
     return text  # pragma: no cover - the length check above returned already
 
 
+@functools.lru_cache(maxsize=4096)  # every daily post has the same tags
 def hashtag(label: str) -> str | None:
     """`label` as a Telegram hashtag: `AI 日报` -> `#AI日报`, `GPT-5` -> `#GPT_5`; None if impossible.
 
@@ -112,8 +116,8 @@ def _cost(lines: Sequence[str]) -> int:
     return sum(utf16_len(line) for line in lines) + max(len(lines) - 1, 0)
 
 
-def split_bullets(bullets: Sequence[str], budget: int) -> tuple[list[str], list[str]]:
-    """Bullet lines that fit in `budget`, and the bullets left over.
+def split_bullets(bullets: Sequence[str], budget: int) -> tuple[list[str], list[str], bool]:
+    """Bullet lines that fit in `budget`, the bullets left over, and whether one was cut.
 
     Whole bullets first; the first one that does not fit is cut with "…" if at least MIN_CUT of
     it fits, and its remainder, starting with "…", leads the leftovers.
@@ -129,12 +133,13 @@ def split_bullets(bullets: Sequence[str], budget: int) -> tuple[list[str], list[
             continue
         room = budget - used - 1
         rest = list(bullets[index:])
-        if room >= MIN_CUT + 2:
-            head = clip(line, room)
-            shown.append(head)
-            rest[0] = ELLIPSIS + bullet[len(head) - 3 :]  # len("• ") + len("…") == 3
-        return shown, rest
-    return shown, []
+        if room < MIN_CUT + 2:
+            return shown, rest, False
+        head = clip(line, room)
+        shown.append(head)
+        rest[0] = ELLIPSIS + bullet[len(head) - 3 :].lstrip()  # len("• ") + len("…") == 3
+        return shown, rest, True
+    return shown, [], False
 
 
 # -- messages -----------------------------------------------------------------------------------
@@ -161,32 +166,34 @@ def _parts(post: Post) -> _Parts:
 def _compose(head_html: str, lines: Sequence[str], tags: Sequence[str]) -> str:
     blocks = [head_html] if head_html else []
     if lines:
-        blocks.append("\n".join(_escape(line) for line in lines))
+        blocks.append(_escape("\n".join(lines)))
     if tags:
         blocks.append(" ".join(tags))
     return "\n\n".join(blocks)
 
 
 def _blocks_cost(head_plain: str, lines: Sequence[str], tags: Sequence[str]) -> int:
+    """Visible length of what `_compose` makes of these pieces."""
     blocks = [b for b in (head_plain, "\n".join(lines), " ".join(tags)) if b]
-    return sum(utf16_len(b) for b in blocks) + 2 * max(len(blocks) - 1, 0)
+    return utf16_len("\n\n".join(blocks))
 
 
 def _fit_message(
     head_html: str, head_plain: str, bullets: Sequence[str], tags: Sequence[str], budget: int
 ) -> str:
     """One message: header, as many bullets as fit (the rest visibly elided), hashtags."""
+    lines = [f"• {b}" for b in bullets]
+    if _blocks_cost(head_plain, lines, tags) <= budget:  # the usual case: everything fits
+        return _compose(head_html, lines, tags)
     tags = list(tags)
     while tags and _blocks_cost(head_plain, [], tags) > budget // 2:
         tags.pop()  # hundreds of tags never crowd out the news
     fixed = _blocks_cost(head_plain, ["x"], tags) - 1
-    lines = [f"• {b}" for b in bullets]
     if fixed + _cost(lines) <= budget:
         return _compose(head_html, lines, tags)
     note_room = utf16_len(texts.MORE_BULLETS.format(n=len(bullets))) + 1
-    shown, rest = split_bullets(bullets, budget - fixed - note_room)
-    cut = bool(rest) and rest[0].startswith(ELLIPSIS) and bool(shown) and shown[-1].endswith(ELLIPSIS)
-    omitted = len(rest) - (1 if cut else 0)
+    shown, rest, cut = split_bullets(bullets, budget - fixed - note_room)
+    omitted = len(rest) - cut
     if omitted:
         shown.append(texts.MORE_BULLETS.format(n=omitted))
     return _compose(head_html, shown, tags)
@@ -223,7 +230,7 @@ def _render_photo(post: Post, parts: _Parts, chat_id: str | int) -> list[ApiCall
         caption, rest, tags = _compose(parts.head_html, lines, parts.tags), list[str](), parts.tags
     else:
         fixed = _blocks_cost(parts.head_plain, ["x"], ()) - 1
-        shown, rest = split_bullets(parts.bullets, CAPTION_BUDGET - fixed)
+        shown, rest, _ = split_bullets(parts.bullets, CAPTION_BUDGET - fixed)
         caption = _compose(parts.head_html, shown, ())
         tags = ()
     photo = ApiCall(

@@ -42,8 +42,6 @@ _ENTITY = re.compile(r"&(?:#(\d{1,7})|#[xX]([0-9A-Fa-f]{1,6})|([A-Za-z]{2,4}));"
 _SPACE = " \t\n\r\f\v"
 _NAME_TOKEN = re.compile(r"[A-Za-z0-9.\-]*")
 _LINK_SCHEMES = ("http://", "https://", "tg://", "ton://", "mailto:")
-# Telegram detects these in the parsed text itself; they count towards the entity limit too.
-_AUTO_ENTITY = re.compile(r"(?<![\w#])#\w*[^\W\d_]\w*|https?://\S+")
 
 
 class EntityParseError(ValueError):
@@ -74,7 +72,8 @@ class ParsedText:
 
 def utf16_len(text: str) -> int:
     """Length in UTF-16 code units, the unit of every Telegram text limit and entity offset."""
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+    # Encoding is done in C: an order of magnitude faster than counting astral characters in Python.
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def _decode_entity(html: str, i: int) -> tuple[str, int] | None:
@@ -273,10 +272,6 @@ def _formatted(params: Mapping[str, Any], key: str) -> ParsedText:
         raise ApiRuleError(f"Bad Request: {exc}") from None
 
 
-def _count_entities(parsed: ParsedText) -> int:
-    return len(parsed.entities) + len(_AUTO_ENTITY.findall(parsed.text))
-
-
 def check_text(params: Mapping[str, Any], key: str, limit: int, *, required: bool) -> ParsedText:
     """Parse `params[key]` as Telegram would and enforce its length and entity limits."""
     if "\x00" in str(params.get(key, "")):
@@ -289,8 +284,8 @@ def check_text(params: Mapping[str, Any], key: str, limit: int, *, required: boo
     if parsed.length > limit:
         what = "message caption is too long" if key == "caption" else "message is too long"
         raise ApiRuleError(f"Bad Request: {what}")
-    if _count_entities(parsed) > MessageLimit.MESSAGE_ENTITIES:
-        raise ApiRuleError("Bad Request: too many message entities")
+    # No check of MessageLimit.MESSAGE_ENTITIES: Telegram accepts more entities and ignores the
+    # ones past the 100th (PTB's MessageLimit docs). The renderer puts its own markup first.
     for entity in parsed.entities:
         if entity.type == "text_link" and not (entity.url or "").startswith(_LINK_SCHEMES):
             raise ApiRuleError(f"Bad Request: can't parse entities: invalid URL {entity.url!r}")

@@ -5,5 +5,3 @@ from __future__ import annotations
 READ_MORE = "阅读全文"
 # Shown when a message has no room for every summary bullet; n is how many were left out.
 MORE_BULLETS = "…还有 {n} 条要点，见全文"
-# Starts the reply that carries what did not fit into a photo caption.
-CONTINUED = "（续）"
