@@ -1,7 +1,5 @@
 """`python -m bot`: the same as the `ai-news-bot` command."""
 
-import sys
+from bot.cli import main_exit
 
-from bot.cli import main
-
-sys.exit(main())
+main_exit()
