@@ -69,10 +69,6 @@ class Post:
     sha256: str  # of the file's bytes: identifies the exact version that was published
     mtime_ns: int = 0
 
-    @property
-    def slug(self) -> str:
-        return self.path.stem
-
 
 @dataclass(frozen=True, slots=True)
 class Library:
