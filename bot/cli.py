@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import logging
 import os
 import re
 import sys
@@ -13,7 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from bot.config import Config, ConfigError, default_environ, load_config
+from bot.config import TOKEN_ENV, Config, ConfigError, default_environ, load_config
+from bot.logs import setup_logging
 from bot.posts import (
     Library,
     Post,
@@ -158,17 +158,13 @@ def _preview(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     return max((f.code for f in failures), default=EXIT_OK)
 
 
-def _setup_logging(verbosity: int) -> None:
-    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the command line; return the exit code."""
     args = _parser().parse_args(argv)
-    _setup_logging(getattr(args, "verbose", 0))
+    environ = default_environ()
+    setup_logging(getattr(args, "verbose", 0), secrets=(environ.get(TOKEN_ENV, ""),))
     try:
-        config = load_config(getattr(args, "config", None), default_environ())
+        config = load_config(getattr(args, "config", None), environ)
     except ConfigError as exc:
         print(f"ai-news-bot: config error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -1,0 +1,56 @@
+"""Logging set-up: quiet HTTP loggers and a filter that keeps the bot token out of every line."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+# A bot token is `<bot id>:<35 characters>`; in URLs it follows `/bot`. Redact both shapes
+# (TELEGRAM.md, "Logging"; RELIABILITY.md #24).
+_TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
+REDACTED = "<redacted-token>"
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """`text` with every bot token, and each of `secrets`, replaced by a placeholder."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return _TOKEN.sub(REDACTED, text)
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites each record's final message so no token survives, whatever logged it."""
+
+    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message, self.secrets)
+        if record.exc_info and record.exc_info[1] is not None:
+            # Tracebacks are formatted later from exc_info; fold them in now, redacted.
+            formatter = logging.Formatter()
+            cleaned = redact(f"{cleaned}\n{formatter.formatException(record.exc_info)}", self.secrets)
+            record.exc_info = None
+            record.exc_text = None
+        if cleaned != message or record.args:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def setup_logging(verbosity: int, secrets: tuple[str, ...] = ()) -> None:
+    """Root logging for the CLI: WARNING, INFO with -v, DEBUG with -vv; tokens always redacted."""
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    # On the handler, not a logger: a handler filter sees records from every logger, PTB's and
+    # httpx's included.
+    handler.addFilter(RedactingFilter(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # httpx logs every request URL, token included, at INFO.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
