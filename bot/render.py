@@ -111,9 +111,11 @@ def hashtags(post: Post) -> list[str]:
     return list(seen.values())[:MAX_HASHTAGS]
 
 
-def _cost(lines: Sequence[str]) -> int:
-    """Visible length of `lines` joined by newlines."""
-    return sum(utf16_len(line) for line in lines) + max(len(lines) - 1, 0)
+BULLET = "• "
+
+
+def _bullet_lines(bullets: Sequence[str]) -> list[str]:
+    return [BULLET + bullet for bullet in bullets]
 
 
 def split_bullets(bullets: Sequence[str], budget: int) -> tuple[list[str], list[str], bool]:
@@ -125,7 +127,7 @@ def split_bullets(bullets: Sequence[str], budget: int) -> tuple[list[str], list[
     shown: list[str] = []
     used = -1  # the first line needs no newline before it
     for index, bullet in enumerate(bullets):
-        line = "• " + bullet
+        line = BULLET + bullet
         cost = utf16_len(line) + 1
         if used + cost <= budget:
             shown.append(line)
@@ -137,7 +139,7 @@ def split_bullets(bullets: Sequence[str], budget: int) -> tuple[list[str], list[
             return shown, rest, False
         head = clip(line, room)
         shown.append(head)
-        rest[0] = ELLIPSIS + bullet[len(head) - 3 :].lstrip()  # len("• ") + len("…") == 3
+        rest[0] = ELLIPSIS + bullet[len(head) - len(BULLET) - len(ELLIPSIS) :].lstrip()
         return shown, rest, True
     return shown, [], False
 
@@ -178,21 +180,25 @@ def _blocks_cost(head_plain: str, lines: Sequence[str], tags: Sequence[str]) -> 
     return utf16_len("\n\n".join(blocks))
 
 
+def _room_for_bullets(head_plain: str, tags: Sequence[str], budget: int) -> int:
+    """What is left of `budget` for the bullet lines once the header and hashtags are placed."""
+    return budget - (_blocks_cost(head_plain, ["x"], tags) - 1)
+
+
 def _fit_message(
     head_html: str, head_plain: str, bullets: Sequence[str], tags: Sequence[str], budget: int
 ) -> str:
     """One message: header, as many bullets as fit (the rest visibly elided), hashtags."""
-    lines = [f"• {b}" for b in bullets]
+    lines = _bullet_lines(bullets)
     if _blocks_cost(head_plain, lines, tags) <= budget:  # the usual case: everything fits
         return _compose(head_html, lines, tags)
     tags = list(tags)
     while tags and _blocks_cost(head_plain, [], tags) > budget // 2:
         tags.pop()  # hundreds of tags never crowd out the news
-    fixed = _blocks_cost(head_plain, ["x"], tags) - 1
-    if fixed + _cost(lines) <= budget:
+    if _blocks_cost(head_plain, lines, tags) <= budget:
         return _compose(head_html, lines, tags)
     note_room = utf16_len(texts.MORE_BULLETS.format(n=len(bullets))) + 1
-    shown, rest, cut = split_bullets(bullets, budget - fixed - note_room)
+    shown, rest, cut = split_bullets(bullets, _room_for_bullets(head_plain, tags, budget) - note_room)
     omitted = len(rest) - cut
     if omitted:
         shown.append(texts.MORE_BULLETS.format(n=omitted))
@@ -225,38 +231,32 @@ def render_post(post: Post, *, chat_id: str | int, cover: CoverMode = "preview")
 
 def _render_photo(post: Post, parts: _Parts, chat_id: str | int) -> list[ApiCall]:
     """sendPhoto with the caption that fits; what does not fit follows as a reply."""
-    lines = [f"• {b}" for b in parts.bullets]
-    if _blocks_cost(parts.head_plain, lines, parts.tags) <= CAPTION_BUDGET:
-        caption, rest, tags = _compose(parts.head_html, lines, parts.tags), list[str](), parts.tags
-    else:
-        fixed = _blocks_cost(parts.head_plain, ["x"], ()) - 1
-        shown, rest, _ = split_bullets(parts.bullets, CAPTION_BUDGET - fixed)
-        caption = _compose(parts.head_html, shown, ())
-        tags = ()
-    photo = ApiCall(
-        "sendPhoto",
-        {
+
+    def photo(caption: str) -> ApiCall:
+        params = {
             "chat_id": chat_id,
             "photo": post.cover_image,
             "caption": caption,
             "parse_mode": ParseMode.HTML.value,
             "reply_markup": _button(post),
-        },
-    )
-    if not rest and tags == parts.tags:
-        return [photo]
-    text = _fit_message("", "", rest, parts.tags, TEXT_BUDGET)
-    reply = ApiCall(
-        "sendMessage",
-        {
-            "chat_id": chat_id,
-            "text": text,
-            "parse_mode": ParseMode.HTML.value,
-            "link_preview_options": {"is_disabled": True},
-        },
-        reply_to=0,
-    )
-    return [photo, reply]
+        }
+        return ApiCall("sendPhoto", params)
+
+    lines = _bullet_lines(parts.bullets)
+    if _blocks_cost(parts.head_plain, lines, parts.tags) <= CAPTION_BUDGET:
+        return [photo(_compose(parts.head_html, lines, parts.tags))]
+    room = _room_for_bullets(parts.head_plain, (), CAPTION_BUDGET)
+    shown, rest, _ = split_bullets(parts.bullets, room)
+    first = photo(_compose(parts.head_html, shown, ()))
+    if not rest and not parts.tags:
+        return [first]
+    reply_params = {
+        "chat_id": chat_id,
+        "text": _fit_message("", "", rest, parts.tags, TEXT_BUDGET),
+        "parse_mode": ParseMode.HTML.value,
+        "link_preview_options": {"is_disabled": True},
+    }
+    return [first, ApiCall("sendMessage", reply_params, reply_to=0)]
 
 
 # -- for people ---------------------------------------------------------------------------------
