@@ -131,6 +131,10 @@ def _describe(value: object) -> str:
     return f"{kind.get(type(value), type(value).__name__)} {value!r}"
 
 
+def _too_big(path: Path, size: int) -> PostError:
+    return PostError(path, 1, f"file is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit")
+
+
 def _check_no_aliases(front: str, path: Path, first_line: int) -> None:
     if ("&" not in front and "*" not in front) or not _MAYBE_ANCHOR.search(front):
         return
@@ -310,7 +314,7 @@ def _clean_body(content: str, title: str) -> str:
 def parse_post(raw: bytes, path: Path, *, site_url: str, mtime_ns: int = 0) -> tuple[Post, list[Problem]]:
     """Parse one file's bytes into a `Post` and the warnings about it; raise `PostError`."""
     if len(raw) > MAX_FILE_BYTES:
-        raise PostError(path, 1, f"file is {len(raw):,} bytes, over the {MAX_FILE_BYTES:,}-byte limit")
+        raise _too_big(path, len(raw))
     try:
         text = raw.decode("utf-8-sig")  # a BOM must not hide the front matter (RELIABILITY #27)
     except UnicodeDecodeError as exc:
@@ -369,8 +373,7 @@ def read_post(path: Path, *, site_url: str) -> tuple[Post, list[Problem]]:
     try:
         stat = path.stat()
         if stat.st_size > MAX_FILE_BYTES:  # refuse before reading a huge file into memory
-            size = stat.st_size
-            raise PostError(path, 1, f"file is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit")
+            raise _too_big(path, stat.st_size)
         with path.open("rb") as fh:
             raw = fh.read(MAX_FILE_BYTES + 1)  # the file may have grown since stat()
     except OSError as exc:
