@@ -1,0 +1,388 @@
+"""Durable state in SQLite: the ledger of channel publications and the bot's small memories."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, get_args
+
+logger = logging.getLogger(__name__)
+
+# claimed: a sender owns the day and may be sending right now (until lease_until).
+# sent: Telegram answered with the message ids.
+# retryable: Telegram provably did not get the message; may be claimed again after lease_until.
+# failed: Telegram refused for good (bot kicked, bad token, a message it will never accept).
+# unknown: the message may or may not be in the channel (timeout, 5xx, a crash mid-send);
+#          never resent automatically: an admin looks and decides (/publish DAY force).
+# skipped: the day passed its window with nothing sent (no post, or the bot was down).
+Status = Literal["claimed", "sent", "retryable", "failed", "unknown", "skipped"]
+Kind = Literal["daily", "manual"]
+STATUSES: tuple[str, ...] = get_args(Status)
+
+SCHEMA_VERSION = 1
+
+# One SQL string (STYLE.md §3). The publication table follows RELIABILITY.md's design; the
+# primary key is what makes a second sender lose the claim.
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS publication (
+    chat        TEXT    NOT NULL,  -- the configured target, as written in config ("@name" or id)
+    pub_date    TEXT    NOT NULL,  -- YYYY-MM-DD, the post's date in the blog's time zone
+    kind        TEXT    NOT NULL CHECK (kind IN ('daily', 'manual')),
+    request_key TEXT    NOT NULL DEFAULT '',  -- '' for the day's post; the update id of a forced resend
+    status      TEXT    NOT NULL CHECK (status IN ({", ".join(repr(s) for s in STATUSES)})),
+    owner       TEXT    NOT NULL,  -- which process claimed it
+    attempt     INTEGER NOT NULL DEFAULT 1,
+    lease_until REAL    NOT NULL,  -- Unix time: claimed rows expire, retryable rows wait until then
+    post_path   TEXT,
+    post_sha256 TEXT,
+    chat_id     INTEGER,           -- the numeric chat id Telegram answered with
+    message_ids TEXT,              -- JSON list of the message ids that make up the post
+    error       TEXT,
+    created_at  REAL    NOT NULL,
+    updated_at  REAL    NOT NULL,
+    PRIMARY KEY (chat, pub_date, kind, request_key)
+);
+CREATE INDEX IF NOT EXISTS publication_updated ON publication (updated_at);
+CREATE TABLE IF NOT EXISTS processed_update (
+    update_id INTEGER PRIMARY KEY,
+    seen_at   REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cover_file (
+    url        TEXT PRIMARY KEY,  -- the post's coverImage URL
+    file_id    TEXT NOT NULL,     -- what Telegram answered for it; reusable by this bot
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chat_migration (
+    chat        TEXT PRIMARY KEY,  -- a group that became a supergroup ...
+    new_chat_id INTEGER NOT NULL,  -- ... and its new id (Telegram's migrate_to_chat_id)
+    updated_at  REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS text_key (
+    key  TEXT PRIMARY KEY,  -- short key for text too long for 64-byte callback data
+    text TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS event (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at      REAL NOT NULL,
+    level   TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+PRAGMA user_version = {SCHEMA_VERSION};
+"""
+
+
+class StoreError(Exception):
+    """The database cannot be opened or used; the message says which file and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class PubKey:
+    """Which publication: one post a day per chat, plus deliberate resends keyed by request."""
+
+    chat: str
+    day: dt.date
+    kind: Kind = "daily"
+    request_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """One ledger row."""
+
+    key: PubKey
+    status: Status
+    owner: str
+    attempt: int
+    lease_until: float
+    post_path: str | None
+    post_sha256: str | None
+    chat_id: int | None
+    message_ids: tuple[int, ...]
+    error: str | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    at: float
+    level: str
+    message: str
+
+
+def _publication(row: sqlite3.Row) -> Publication:
+    return Publication(
+        key=PubKey(row["chat"], dt.date.fromisoformat(row["pub_date"]), row["kind"], row["request_key"]),
+        status=row["status"],
+        owner=row["owner"],
+        attempt=row["attempt"],
+        lease_until=row["lease_until"],
+        post_path=row["post_path"],
+        post_sha256=row["post_sha256"],
+        chat_id=row["chat_id"],
+        message_ids=tuple(json.loads(row["message_ids"] or "[]")),
+        error=row["error"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _key_args(key: PubKey) -> tuple[str, str, str, str]:
+    return (key.chat, key.day.isoformat(), key.kind, key.request_key)
+
+
+class Store:
+    """The one interface to durable state. Takes an open connection (tests pass a real file).
+
+    Every write is its own short transaction, committed before the caller does any network I/O:
+    a transaction held across an HTTP call would be rolled back by a crash and erase the claim
+    (RELIABILITY.md, "Claim"). Times are Unix seconds passed in by the caller.
+    """
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        connection.row_factory = sqlite3.Row
+        self._db = connection
+        try:
+            connection.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot set up the database: {exc}") from exc
+
+    @classmethod
+    def open(cls, path: Path | str, *, timeout: float = 5.0) -> Store:
+        """Open (creating if needed) the database file; WAL so readers never block the sender."""
+        try:
+            if str(path) != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: autocommit, transactions only where _write() opens one.
+            connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+            connection.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            return cls(connection)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"{path}: cannot open the database: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """One IMMEDIATE transaction: takes the write lock up front so two processes serialise."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"database unavailable: {exc}") from exc
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"database unavailable: {exc}") from exc
+
+    def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"database unavailable: {exc}") from exc
+
+    # -- ledger ---------------------------------------------------------------------------------
+
+    def claim(
+        self,
+        key: PubKey,
+        *,
+        owner: str,
+        now: float,
+        lease: float,
+        post_path: str,
+        post_sha256: str,
+    ) -> Publication | None:
+        """Take the publication for `owner`, or return None when someone else has it.
+
+        A new key is inserted as `claimed`. An existing one is taken over only from `retryable`
+        once its wait is over (compare-and-set), so of any number of racing processes exactly
+        one wins, and sent, failed or unknown days are never claimed again.
+        """
+        args = _key_args(key)
+        with self._write():
+            cursor = self._db.execute(
+                "INSERT INTO publication (chat, pub_date, kind, request_key, status, owner, lease_until,"
+                " post_path, post_sha256, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, 'claimed', ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (*args, owner, now + lease, post_path, post_sha256, now, now),
+            )
+            if cursor.rowcount != 1:
+                cursor = self._db.execute(
+                    "UPDATE publication SET status = 'claimed', owner = ?, attempt = attempt + 1,"
+                    " lease_until = ?, post_path = ?, post_sha256 = ?, updated_at = ?"
+                    " WHERE chat = ? AND pub_date = ? AND kind = ? AND request_key = ?"
+                    " AND status = 'retryable' AND lease_until <= ?",
+                    (owner, now + lease, post_path, post_sha256, now, *args, now),
+                )
+                if cursor.rowcount != 1:
+                    return None
+        return self.get(key)
+
+    def _finish(
+        self,
+        key: PubKey,
+        owner: str,
+        *,
+        status: Status,
+        now: float,
+        error: str | None = None,
+        lease_until: float | None = None,
+        chat_id: int | None = None,
+        message_ids: tuple[int, ...] | None = None,
+    ) -> Publication:
+        """Update a row this owner still holds; losing it means another process took over."""
+        ids = None if message_ids is None else json.dumps(list(message_ids))
+        with self._write():
+            cursor = self._db.execute(
+                "UPDATE publication SET status = ?, error = ?, lease_until = COALESCE(?, lease_until),"
+                " chat_id = COALESCE(?, chat_id), message_ids = COALESCE(?, message_ids), updated_at = ?"
+                " WHERE chat = ? AND pub_date = ? AND kind = ? AND request_key = ?"
+                " AND owner = ? AND status = 'claimed'",
+                (status, error, lease_until, chat_id, ids, now, *_key_args(key), owner),
+            )
+            if cursor.rowcount != 1:
+                raise StoreError(f"lost the claim on {key.chat} {key.day} before recording its result")
+        row = self.get(key)
+        assert row is not None
+        return row
+
+    def mark_sent(
+        self, key: PubKey, *, owner: str, now: float, chat_id: int, message_ids: tuple[int, ...]
+    ) -> Publication:
+        return self._finish(key, owner, status="sent", now=now, chat_id=chat_id, message_ids=message_ids)
+
+    def mark(
+        self,
+        key: PubKey,
+        *,
+        owner: str,
+        now: float,
+        status: Literal["retryable", "failed", "unknown"],
+        error: str,
+        retry_at: float | None = None,
+    ) -> Publication:
+        """Record a send that did not succeed; `retry_at` is when a retryable row may be re-claimed."""
+        return self._finish(key, owner, status=status, now=now, error=error, lease_until=retry_at or now)
+
+    def skip(self, key: PubKey, *, owner: str, now: float, reason: str) -> bool:
+        """Close a day that passed its window unsent; True only for the one caller that closed it."""
+        with self._write():
+            cursor = self._db.execute(
+                "INSERT INTO publication (chat, pub_date, kind, request_key, status, owner, lease_until,"
+                " error, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, 'skipped', ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (*_key_args(key), owner, now, reason, now, now),
+            )
+            return cursor.rowcount == 1
+
+    def expire_claims(self, *, now: float) -> list[Publication]:
+        """Claims whose lease ran out (their sender died mid-send) become `unknown`, and are returned."""
+        with self._write():
+            rows = self._db.execute(
+                "UPDATE publication SET status = 'unknown', updated_at = ?,"
+                " error = 'the sender stopped before recording the result; the message may or may not"
+                " be in the chat' WHERE status = 'claimed' AND lease_until < ? RETURNING *",
+                (now, now),
+            ).fetchall()
+        return [_publication(row) for row in rows]
+
+    def get(self, key: PubKey) -> Publication | None:
+        rows = self._read(
+            "SELECT * FROM publication WHERE chat = ? AND pub_date = ? AND kind = ? AND request_key = ?",
+            _key_args(key),
+        )
+        return _publication(rows[0]) if rows else None
+
+    def day(self, chat: str, day: dt.date) -> list[Publication]:
+        """Every row for one chat and day, the day's own post first, then resends oldest first."""
+        rows = self._read(
+            "SELECT * FROM publication WHERE chat = ? AND pub_date = ? ORDER BY kind = 'manual', created_at",
+            (chat, day.isoformat()),
+        )
+        return [_publication(row) for row in rows]
+
+    def last_sent(self, chat: str) -> Publication | None:
+        rows = self._read(
+            "SELECT * FROM publication WHERE chat = ? AND status = 'sent'"
+            " ORDER BY updated_at DESC, pub_date DESC LIMIT 1",
+            (chat,),
+        )
+        return _publication(rows[0]) if rows else None
+
+    def recent(self, limit: int = 10) -> list[Publication]:
+        rows = self._read("SELECT * FROM publication ORDER BY updated_at DESC LIMIT ?", (limit,))
+        return [_publication(row) for row in rows]
+
+    # -- small memories -------------------------------------------------------------------------
+
+    def first_time(self, update_id: int, *, now: float) -> bool:
+        """Record an update id; False when it was seen before (Telegram may deliver an update twice)."""
+        with self._write():
+            cursor = self._db.execute(
+                "INSERT INTO processed_update (update_id, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (update_id, now),
+            )
+            return cursor.rowcount == 1
+
+    def cover_file_id(self, url: str) -> str | None:
+        rows = self._read("SELECT file_id FROM cover_file WHERE url = ?", (url,))
+        return str(rows[0]["file_id"]) if rows else None
+
+    def remember_cover(self, url: str, file_id: str | None, *, now: float) -> None:
+        """Keep (or with None, forget) the file_id Telegram gave for a cover URL."""
+        with self._write():
+            if file_id is None:
+                self._db.execute("DELETE FROM cover_file WHERE url = ?", (url,))
+            else:
+                self._db.execute(
+                    "INSERT INTO cover_file (url, file_id, updated_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT (url) DO UPDATE SET file_id = excluded.file_id,"
+                    " updated_at = excluded.updated_at",
+                    (url, file_id, now),
+                )
+
+    def migrated_chat(self, chat: str) -> int | None:
+        rows = self._read("SELECT new_chat_id FROM chat_migration WHERE chat = ?", (chat,))
+        return int(rows[0]["new_chat_id"]) if rows else None
+
+    def remember_migration(self, chat: str, new_chat_id: int, *, now: float) -> None:
+        with self._write():
+            self._db.execute(
+                "INSERT INTO chat_migration (chat, new_chat_id, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (chat) DO UPDATE SET new_chat_id = excluded.new_chat_id,"
+                " updated_at = excluded.updated_at",
+                (chat, new_chat_id, now),
+            )
+
+    def put_text(self, key: str, text: str) -> None:
+        with self._write():
+            self._db.execute(
+                "INSERT INTO text_key (key, text) VALUES (?, ?) ON CONFLICT DO NOTHING", (key, text)
+            )
+
+    def get_text(self, key: str) -> str | None:
+        rows = self._read("SELECT text FROM text_key WHERE key = ?", (key,))
+        return str(rows[0]["text"]) if rows else None
+
+    def record_event(self, message: str, *, now: float, level: str = "error") -> None:
+        """Something an admin should see in /status (failed sends, missing posts)."""
+        with self._write():
+            self._db.execute("INSERT INTO event (at, level, message) VALUES (?, ?, ?)", (now, level, message))
+
+    def events(self, limit: int = 5) -> list[Event]:
+        rows = self._read("SELECT at, level, message FROM event ORDER BY id DESC LIMIT ?", (limit,))
+        return [Event(row["at"], row["level"], row["message"]) for row in rows]

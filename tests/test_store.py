@@ -1,0 +1,171 @@
+"""The ledger: a committed claim decides who sends; nothing is ever claimed twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import os
+from pathlib import Path
+
+import pytest
+
+from bot.store import PubKey, Store, StoreError
+
+DAY = dt.date(2026, 11, 29)
+KEY = PubKey("@ai_news_plus", DAY)
+NOW = 1_800_000_000.0
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store.open(tmp_path / "bot.db")
+
+
+def _claim(store: Store, owner: str = "a", now: float = NOW, key: PubKey = KEY) -> bool:
+    return store.claim(key, owner=owner, now=now, lease=600, post_path="p.md", post_sha256="h") is not None
+
+
+def test_first_claim_wins_and_second_loses(store: Store) -> None:
+    """The first claim on a day wins; any later claim on the same day loses."""
+    assert _claim(store, "a")
+    assert not _claim(store, "b")
+    row = store.get(KEY)
+    assert row is not None
+    assert (row.status, row.owner, row.attempt) == ("claimed", "a", 1)
+
+
+def test_claim_is_per_chat_day_and_kind(store: Store) -> None:
+    """Another day, another chat or a forced resend keyed by its request are separate claims."""
+    assert _claim(store)
+    assert _claim(store, key=PubKey("@ai_news_plus", DAY + dt.timedelta(days=1)))
+    assert _claim(store, key=PubKey("@other", DAY))
+    assert _claim(store, key=PubKey("@ai_news_plus", DAY, "manual", "1234"))
+    assert not _claim(store, key=PubKey("@ai_news_plus", DAY, "manual", "1234"))
+
+
+def test_sent_day_is_never_claimed_again(store: Store) -> None:
+    """After `sent`, no claim succeeds, however late."""
+    assert _claim(store)
+    sent = store.mark_sent(KEY, owner="a", now=NOW + 1, chat_id=-100, message_ids=(5, 6))
+    assert (sent.status, sent.chat_id, sent.message_ids) == ("sent", -100, (5, 6))
+    assert not _claim(store, "b", now=NOW + 86_400)
+
+
+@pytest.mark.parametrize("status", ["failed", "unknown"])
+def test_failed_and_unknown_days_are_not_claimed_again(store: Store, status: str) -> None:
+    """A refused or ambiguous send is left for an admin: no automatic re-claim."""
+    assert _claim(store)
+    store.mark(KEY, owner="a", now=NOW, status=status, error="x")  # type: ignore[arg-type]
+    assert not _claim(store, "b", now=NOW + 86_400)
+
+
+def test_retryable_day_is_claimed_again_after_its_wait(store: Store) -> None:
+    """A send that provably did not happen may be claimed again once retry_at has passed."""
+    assert _claim(store)
+    store.mark(KEY, owner="a", now=NOW, status="retryable", error="connect failed", retry_at=NOW + 60)
+    assert not _claim(store, "b", now=NOW + 59)
+    assert _claim(store, "b", now=NOW + 60)
+    row = store.get(KEY)
+    assert row is not None
+    assert (row.status, row.owner, row.attempt) == ("claimed", "b", 2)
+
+
+def test_recording_needs_the_claim(store: Store) -> None:
+    """A process that lost its claim cannot overwrite the row."""
+    assert _claim(store, "a")
+    with pytest.raises(StoreError, match="lost the claim"):
+        store.mark_sent(KEY, owner="b", now=NOW, chat_id=1, message_ids=(1,))
+
+
+def test_expired_claim_becomes_unknown(store: Store) -> None:
+    """A claim whose sender died (lease over) turns `unknown`, not back into a claimable day."""
+    assert _claim(store)
+    assert store.expire_claims(now=NOW + 599) == []
+    (expired,) = store.expire_claims(now=NOW + 601)
+    assert expired.status == "unknown"
+    assert not _claim(store, "b", now=NOW + 700)
+
+
+def test_skip_closes_a_day_once(store: Store) -> None:
+    """Closing a day unsent is reported to exactly one caller, and blocks later claims."""
+    assert store.skip(KEY, owner="a", now=NOW, reason="no post")
+    assert not store.skip(KEY, owner="b", now=NOW, reason="no post")
+    assert not _claim(store)
+
+
+def test_update_ids_are_remembered(store: Store) -> None:
+    """The same update id is new only once."""
+    assert store.first_time(42, now=NOW)
+    assert not store.first_time(42, now=NOW)
+
+
+def test_cover_file_ids_are_remembered_and_forgotten(store: Store) -> None:
+    """A cover URL maps to Telegram's file_id until forgotten."""
+    assert store.cover_file_id("https://x/a.png") is None
+    store.remember_cover("https://x/a.png", "F1", now=NOW)
+    store.remember_cover("https://x/a.png", "F2", now=NOW)
+    assert store.cover_file_id("https://x/a.png") == "F2"
+    store.remember_cover("https://x/a.png", None, now=NOW)
+    assert store.cover_file_id("https://x/a.png") is None
+
+
+def test_chat_migration_and_text_keys(store: Store) -> None:
+    """A migrated chat's new id and keyed callback texts survive reopening the file."""
+    store.remember_migration("-123", -100123, now=NOW)
+    store.put_text("k1", "很长的查询")
+    store.record_event("send failed", now=NOW)
+    path = Path(store._db.execute("PRAGMA database_list").fetchone()["file"])
+    store.close()
+    again = Store.open(path)
+    assert again.migrated_chat("-123") == -100123
+    assert again.get_text("k1") == "很长的查询"
+    assert [e.message for e in again.events()] == ["send failed"]
+
+
+def test_recent_and_last_sent(store: Store) -> None:
+    """/status reads the newest sent row and recent activity."""
+    assert _claim(store)
+    store.mark_sent(KEY, owner="a", now=NOW + 1, chat_id=-100, message_ids=(7,))
+    last = store.last_sent("@ai_news_plus")
+    assert last is not None
+    assert last.message_ids == (7,)
+    assert [row.key for row in store.recent()] == [KEY]
+    assert [row.key for row in store.day("@ai_news_plus", DAY)] == [KEY]
+
+
+def _race(path: str, owner: str, barrier: multiprocessing.synchronize.Barrier) -> None:
+    store = Store.open(path)
+    barrier.wait()
+    won = store.claim(KEY, owner=owner, now=NOW, lease=600, post_path="p", post_sha256="h")
+    os._exit(0 if won else 1)  # the exit code reports the result without pickling
+
+
+def test_one_winner_among_racing_processes(tmp_path: Path) -> None:
+    """Eight processes claiming the same day at the same moment: exactly one wins."""
+    path = str(tmp_path / "race.db")
+    Store.open(path).close()
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(8)
+    procs = [context.Process(target=_race, args=(path, f"p{i}", barrier)) for i in range(8)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(30)
+    codes = [proc.exitcode for proc in procs]
+    assert (codes.count(0), codes.count(1)) == (1, 7)
+
+
+def test_read_only_database_fails_closed(store: Store) -> None:
+    """A database that refuses writes refuses the claim with StoreError: no claim, so no send."""
+    store._db.execute("PRAGMA query_only = ON")
+    with pytest.raises(StoreError, match="readonly"):
+        _claim(store)
+    store._db.execute("PRAGMA query_only = OFF")
+    assert _claim(store)
+
+
+def test_unopenable_database_is_a_store_error(tmp_path: Path) -> None:
+    """A path that cannot be a database gives a StoreError naming the file."""
+    (tmp_path / "dir.db").mkdir()
+    with pytest.raises(StoreError, match=r"dir\.db"):
+        Store.open(tmp_path / "dir.db")
