@@ -408,26 +408,78 @@ def duplicate_days(posts: Iterable[Post], category: str) -> Iterator[Problem]:
 
 def load_posts(folder: Path, *, site_url: str) -> Library:
     """Load every post in `folder`; a broken file becomes a problem and the rest still load."""
-    try:
-        paths = post_files(folder)
-    except (FileNotFoundError, NotADirectoryError):
-        return Library((), (Problem(folder, 1, "error", "posts folder does not exist or is not a folder"),))
-    except OSError as exc:
-        return Library((), (Problem(folder, 1, "error", f"cannot read posts folder: {exc.strerror}"),))
-    posts: list[Post] = []
-    problems: list[Problem] = []
-    for path in paths:
+    return PostFolder(folder, site_url=site_url).load()
+
+
+_Signature = tuple[int, int, int]  # size, mtime_ns, inode: a rewrite or an atomic replace changes one
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    signature: _Signature
+    post: Post | None
+    problems: tuple[Problem, ...]
+
+
+class PostFolder:
+    """A posts folder kept loaded: `load()` re-reads only the files whose size, mtime or inode changed.
+
+    The running bot calls it before answering, so new and edited posts show up without a restart;
+    with nothing changed it costs one directory scan.
+    """
+
+    def __init__(self, folder: Path, *, site_url: str) -> None:
+        self.folder = folder
+        self.site_url = site_url
+        self._files: dict[Path, _Read] = {}
+        self._library: Library | None = None
+
+    def _scan(self) -> dict[Path, _Signature]:
+        found: dict[Path, _Signature] = {}
+        with os.scandir(self.folder) as entries:
+            for entry in entries:
+                if entry.name.endswith(".md") and entry.is_file():
+                    st = entry.stat()
+                    found[self.folder / entry.name] = (st.st_size, st.st_mtime_ns, st.st_ino)
+        return found
+
+    def _read(self, path: Path, signature: _Signature) -> _Read:
         try:
-            post, warnings = read_post(path, site_url=site_url)
+            post, warnings = read_post(path, site_url=self.site_url)
         except PostError as exc:
-            problems.append(exc.problem)
-            continue
-        posts.append(post)
-        problems.extend(warnings)
-    if not paths:
-        problems.append(Problem(folder, 1, "error", "no *.md files in the posts folder"))
-    problems.sort(key=lambda p: (str(p.path), p.line))
-    return Library(tuple(posts), tuple(problems), files=len(paths))
+            return _Read(signature, None, (exc.problem,))
+        return _Read(signature, post, tuple(warnings))
+
+    def load(self) -> Library:
+        try:
+            found = self._scan()
+        except (FileNotFoundError, NotADirectoryError):
+            problem = Problem(self.folder, 1, "error", "posts folder does not exist or is not a folder")
+            return self._forget(problem)
+        except OSError as exc:
+            return self._forget(Problem(self.folder, 1, "error", f"cannot read posts folder: {exc.strerror}"))
+        unchanged = {
+            path for path, sig in found.items() if (read := self._files.get(path)) and read.signature == sig
+        }
+        if self._library is not None and len(unchanged) == len(found) == len(self._files):
+            return self._library
+        files = {
+            path: self._files[path] if path in unchanged else self._read(path, sig)
+            for path, sig in sorted(found.items())
+        }
+        problems = [problem for read in files.values() for problem in read.problems]
+        if not files:
+            problems.append(Problem(self.folder, 1, "error", "no *.md files in the posts folder"))
+        problems.sort(key=lambda p: (str(p.path), p.line))
+        posts = tuple(read.post for read in files.values() if read.post is not None)
+        self._files = files
+        self._library = Library(posts, tuple(problems), files=len(files))
+        return self._library
+
+    def _forget(self, problem: Problem) -> Library:
+        self._files = {}
+        self._library = None
+        return Library((), (problem,))
 
 
 # -- choosing -----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from bot.posts import (
     MAX_FILE_BYTES,
     Post,
     PostError,
+    PostFolder,
     article_url,
     daily_posts,
     derive_summary,
@@ -421,3 +422,49 @@ def test_example_posts_are_clean() -> None:
     library = load_posts(EXAMPLE_POSTS, site_url=SITE)
     assert library.problems == ()
     assert len(daily_posts(library.posts, "AI 日报")) == 2
+
+
+# -- a folder kept loaded -----------------------------------------------------------------------
+
+
+def _daily(day: str, title: str) -> str:
+    return post_text(f"title: {title}\ndate: {day}\ncategory: AI 日报")
+
+
+def test_folder_unchanged_is_not_read_again(tmp_path: Path) -> None:
+    """With nothing changed, load() hands back the very same library."""
+    (tmp_path / "a.md").write_text(_daily("2026-11-01", "一"), encoding="utf-8")
+    folder = PostFolder(tmp_path, site_url=SITE)
+    assert folder.load() is folder.load()
+
+
+def test_folder_picks_up_new_changed_and_removed_files(tmp_path: Path) -> None:
+    """A new file appears, an edited one is re-read, a removed one disappears."""
+    (tmp_path / "a.md").write_text(_daily("2026-11-01", "一"), encoding="utf-8")
+    (tmp_path / "b.md").write_text(_daily("2026-11-02", "二"), encoding="utf-8")
+    folder = PostFolder(tmp_path, site_url=SITE)
+    assert [p.title for p in folder.load().posts] == ["一", "二"]
+    (tmp_path / "c.md").write_text(_daily("2026-11-03", "三"), encoding="utf-8")
+    (tmp_path / "a.md").write_text(_daily("2026-11-01", "一（更新）"), encoding="utf-8")
+    (tmp_path / "b.md").unlink()
+    assert [p.title for p in folder.load().posts] == ["一（更新）", "三"]
+
+
+def test_folder_reports_a_file_that_broke(tmp_path: Path) -> None:
+    """A file edited into garbage becomes a problem; the other posts stay."""
+    (tmp_path / "a.md").write_text(_daily("2026-11-01", "一"), encoding="utf-8")
+    (tmp_path / "b.md").write_text(_daily("2026-11-02", "二"), encoding="utf-8")
+    folder = PostFolder(tmp_path, site_url=SITE)
+    folder.load()
+    (tmp_path / "b.md").write_text("---\ntitle: [\n---\n", encoding="utf-8")
+    library = folder.load()
+    assert [p.title for p in library.posts] == ["一"]
+    assert [(e.path.name, e.line) for e in library.errors] == [
+        ("b.md", 3)
+    ]  # where YAML notices the unclosed [
+
+
+def test_folder_that_disappears_is_an_error(tmp_path: Path) -> None:
+    """A posts folder removed while running gives an error, not an exception."""
+    folder = PostFolder(tmp_path / "gone", site_url=SITE)
+    assert [e.message for e in folder.load().errors] == ["posts folder does not exist or is not a folder"]
