@@ -48,6 +48,10 @@ class PostsConfig:
 class ScheduleConfig:
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     time: dt.time = dt.time(8, 0)
+    # How long after `time` the day's post may still go out automatically: when the file comes
+    # late (looked for again every `retry`) or the bot starts late. Then admins are told.
+    catch_up: dt.timedelta = dt.timedelta(hours=6)
+    retry: dt.timedelta = dt.timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +152,15 @@ def _time(value: object) -> dt.time:
         ) from None
 
 
+def _minutes(low: int, high: int) -> _Parser:
+    def parse(value: object) -> dt.timedelta:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise _InvalidValueError(f"expected whole minutes from {low} to {high}, got {_describe(value)}")
+        return dt.timedelta(minutes=value)
+
+    return parse
+
+
 def _path(value: object) -> Path:
     return Path(_string(value))
 
@@ -159,7 +172,13 @@ _SCHEMA: dict[str, dict[str, _Parser]] = {
     "telegram": {"api_url": _url, "admins": _admins},
     "channel": {"chat": _chat, "cover": _cover},
     "posts": {"dir": _path, "site_url": _url, "category": _string},
-    "schedule": {"timezone": _timezone, "time": _time},
+    "schedule": {
+        "timezone": _timezone,
+        "time": _time,
+        # A window past midnight would publish a post on the next local day: capped at 24 h.
+        "catch_up_minutes": _minutes(0, 24 * 60),
+        "retry_minutes": _minutes(1, 24 * 60),
+    },
     "storage": {"database": _path},
 }
 _PATH_KEYS = {("posts", "dir"), ("storage", "database")}
@@ -223,10 +242,15 @@ def load_config(path: Path | None, environ: Mapping[str, str]) -> Config:
         telegram=TelegramConfig(**telegram, token=token),
         channel=ChannelConfig(**sections.get("channel", {})),
         posts=PostsConfig(**sections.get("posts", {})),
-        schedule=ScheduleConfig(**sections.get("schedule", {})),
+        schedule=_schedule(sections.get("schedule", {})),
         storage=StorageConfig(**sections.get("storage", {})),
         source=path,
     )
+
+
+def _schedule(values: dict[str, Any]) -> ScheduleConfig:
+    renamed = {"catch_up_minutes": "catch_up", "retry_minutes": "retry"}
+    return ScheduleConfig(**{renamed.get(key, key): value for key, value in values.items()})
 
 
 def default_environ() -> Mapping[str, str]:

@@ -73,6 +73,8 @@ category = "周报"
 [schedule]
 timezone = "Europe/Berlin"
 time = "07:45"
+catch_up_minutes = 90
+retry_minutes = 2
 [storage]
 database = "state/bot.db"
 """,
@@ -81,7 +83,9 @@ database = "state/bot.db"
     assert config.telegram == TelegramConfig(api_url="http://127.0.0.1:8081", admins=(42, 1001))
     assert config.channel == ChannelConfig(chat=-1001234567890, cover="photo")
     assert config.posts == PostsConfig(Path("/srv/blog/pages"), "https://example.org", "周报")
-    assert config.schedule == ScheduleConfig(ZoneInfo("Europe/Berlin"), dt.time(7, 45))
+    assert config.schedule == ScheduleConfig(
+        ZoneInfo("Europe/Berlin"), dt.time(7, 45), dt.timedelta(minutes=90), dt.timedelta(minutes=2)
+    )
     assert config.storage == StorageConfig(tmp_path / "state" / "bot.db")
     assert config.source == path
 
@@ -129,6 +133,12 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
         ("[schedule]\ntime = '8:00'\n", '[schedule] time: expected a 24-hour time "HH:MM"'),
         ("[schedule]\ntime = '25:00'\n", '[schedule] time: expected a 24-hour time "HH:MM"'),
         ("[schedule]\ntime = 800\n", '[schedule] time: expected a 24-hour time "HH:MM"'),
+        (
+            "[schedule]\ncatch_up_minutes = 1441\n",
+            "catch_up_minutes: expected whole minutes from 0",
+        ),
+        ("[schedule]\nretry_minutes = 0\n", "[schedule] retry_minutes: expected whole minutes from 1 to"),
+        ("[schedule]\nretry_minutes = '5'\n", "[schedule] retry_minutes: expected whole minutes"),
         ("[posts]\ncategory = ''\n", "[posts] category: expected a non-empty string"),
         ("[posts\n", "not valid TOML"),
     ],
