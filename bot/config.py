@@ -175,8 +175,9 @@ _SCHEMA: dict[str, dict[str, _Parser]] = {
     "schedule": {
         "timezone": _timezone,
         "time": _time,
-        # A window past midnight would publish a post on the next local day: capped at 24 h.
-        "catch_up_minutes": _minutes(0, 24 * 60),
+        # At least a minute, so the job firing a moment after `time` is inside the window; at
+        # most a day (the window also ends at local midnight: never post on the next day).
+        "catch_up_minutes": _minutes(1, 24 * 60),
         "retry_minutes": _minutes(1, 24 * 60),
     },
     "storage": {"database": _path},

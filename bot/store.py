@@ -279,14 +279,25 @@ class Store:
         return self._finish(key, owner, status=status, now=now, error=error, lease_until=retry_at or now)
 
     def skip(self, key: PubKey, *, owner: str, now: float, reason: str) -> bool:
-        """Close a day that passed its window unsent; True only for the one caller that closed it."""
+        """Close a day that passed its window unsent (new, or still `retryable`).
+
+        True only for the one caller that closed it, so exactly one process tells the admins.
+        """
+        args = _key_args(key)
         with self._write():
             cursor = self._db.execute(
                 "INSERT INTO publication (chat, pub_date, kind, request_key, status, owner, lease_until,"
                 " error, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, 'skipped', ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (*_key_args(key), owner, now, reason, now, now),
+                (*args, owner, now, reason, now, now),
             )
+            if cursor.rowcount != 1:
+                cursor = self._db.execute(
+                    "UPDATE publication SET status = 'skipped', owner = ?, error = ?, updated_at = ?"
+                    " WHERE chat = ? AND pub_date = ? AND kind = ? AND request_key = ?"
+                    " AND status = 'retryable'",
+                    (owner, reason, now, *args),
+                )
             return cursor.rowcount == 1
 
     def expire_claims(self, *, now: float) -> list[Publication]:

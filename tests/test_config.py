@@ -135,7 +135,7 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
         ("[schedule]\ntime = 800\n", '[schedule] time: expected a 24-hour time "HH:MM"'),
         (
             "[schedule]\ncatch_up_minutes = 1441\n",
-            "catch_up_minutes: expected whole minutes from 0",
+            "catch_up_minutes: expected whole minutes from 1",
         ),
         ("[schedule]\nretry_minutes = 0\n", "[schedule] retry_minutes: expected whole minutes from 1 to"),
         ("[schedule]\nretry_minutes = '5'\n", "[schedule] retry_minutes: expected whole minutes"),

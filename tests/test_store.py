@@ -93,6 +93,17 @@ def test_skip_closes_a_day_once(store: Store) -> None:
     assert not _claim(store)
 
 
+def test_skip_closes_a_retryable_day(store: Store) -> None:
+    """A day still waiting to retry when its window ends is closed too, and only once."""
+    assert _claim(store)
+    store.mark(KEY, owner="a", now=NOW, status="retryable", error="connect failed", retry_at=NOW + 60)
+    assert store.skip(KEY, owner="b", now=NOW + 100, reason="window over")
+    assert not store.skip(KEY, owner="c", now=NOW + 100, reason="window over")
+    row = store.get(KEY)
+    assert row is not None
+    assert (row.status, row.error) == ("skipped", "window over")
+
+
 def test_update_ids_are_remembered(store: Store) -> None:
     """The same update id is new only once."""
     assert store.first_time(42, now=NOW)
