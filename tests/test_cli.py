@@ -147,4 +147,4 @@ def test_python_dash_m_runs_the_cli() -> None:
         check=False,
     )
     assert result.returncode == EXIT_OK
-    assert result.stdout.strip() == "3 files: 3 posts (2 AI 日报), 0 errors, 0 warnings"
+    assert result.stdout.strip() == "7 files: 7 posts (6 AI 日报), 0 errors, 0 warnings"

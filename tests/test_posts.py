@@ -421,7 +421,7 @@ def test_example_posts_are_clean() -> None:
     """The repository's own example posts parse without a single warning."""
     library = load_posts(EXAMPLE_POSTS, site_url=SITE)
     assert library.problems == ()
-    assert len(daily_posts(library.posts, "AI 日报")) == 2
+    assert len(daily_posts(library.posts, "AI 日报")) == 6
 
 
 # -- a folder kept loaded -----------------------------------------------------------------------
