@@ -5,3 +5,117 @@ from __future__ import annotations
 READ_MORE = "阅读全文"
 # Shown when a message has no room for every summary bullet; n is how many were left out.
 MORE_BULLETS = "…还有 {n} 条要点，见全文"
+
+# -- /tag and /search: paged lists (bot/pages.py) -----------------------------------------------
+# Plain text: the renderer escapes it and adds the markup. {n} is always a number.
+
+PREV_PAGE = "◀ 上一页"
+NEXT_PAGE = "下一页 ▶"
+# The button between ◀ and ▶; pressing it does nothing (callback data pages.NOOP).
+PAGE_OF = "第 {page}/{pages} 页"
+
+TAG_LIST_HEADING = "🏷 全部标签（{n} 个），点按查看文章："
+# One button per tag in the tag list: the label and how many posts carry it.
+TAG_BUTTON = "{label} ({count})"
+NO_TAGS = "还没有任何标签。"
+ALL_TAGS_BUTTON = "🏷 全部标签"
+TAG_HEADING = "🏷 {tag}：共 {n} 篇"
+# A tag button pressed after the posts under it were removed.
+TAG_EMPTY = "标签「{tag}」下暂时没有文章。"
+NO_SUCH_TAG = "没有找到标签「{tag}」。"
+TAG_SUGGESTIONS = "你是不是要找："
+TAG_LIST_HINT = "发送 /tag 查看全部标签。"
+
+SEARCH_HEADING = "🔍 “{query}”：找到 {n} 篇"
+SEARCH_NOTHING = "没有找到与“{query}”相关的文章。换个关键词，或者少用几个词试试。"
+# A page button pressed after the posts changed and the results no longer reach that page.
+SEARCH_PAGE_GONE = "这一页已经没有结果了，请返回前一页。"
+SEARCH_USAGE = (
+    "用法：/search 关键词\n"
+    "• 多个关键词用空格分开，文章要包含全部关键词\n"
+    '• 用引号把短语括起来："Claude Code"\n'
+    "• 在词前加 - 排除：-融资\n"
+    "例如：/search OpenAI 芯片"
+)
+
+# -- commands (bot/handlers.py) -----------------------------------------------------------------
+# Plain text: handlers escape it before it goes out as HTML.
+
+HELP = (
+    "👋 这里是 AI 日报机器人：每天早上把 aicode.cc 的《AI 日报》发到频道，也可以随时查阅往期。\n\n"
+    "/today — 今天的日报（或指定日期：/today 2026-11-28）\n"
+    "/tag — 按标签浏览；/tag 标签 — 该标签下的文章\n"
+    "/search 关键词 — 搜索标题、摘要和正文\n"
+    "/help — 显示这条说明"
+)
+ADMIN_HELP = (
+    "\n\n管理员命令：\n"
+    "/publish [日期] — 立即把那天的日报发到频道（已经发过就只回复链接）\n"
+    "/publish 日期 force — 明知已发过，仍然再发一次\n"
+    "/preview [日期] — 私信预览频道里会看到的消息\n"
+    "/status — 发布记录、下次发送时间和最近的错误"
+)
+# The bot menu (setMyCommands): command -> description, readers first, then admins only.
+READER_COMMANDS = {
+    "today": "今天的日报",
+    "tag": "按标签浏览",
+    "search": "搜索往期日报",
+    "help": "使用说明",
+}
+ADMIN_COMMANDS = {
+    "publish": "立即发布到频道",
+    "preview": "私信预览频道消息",
+    "status": "发布状态",
+}
+BAD_DAY = "日期格式不对，请用 YYYY-MM-DD，例如 /today 2026-11-28。"
+NO_POSTS = "还没有任何日报。"
+NO_POST_FOR_DAY = "{day} 没有日报。"
+TODAY_NOT_YET = "今天（{today}）的日报还没有发布，先看看最新一期（{day}）："
+NOT_ADMIN = "抱歉，这个命令只有管理员可以使用。"
+BUTTON_EXPIRED = "这个按钮已经失效了，请重新发送命令。"
+SOMETHING_WRONG = "出了点问题，请稍后再试。"
+
+# -- admin replies and alerts --------------------------------------------------------------------
+# {detail} is the error as Telegram or the bot words it (often English); {link} a t.me link.
+
+PUBLISH_SENT = "✅ 已发布 {day}：{link}"
+PUBLISH_ALREADY = "ℹ️ {day} 已经发布过了：{link}\n确实要再发一次，请用 /publish {day} force"
+PUBLISH_BUSY = "⏳ {day} 正在发送中，请稍后用 /status 查看。"
+PUBLISH_RETRY = "⏳ {day} 这次没有发出去（{detail}），稍后会自动重试。"
+PUBLISH_FAILED = "❌ {day} 发送失败（{detail}）。修复后可以用 /publish {day} force 重新发送。"
+PUBLISH_UNKNOWN = (
+    "❓ {day} 发送结果不明（{detail}）。请先看看频道里有没有这条消息，没有的话用 /publish {day} force。"
+)
+PUBLISH_NO_POST = "{day} 没有可以发布的日报。"
+PUBLISH_USAGE = "用法：/publish [YYYY-MM-DD] [force]"
+PREVIEW_SENT = "预览已经私信发给你了。"
+PREVIEW_BLOCKED = "我没法私信你：请先私聊我发送 /start，再试一次。"
+STATUS = (
+    "📊 状态\n"
+    "上次发布：{last}\n"
+    "今天（{today}）：{today_state}\n"
+    "下次定时发送：{next_run}\n"
+    "文章：{posts} 篇（日报 {daily} 篇），有错误的文件 {errors} 个\n"
+    "最近的问题：{event}"
+)
+STATUS_NONE = "无"
+STATUS_TODAY = {
+    "sent": "已发布",
+    "claimed": "发送中",
+    "retryable": "等待重试",
+    "failed": "失败",
+    "unknown": "结果不明",
+    "skipped": "已跳过",
+    "none": "还没发送",
+}
+ALERT_NO_POST = (
+    "⚠️ {day} 的日报到 {end} 还没有出现，今天不会自动发送。文件到了以后可以用 /publish {day} 手动发送。"
+)
+ALERT_LATE = (
+    "⚠️ {day} 的日报在 {end} 前没有发出（机器人没有运行，或一直发送失败），今天不再自动发送。"
+    "确认频道后可以用 /publish {day} 手动发送。"
+)
+ALERT_SEND_FAILED = "⚠️ 日报没有发出去：{detail}"
+ALERT_UNKNOWN = (
+    "❓ {day} 的日报发送结果不明（{error}）。请先看看频道里有没有，没有的话用 /publish {day} force。"
+)

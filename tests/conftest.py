@@ -9,10 +9,20 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_POSTS = REPO / "posts"
+# The example posts the page and tag tests spell out in full (the others only make the lists
+# long enough to page through in the demo).
+CORE_EXAMPLES = (
+    "2026-11-27-5f0c2a9e-6b1d-4c3e-9a57-2d8e1f4b7c10.md",
+    "2026-11-28-a83d7c41-02f5-4e6b-b1c9-7e4a90d2f365.md",
+    "sqlite-fts5-chinese-search.md",
+)
 # The real posts are third-party text used as test data only, never copied into the repository:
 # they live in ../shared/corpus (or $AI_NEWS_BOT_CORPUS) and the tests that need them skip without.
 CORPUS = Path(os.environ.get("AI_NEWS_BOT_CORPUS", REPO.parent / "shared" / "corpus"))
 SITE = "https://aicode.cc"
+# As bot.app.build_application does: PTB's time periods as timedelta, without deprecation warnings
+# (set here too for tests that construct PTB errors without an application).
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 
 def corpus_dir(name: str) -> Path:

@@ -1,0 +1,380 @@
+"""Find posts for a reader's query: parse the query, match and rank posts, cut a highlighted snippet."""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import html
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.posts import Post
+from bot.render import ELLIPSIS, _escape, _is_latin, _one_line
+
+# Telegram inline queries are at most 256 characters (TELEGRAM.md, "inline mode"), so no reader
+# can type more there; /search is capped the same so one request does bounded work whatever
+# is pasted into it. Ten terms is more than anyone types and keeps a query to posts x 10 scans.
+MAX_QUERY = 256
+MAX_TERMS = 10
+SNIPPET_WIDTH = 60
+# How much of the snippet comes before the match, so the reader sees what leads up to it.
+SNIPPET_LEAD = SNIPPET_WIDTH // 4
+# At most this many highlights per snippet: a page of hits stays well under the ~100 entities
+# Telegram renders per message (MessageLimit.MESSAGE_ENTITIES).
+MAX_HIGHLIGHTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One post that matched; `snippet` is Telegram HTML, escaped, with the match in `<b>`."""
+
+    post: Post
+    score: float  # higher is better; only comparable within one result
+    snippet: str
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """One page of hits and how many posts matched in all."""
+
+    hits: tuple[Hit, ...]
+    total: int
+
+
+class SearchEngine(Protocol):
+    """What the handlers need from a search engine; `ScanSearch` now, an SQLite FTS5 index later."""
+
+    def search(self, query: str, *, limit: int, offset: int = 0) -> SearchResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A parsed query: every term must occur, no excluded term may; all folded with `fold`."""
+
+    terms: tuple[str, ...]
+    excluded: tuple[str, ...]
+
+
+# -- text ---------------------------------------------------------------------------------------
+
+
+def fold(text: str) -> str:
+    """The matching form of text: NFKC (full/half width) and casefold (Latin case)."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+@functools.lru_cache(maxsize=16384)  # a few thousand distinct characters cover the corpus
+def _fold_char(char: str) -> str:
+    return unicodedata.normalize("NFKC", char).casefold()
+
+
+# Characters that NFKC and casefold map to exactly one character, and that never compose with a
+# neighbour: ASCII, the CJK Unified Ideographs and the punctuation of Chinese text (、。《》「」
+# 【】, full-width ！（），：；？ and curly quotes; not ＜＝＞, which compose with U+0338). Runs of
+# them fold in C without a map; only the rest ("…", "ß", emoji, kana) is looked at one by one.
+_RUNS = re.compile(
+    r"(?P<same>[\x00-\x7f\u4e00-\u9fff\u3001-\u3003\u3008-\u3011\uff01-\uff0f\uff1a\uff1b\uff1f"
+    r"\u2018\u2019\u201c\u201d]+)|[^\x00-\x7f\u4e00-\u9fff\u3001-\u3003\u3008-\u3011\uff01-\uff0f"
+    r"\uff1a\uff1b\uff1f\u2018\u2019\u201c\u201d]+"
+)
+
+
+class _Folded:
+    """A text (NFC, one line), its `fold`, and the way between positions in the two.
+
+    Folding changes lengths ("…" becomes "...", "ß" becomes "ss"), so a match found in the folded
+    text needs a map to be shown in the text the reader sees. The map lists only the characters
+    that are not one to one, so building it and looking a position up stay cheap on long bodies.
+    """
+
+    __slots__ = ("_folded_starts", "_text_starts", "_units", "folded", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        parts: list[str] = []
+        # (folded start, folded length, text start, text length) of each piece that is not 1:1.
+        units: list[tuple[int, int, int, int]] = []
+        at = 0  # position in the folded text
+        for run in _RUNS.finditer(text):
+            piece, position = run.group(), run.start()
+            folded = fold(piece)
+            if run["same"] is None:
+                chars = [_fold_char(char) for char in piece]
+                if "".join(chars) == folded:
+                    for offset, char in enumerate(chars):
+                        if len(char) != 1:
+                            units.append((at, len(char), position + offset, 1))
+                        at += len(char)
+                else:  # characters that fold into one (a half-width kana and its voicing mark)
+                    units.append((at, len(folded), position, len(piece)))
+                    at += len(folded)
+            else:
+                at += len(folded)
+            parts.append(folded)
+        # Folded run by run, which for NFC text is `fold(text)`: nothing composes across runs.
+        self.folded = "".join(parts)
+        self._units = units
+        self._folded_starts = [unit[0] for unit in units]
+        self._text_starts = [unit[2] for unit in units]
+
+    def _text_span(self, index: int) -> tuple[int, int]:
+        """The span of `text` that `folded[index]` comes from."""
+        k = bisect.bisect_right(self._folded_starts, index) - 1
+        if k < 0:
+            return index, index + 1
+        folded_start, folded_len, text_start, text_len = self._units[k]
+        if index < folded_start + folded_len:
+            return text_start, text_start + text_len
+        at = text_start + text_len + index - folded_start - folded_len
+        return at, at + 1
+
+    def text_span(self, start: int, end: int) -> tuple[int, int]:
+        """The span of `text` that `folded[start:end]` (not empty) comes from."""
+        return self._text_span(start)[0], self._text_span(end - 1)[1]
+
+    def folded_index(self, index: int) -> int:
+        """The first position in `folded` that comes from `text[index]` or after it."""
+        k = bisect.bisect_right(self._text_starts, index) - 1
+        if k < 0:
+            return index
+        folded_start, folded_len, text_start, text_len = self._units[k]
+        if index == text_start:
+            return folded_start
+        if index < text_start + text_len:
+            return folded_start + folded_len
+        return folded_start + folded_len + index - text_start - text_len
+
+
+def shown_text(text: str) -> str:
+    """Text as snippets show it: one line, no control characters, NFC."""
+    return unicodedata.normalize("NFC", _one_line(text))
+
+
+_FENCE = re.compile(r"^[ \t]*(?:```|~~~).*$", re.MULTILINE)
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+# Only the HTML a blog post uses for layout; `<String>` or `<field>` in code samples is content.
+_HTML_TAG = re.compile(
+    r"</?(?:a|abbr|b|br|center|details|div|em|figure|figcaption|font|hr|i|iframe|img|kbd|p|picture"
+    r"|source|span|strong|sub|summary|sup|u|video)\b[^<>]*>",
+    re.IGNORECASE,
+)
+# [text](url), ![alt](url), with one level of parentheses inside the URL (Wikipedia links).
+_INLINE_LINK = re.compile(r"!?\[([^\]\n]*)\]\((?:[^()\n]|\([^()\n]*\))*\)")
+_REF_LINK = re.compile(r"!?\[([^\]\n]+)\]\[[^\]\n]*\]")
+# `[id]: url "title"` lines; a footnote `[^id]: text` is prose and keeps its text.
+_REF_DEFINITION = re.compile(
+    r"^[ \t]{0,3}\[(?!\^)[^\]\n]+\]:[ \t]*\S+(?:[ \t]+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^)\n]*\)))?[ \t]*$",
+    re.MULTILINE,
+)
+_FOOTNOTE_MARK = re.compile(r"\[\^[^\]\n]+\]:?")
+_AUTOLINK = re.compile(r"<(?:https?|mailto|ftp):[^<>\s]*>", re.IGNORECASE)
+# Bare URLs, ASCII only: Chinese text often follows a URL with no space in between.
+_BARE_URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#@!$&'*+,;=%]+")
+_RULE = re.compile(r"^[ \t]*([-*_])(?:[ \t]*\1){2,}[ \t]*$", re.MULTILINE)
+_TABLE_RULE = re.compile(r"^[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)+\|?[ \t]*$", re.MULTILINE)
+_LINE_MARKUP = re.compile(r"^[ \t]*(?:>[ \t]?)*(?:#{1,6}[ \t]+|[-*+][ \t]+)?", re.MULTILINE)
+
+
+def plain_text(markdown: str) -> str:
+    """Markdown as the words a reader sees, on one line: link text kept, URLs and markup dropped.
+
+    Both matching and snippets use this, so a snippet never shows `**` or a URL, and a search
+    never matches inside one. An FTS index must index this same text to find the same posts.
+    """
+    text = _FENCE.sub("", markdown)
+    text = _COMMENT.sub(" ", text)
+    text = _HTML_TAG.sub(" ", text)
+    text = _INLINE_LINK.sub(r"\1", text)
+    text = _REF_LINK.sub(r"\1", text)
+    text = _REF_DEFINITION.sub("", text)
+    text = _FOOTNOTE_MARK.sub("", text)
+    if "://" in text:
+        text = _AUTOLINK.sub(" ", text)
+        text = _BARE_URL.sub(" ", text)
+    text = _RULE.sub("", text)
+    text = _TABLE_RULE.sub("", text)
+    text = _LINE_MARKUP.sub("", text)
+    # Emphasis and code marks go (`这是**重点**` reads 这是重点); a table's `|` becomes a space so
+    # cells stay apart. `__` stays: in this blog it is Python's `__init__`, not emphasis.
+    text = text.replace("*", "").replace("`", "").replace("~~", "").replace("|", " ")
+    if "&" in text:
+        text = html.unescape(text)  # `&nbsp;`, `&amp;` are what Markdown shows as one character
+    return shown_text(text)
+
+
+# -- the query ----------------------------------------------------------------------------------
+
+# A quoted phrase (an unbalanced quote runs to the end), optionally negated, or a run of
+# anything else up to a space or a quote. Chinese input methods type “ ” for ", so both count.
+_TOKEN = re.compile(r'(-?)"([^"]*)"?|([^\s"]+)')
+_CURLY_QUOTES = str.maketrans({"“": '"', "”": '"'})
+
+
+def parse_query(query: str) -> Query:
+    """Split a query into folded terms; `"a b"` is one term, `-x` excludes; never raises."""
+    text = fold(_one_line(query[:MAX_QUERY])).translate(_CURLY_QUOTES)  # control characters: spaces
+    terms: dict[str, None] = {}  # dicts keep order and drop repeats
+    excluded: dict[str, None] = {}
+    for count, match in enumerate(_TOKEN.finditer(text)):
+        if count >= MAX_TERMS:
+            break
+        negated, phrase, word = match.groups()
+        if word is not None:
+            if word.startswith("-") and len(word) > 1:
+                excluded[word[1:]] = None
+            else:
+                terms[word] = None
+            continue
+        phrase = " ".join(phrase.split())
+        if phrase:
+            (excluded if negated else terms)[phrase] = None
+    return Query(tuple(terms), tuple(excluded))
+
+
+# -- snippets -----------------------------------------------------------------------------------
+
+
+def _first_match(folded: str, terms: Sequence[str]) -> tuple[int, int] | None:
+    """The earliest occurrence of any term in `folded`, as (start, end)."""
+    best: tuple[int, int] | None = None
+    for term in terms:
+        at = folded.find(term)
+        if at != -1 and (best is None or at < best[0]):
+            best = (at, at + len(term))
+    return best
+
+
+def snippet(text: str, terms: Sequence[str], width: int = SNIPPET_WIDTH) -> str:
+    """About `width` characters of `text` around the first term found, as escaped Telegram HTML.
+
+    `terms` are folded (as `parse_query` returns them). The first match, and the first occurrence
+    of each term inside the window, are wrapped in `<b>`; "…" marks where the text is cut. When no
+    term occurs, the start of the text.
+    """
+    doc = _Folded(shown_text(text))
+    terms = [term for term in terms if term]
+    return _snippet(doc, terms, _first_match(doc.folded, terms), width)
+
+
+def _snippet(doc: _Folded, terms: Sequence[str], first: tuple[int, int] | None, width: int) -> str:
+    """`snippet` of an already folded text whose first match (in `folded`) is known."""
+    text, folded = doc.text, doc.folded
+    width = max(width, 1)
+    marks: list[tuple[int, int]] = []
+    start = 0
+    if first is not None:
+        marks.append(doc.text_span(*first))
+        start = max(0, min(marks[0][0] - SNIPPET_LEAD, len(text) - width))  # near the end: more before
+        if start > 0 and _is_latin(text[start - 1]) and (text[start] == " " or _is_latin(text[start])):
+            # Do not open on half a Latin word (or on a space): start after the next space if close.
+            space = text.find(" ", start, min(marks[0][0], start + 12))
+            start = start if space == -1 else space + 1
+    end = min(len(text), start + width)
+    if marks:
+        marks[0] = (marks[0][0], min(marks[0][1], end))  # a match longer than the window is cut
+        window_start, window_end = doc.folded_index(start), doc.folded_index(end)
+        for term in terms:
+            at = folded.find(term, window_start, window_end)
+            if at != -1:
+                marks.append(doc.text_span(at, at + len(term)))
+    out: list[str] = [ELLIPSIS] if start > 0 else []
+    position = start
+    for a, b in _merge(marks)[:MAX_HIGHLIGHTS]:
+        out.append(_escape(text[position:a]))
+        out.append(f"<b>{_escape(text[a:b])}</b>")
+        position = b
+    out.append(_escape(text[position:end]))
+    if end < len(text):
+        out.append(ELLIPSIS)
+    return "".join(out).strip()
+
+
+def _merge(marks: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or touching highlights as one: `<b>` entities must not overlap."""
+    merged: list[tuple[int, int]] = []
+    for a, b in sorted(marks):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+# -- the scan engine ----------------------------------------------------------------------------
+
+_TITLE, _SUMMARY, _BODY = 0, 1, 2
+SUMMARY_SEPARATOR = " · "
+
+
+@dataclass(frozen=True, slots=True)
+class _Doc:
+    """One post's title, summary and body as shown and folded, computed once per engine."""
+
+    post: Post
+    fields: tuple[_Folded, _Folded, _Folded]
+    folded: tuple[str, str, str]  # the fields' folded texts, what every query scans
+
+
+def _doc(post: Post) -> _Doc:
+    summary = SUMMARY_SEPARATOR.join(post.summary)
+    fields = (_Folded(shown_text(post.title)), _Folded(shown_text(summary)), _Folded(plain_text(post.body)))
+    return _Doc(post, fields, (fields[0].folded, fields[1].folded, fields[2].folded))
+
+
+def _tier(doc: _Doc, query: Query) -> int | None:
+    """Where the post matches: title, summary or body (the weakest term decides); None if not."""
+    worst = _TITLE
+    for term in query.terms:
+        for field, text in enumerate(doc.folded):
+            if term in text:
+                worst = max(worst, field)
+                break
+        else:
+            return None
+    for term in query.excluded:
+        if any(term in text for text in doc.folded):
+            return None
+    return worst
+
+
+def _hit_snippet(doc: _Doc, terms: Sequence[str]) -> str:
+    """The first match in the summary, else in the body; a title-only match shows the summary."""
+    summary, body = doc.fields[_SUMMARY], doc.fields[_BODY]
+    for field in (summary, body):
+        first = _first_match(field.folded, terms)
+        if first is not None:
+            return _snippet(field, terms, first, SNIPPET_WIDTH)
+    return _snippet(summary if summary.text else body, (), None, SNIPPET_WIDTH)
+
+
+class ScanSearch:
+    """A `SearchEngine` that scans every post: substring matching, so two-character Chinese works.
+
+    Every term must occur in the title, summary or body; title matches rank first, then summary,
+    then body; newest first within each. A query with no terms to find (empty, or only `-x`)
+    finds nothing: there is nothing to rank by.
+    """
+
+    def __init__(self, posts: Sequence[Post]) -> None:
+        self._docs = tuple(_doc(post) for post in posts)
+
+    def search(self, query: str, *, limit: int, offset: int = 0) -> SearchResult:
+        parsed = parse_query(query)
+        if not parsed.terms:
+            return SearchResult((), 0)
+        ranked: list[tuple[int, int, str, _Doc]] = []
+        for doc in self._docs:
+            tier = _tier(doc, parsed)
+            if tier is not None:
+                ranked.append((tier, -doc.post.date.toordinal(), str(doc.post.path), doc))
+        ranked.sort(key=lambda item: item[:3])
+        offset = max(offset, 0)
+        page = ranked[offset : offset + max(limit, 0)]
+        hits = tuple(  # score: 3 for a title match, 2 for the summary, 1 for the body
+            Hit(doc.post, float(_BODY + 1 - tier), _hit_snippet(doc, parsed.terms))
+            for tier, _, _, doc in page
+        )
+        return SearchResult(hits, len(ranked))
