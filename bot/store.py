@@ -205,12 +205,14 @@ class Store:
         lease: float,
         post_path: str,
         post_sha256: str,
+        reopen_skipped: bool = False,
     ) -> Publication | None:
         """Take the publication for `owner`, or return None when someone else has it.
 
         A new key is inserted as `claimed`. An existing one is taken over only from `retryable`
-        once its wait is over (compare-and-set), so of any number of racing processes exactly
-        one wins, and sent, failed or unknown days are never claimed again.
+        once its wait is over, or from `skipped` when an admin asks (`reopen_skipped`), by
+        compare-and-set: of any number of racing processes exactly one wins, and sent, failed or
+        unknown days are never claimed again.
         """
         args = _key_args(key)
         with self._write():
@@ -225,8 +227,8 @@ class Store:
                     "UPDATE publication SET status = 'claimed', owner = ?, attempt = attempt + 1,"
                     " lease_until = ?, post_path = ?, post_sha256 = ?, updated_at = ?"
                     " WHERE chat = ? AND pub_date = ? AND kind = ? AND request_key = ?"
-                    " AND status = 'retryable' AND lease_until <= ?",
-                    (owner, now + lease, post_path, post_sha256, now, *args, now),
+                    " AND ((status = 'retryable' AND lease_until <= ?) OR (? AND status = 'skipped'))",
+                    (owner, now + lease, post_path, post_sha256, now, *args, now, reopen_skipped),
                 )
                 if cursor.rowcount != 1:
                     return None

@@ -104,6 +104,15 @@ def test_skip_closes_a_retryable_day(store: Store) -> None:
     assert (row.status, row.error) == ("skipped", "window over")
 
 
+def test_skipped_day_reopens_only_when_asked(store: Store) -> None:
+    """A day the schedule gave up on is claimed again only for a deliberate publish."""
+    assert store.skip(KEY, owner="a", now=NOW, reason="no post by 14:00")
+    assert not _claim(store)
+    assert store.claim(
+        KEY, owner="b", now=NOW, lease=600, post_path="p", post_sha256="h", reopen_skipped=True
+    )
+
+
 def test_update_ids_are_remembered(store: Store) -> None:
     """The same update id is new only once."""
     assert store.first_time(42, now=NOW)
