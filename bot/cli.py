@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import dataclasses
 import datetime as dt
 import json
 import os
 import re
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
+from telegram.error import InvalidToken, TelegramError
+
+from bot.app import RunError, build_application, build_services, cover_client, run_bot
 from bot.config import TOKEN_ENV, Config, ConfigError, default_environ, load_config
+from bot.demo import run_demo
 from bot.logs import setup_logging
 from bot.posts import (
     Library,
@@ -25,7 +32,9 @@ from bot.posts import (
     post_for_day,
     read_post,
 )
+from bot.publish import describe_error
 from bot.render import ApiCall, describe, render_post
+from bot.store import Store, StoreError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -80,6 +89,35 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("targets", nargs="*", metavar="DAY|PATH", help="YYYY-MM-DD, 'latest' or a .md file")
     preview.add_argument("--json", action="store_true", help="print the Bot API calls as JSON")
     preview.set_defaults(handler=_preview)
+    run = commands.add_parser(
+        "run",
+        parents=[common, posts],
+        help="run the bot: daily push, reader and admin commands (needs TELEGRAM_BOT_TOKEN)",
+        description="Long-poll [telegram] api_url until SIGTERM or Ctrl-C. Exit 2 when the token is "
+        "missing or rejected.",
+    )
+    run.set_defaults(handler=_run)
+    publish = commands.add_parser(
+        "publish",
+        parents=[common, posts],
+        help="publish a day's post to [channel] chat once, for system cron (needs TELEGRAM_BOT_TOKEN)",
+        description="Publish through the same ledger as `run`: never twice for one day, even while "
+        "`run` is running. Exit 0 when sent, already sent or being sent; 1 on failure; 3 when there "
+        "is no post for the day.",
+    )
+    publish.add_argument(
+        "day", nargs="?", metavar="DAY", help="YYYY-MM-DD (default: today in [schedule] timezone)"
+    )
+    publish.add_argument("--dry-run", action="store_true", help="print the calls and send nothing")
+    publish.set_defaults(handler=_publish)
+    demo = commands.add_parser(
+        "demo",
+        parents=[common, posts],
+        help="offline demo: the real bot against a local fake Telegram, printed as a conversation",
+        description="No token and no network: starts a fake Bot API server on 127.0.0.1, runs the bot "
+        "against it with the posts folder, publishes the day's post, plays a reader, and exits.",
+    )
+    demo.set_defaults(handler=_demo)
     return parser
 
 
@@ -105,6 +143,16 @@ def _check(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     return EXIT_FAILURE if errors else EXIT_OK
 
 
+def _day(text: str) -> dt.date:
+    """A YYYY-MM-DD argument, or a usage error."""
+    try:
+        if _DAY.match(text):
+            return dt.date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise _CommandError(f"{text}: not a valid date (expected YYYY-MM-DD)", EXIT_USAGE)
+
+
 def _resolve(target: str, args: argparse.Namespace, config: Config, library: Library | None) -> Post:
     """A preview target -> the post it names; raise _CommandError when there is none."""
     category = config.posts.category
@@ -116,10 +164,7 @@ def _resolve(target: str, args: argparse.Namespace, config: Config, library: Lib
             if post is None:
                 raise _CommandError(f"no {category} post in {folder}", EXIT_NO_POST)
             return post
-        try:
-            day = dt.date.fromisoformat(target)
-        except ValueError:
-            raise _CommandError(f"{target}: not a valid date (expected YYYY-MM-DD)", EXIT_USAGE) from None
+        day = _day(target)
         post = post_for_day(library.posts, day, category)
         if post is None:
             raise _CommandError(f"no post for {day} ({category}) in {folder}", EXIT_NO_POST)
@@ -156,6 +201,118 @@ def _preview(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         json.dump(as_json, out, ensure_ascii=False, indent=2)
         print(file=out)
     return max((f.code for f in failures), default=EXIT_OK)
+
+
+def _with_posts(args: argparse.Namespace, config: Config) -> Config:
+    if args.posts is None:
+        return config
+    return dataclasses.replace(config, posts=dataclasses.replace(config.posts, dir=args.posts))
+
+
+def _token(config: Config) -> str:
+    if not config.telegram.token:
+        raise _CommandError(f"no bot token: set {TOKEN_ENV} (ask @BotFather for one)", EXIT_USAGE)
+    return config.telegram.token
+
+
+def _telegram_errors(api_url: str) -> Callable[[BaseException], _CommandError | None]:
+    def translate(exc: BaseException) -> _CommandError | None:
+        if isinstance(exc, InvalidToken):
+            return _CommandError(f"the bot token was rejected by {api_url} (check {TOKEN_ENV})", EXIT_USAGE)
+        if isinstance(exc, RunError):
+            return _CommandError(str(exc), EXIT_USAGE)
+        if isinstance(exc, StoreError):
+            return _CommandError(str(exc), EXIT_FAILURE)
+        if isinstance(exc, TelegramError):
+            return _CommandError(f"cannot use the Bot API at {api_url}: {describe_error(exc)}", EXIT_FAILURE)
+        return None
+
+    return translate
+
+
+def _run_async(main: Coroutine[Any, Any, int], config: Config) -> int:
+    translate = _telegram_errors(config.telegram.api_url)
+    try:
+        return asyncio.run(main)
+    except Exception as exc:
+        error = translate(exc)
+        if error is None:
+            raise
+        raise error from None
+
+
+def _run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    config = _with_posts(args, config)
+    token = _token(config)
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        store = Store.open(config.storage.database)
+        try:
+            async with cover_client() as http:
+                application = build_application(config, token=token)
+                services = build_services(application, config, store, http=http)
+                await run_bot(
+                    application,
+                    services,
+                    stop,
+                    ready=lambda: print(
+                        f"ai-news-bot: polling {config.telegram.api_url}; Ctrl-C stops", file=out
+                    ),
+                )
+        finally:
+            store.close()
+        print("ai-news-bot: stopped", file=out)
+        return EXIT_OK
+
+    return _run_async(main(), config)
+
+
+def _publish(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    config = _with_posts(args, config)
+    tz = config.schedule.timezone
+    day = dt.datetime.now(tz).date() if args.day is None else _day(args.day)
+    library = load_posts(config.posts.dir, site_url=config.posts.site_url)
+    post = post_for_day(library.posts, day, config.posts.category)
+    if post is None:
+        raise _CommandError(
+            f"no post for {day} ({config.posts.category}) in {config.posts.dir}", EXIT_NO_POST
+        )
+    if args.dry_run:
+        print(f"=== {day}: {post.path} -> {config.channel.chat} (dry run: nothing sent)", file=out)
+        print(describe(render_post(post, chat_id=config.channel.chat, cover=config.channel.cover)), file=out)
+        return EXIT_OK
+    token = _token(config)
+
+    async def main() -> int:
+        store = Store.open(config.storage.database)
+        try:
+            async with cover_client() as http:
+                application = build_application(config, token=token)
+                services = build_services(application, config, store, http=http)
+                async with application:
+                    outcome = await services.publisher.publish(post, day=day, deliberate=True)
+        finally:
+            store.close()
+        print(f"ai-news-bot: {outcome.detail}", file=out)
+        return EXIT_OK if outcome.status in ("sent", "already", "busy") else EXIT_FAILURE
+
+    return _run_async(main(), config)
+
+
+def _demo(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    config = _with_posts(args, config)
+    library = load_posts(config.posts.dir, site_url=config.posts.site_url)
+    if latest_post(library.posts, config.posts.category) is None:
+        raise _CommandError(
+            f"no {config.posts.category} post in {config.posts.dir}: run the demo from the repository, "
+            "or pass --posts DIR",
+            EXIT_NO_POST,
+        )
+    return _run_async(run_demo(config, out), config)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:

@@ -1,0 +1,158 @@
+"""The only place that builds the python-telegram-bot Application, and the loop that runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import httpx
+from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden
+from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defaults
+from telegram.request import HTTPXRequest
+
+from bot import handlers, texts
+from bot.config import Config
+from bot.context import BotApplication, Context, Services
+from bot.posts import PostFolder
+from bot.publish import Publisher, Sender
+from bot.schedule import publish_due, schedule_jobs
+from bot.store import Store
+
+logger = logging.getLogger(__name__)
+
+# Long polling holds a request open this long; its read timeout must exceed it.
+POLL_TIMEOUT = 30
+# What the bot listens for; inline queries come with the search issue.
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+
+
+class RunError(Exception):
+    """The bot cannot start (e.g. a webhook is set); the message says what to do."""
+
+
+def build_application(config: Config, *, token: str, read_timeout: float = 20.0) -> BotApplication:
+    """The PTB Application against `[telegram] api_url`, with our context type and defaults.
+
+    `base_url`/`base_file_url` make a self-hosted Bot API server or the fake one work the same.
+    """
+    # PTB 22.2+ warns on every RetryAfter unless time periods are opted in as timedelta (the
+    # future default). publish.retry_after_seconds() accepts either type.
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
+    api = config.telegram.api_url
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=config.schedule.timezone))
+        .context_types(ContextTypes(context=Context))
+        .request(
+            HTTPXRequest(
+                connection_pool_size=8, connect_timeout=10, read_timeout=read_timeout, write_timeout=20
+            )
+        )
+        .get_updates_request(HTTPXRequest(read_timeout=POLL_TIMEOUT + 10, connect_timeout=10))
+        # Paces 30 messages/s overall and 20/min per group or channel (TELEGRAM.md). No retries
+        # here: our Sender waits out RetryAfter itself, so it can tell what was delivered.
+        .rate_limiter(AIORateLimiter(max_retries=0))
+    )
+    application: BotApplication = builder.build()
+    return application
+
+
+def build_services(
+    application: BotApplication,
+    config: Config,
+    store: Store,
+    *,
+    http: httpx.AsyncClient | None,
+    clock: Callable[[], float] = time.time,
+) -> Services:
+    """Wire the services into the application: handlers, jobs, and `context.services`."""
+    sender = Sender(application.bot, store, http=http, clock=clock)
+    owner = f"{socket.gethostname()}:{os.getpid()}"
+    services = Services(
+        config=config,
+        store=store,
+        posts=PostFolder(config.posts.dir, site_url=config.posts.site_url),
+        sender=sender,
+        publisher=Publisher(sender, store, config, owner=owner),
+        clock=clock,
+    )
+    application.bot_data["services"] = services
+    handlers.register(application, config.telegram.admins)
+    schedule_jobs(application, config.schedule)
+    return services
+
+
+def cover_client() -> httpx.AsyncClient:
+    """For downloading covers Telegram could not fetch: bounded time, redirects followed."""
+    return httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0), headers={"User-Agent": "ai-news-bot"})
+
+
+def _commands(names: dict[str, str]) -> list[BotCommand]:
+    return [BotCommand(name, description) for name, description in names.items()]
+
+
+async def set_commands(application: BotApplication, config: Config) -> None:
+    """Reader commands for everyone; admins see theirs too in their private chat (cosmetic only)."""
+    bot = application.bot
+    readers = _commands(texts.READER_COMMANDS)
+    await bot.set_my_commands(readers, scope=BotCommandScopeDefault())
+    for admin in config.telegram.admins:
+        try:
+            await bot.set_my_commands(
+                readers + _commands(texts.ADMIN_COMMANDS), scope=BotCommandScopeChat(admin)
+            )
+        except (BadRequest, Forbidden) as exc:
+            # Telegram knows an admin's chat only after they have written to the bot.
+            logger.warning("admin %s: command menu not set (%s); send the bot /start once", admin, exc)
+
+
+async def run_bot(
+    application: BotApplication,
+    services: Services,
+    stop: asyncio.Event,
+    *,
+    ready: Callable[[], None] | None = None,
+) -> None:
+    """Poll until `stop` is set: start-up catch-up first, then the jobs and handlers.
+
+    `ready` is called once the token was accepted and polling runs.
+    """
+    async with application:  # initialize(): getMe, so a rejected token fails here
+        info = await application.bot.get_webhook_info()
+        if info.url:
+            # PTB's polling start would delete it and silently take the bot off its webhook.
+            raise RunError(f"a webhook is set ({info.url}); remove it first, or run the webhook deployment")
+        await set_commands(application, services.config)
+        updater = application.updater
+        assert updater is not None
+        await updater.start_polling(timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES)
+        await application.start()
+        if ready is not None:
+            ready()
+        try:
+            # Started after the publish time (restart, crash, deploy): catch up now.
+            await publish_due(services, services.now())
+            await stop.wait()
+        finally:
+            await updater.stop()
+            await application.stop()
+
+
+def demo_config(config: Config, *, api_url: str, admins: tuple[int, ...], database: Any) -> Config:
+    """`config` pointed at a local API server and a scratch database (for `ai-news-bot demo`)."""
+    return replace(
+        config,
+        telegram=replace(config.telegram, api_url=api_url, admins=admins),
+        storage=replace(config.storage, database=database),
+    )

@@ -1,0 +1,65 @@
+"""What handlers and jobs share: the running bot's services, reached through a typed PTB context."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram.ext import Application, CallbackContext, ExtBot
+
+from bot.config import Config
+from bot.posts import Library, Post, PostFolder, latest_post, post_for_day
+from bot.publish import Publisher, Sender
+from bot.search import ScanSearch, SearchEngine
+from bot.store import Store
+
+
+@dataclass(eq=False)
+class Services:
+    """The bot's dependencies, built once by `app.build_services` and never global."""
+
+    config: Config
+    store: Store
+    posts: PostFolder
+    sender: Sender
+    publisher: Publisher
+    clock: Callable[[], float]  # Unix seconds; tests pass a fixed clock
+    _engine: tuple[Library, SearchEngine] | None = field(default=None, repr=False)
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.clock(), tz=dt.UTC)
+
+    def today(self) -> dt.date:
+        """Today in the blog's time zone: the post's `date` is a Beijing date."""
+        return self.now().astimezone(self.config.schedule.timezone).date()
+
+    def library(self) -> Library:
+        """The posts as they are on disk now (only changed files are re-read)."""
+        return self.posts.load()
+
+    def post_for(self, day: dt.date) -> Post | None:
+        return post_for_day(self.library().posts, day, self.config.posts.category)
+
+    def latest(self) -> Post | None:
+        return latest_post(self.library().posts, self.config.posts.category)
+
+    def search(self) -> SearchEngine:
+        """The search engine over the current posts, rebuilt only when the posts changed."""
+        library = self.library()
+        if self._engine is None or self._engine[0] is not library:
+            self._engine = (library, ScanSearch(library.posts))
+        return self._engine[1]
+
+
+class Context(CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
+    """PTB's callback context plus `services` (PTB examples/contexttypesbot.py)."""
+
+    @property
+    def services(self) -> Services:
+        services: Services = self.application.bot_data["services"]
+        return services
+
+
+BotApplication = Application[ExtBot[Any], Context, dict[Any, Any], dict[Any, Any], dict[Any, Any], Any]

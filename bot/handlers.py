@@ -1,0 +1,389 @@
+"""Reader and admin commands: read the arguments, call the core, render, reply through the Sender."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from telegram import Message, Update
+from telegram.constants import ChatType
+from telegram.error import Forbidden, TelegramError
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+
+from bot import pages, texts
+from bot.context import BotApplication, Context, Services
+from bot.pages import Page, PageRef
+from bot.posts import daily_posts
+from bot.publish import Outcome, describe_error, publication_link
+from bot.render import ApiCall
+from bot.schedule import next_run
+from bot.search import SearchResult
+from bot.store import StoreError
+from bot.tags import find_tag, posts_with_tag, suggest_tags, tag_counts
+
+logger = logging.getLogger(__name__)
+
+TAGS_PER_PAGE = 20
+POSTS_PER_PAGE = 10
+HITS_PER_PAGE = 5
+
+
+# -- replying ------------------------------------------------------------------------------------
+
+
+def _html(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def _reply_params(message: Message) -> dict[str, Any]:
+    """Where a reply goes: in groups it answers the asking message, so the thread stays readable."""
+    params: dict[str, Any] = {"chat_id": message.chat_id}
+    if message.chat.type != ChatType.PRIVATE:
+        params["reply_parameters"] = {"message_id": message.message_id, "allow_sending_without_reply": True}
+    return params
+
+
+async def _reply(context: Context, message: Message, page: Page) -> None:
+    await context.services.sender.send([ApiCall("sendMessage", {**_reply_params(message), **page.params()})])
+
+
+async def _reply_text(context: Context, message: Message, text: str) -> None:
+    await _reply(context, message, Page(_html(text)))
+
+
+def _message(update: Update) -> Message:
+    message = update.effective_message
+    assert message is not None, "registered with filters.UpdateType.MESSAGE"
+    return message
+
+
+def _parse_day(text: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        return None
+
+
+def _key_for(services: Services) -> pages.KeyFor:
+    """Stores a text too long for callback data in the database, under its `text_key`."""
+
+    def key_for(text: str) -> str:
+        key = pages.text_key(text)
+        services.store.put_text(key, text)
+        return key
+
+    return key_for
+
+
+# -- reader commands -----------------------------------------------------------------------------
+
+
+def _is_admin(services: Services, update: Update) -> bool:
+    user = update.effective_user
+    message = update.effective_message
+    return (
+        user is not None
+        and user.id in services.config.telegram.admins
+        and (message is None or message.sender_chat is None)
+    )
+
+
+async def help_command(update: Update, context: Context) -> None:
+    """/start and /help: what the bot is and its commands (admins also see theirs)."""
+    text = texts.HELP + (texts.ADMIN_HELP if _is_admin(context.services, update) else "")
+    await _reply_text(context, _message(update), text)
+
+
+async def today_command(update: Update, context: Context) -> None:
+    """/today [YYYY-MM-DD]: the day's post exactly as in the channel, or the latest with a note."""
+    services = context.services
+    message = _message(update)
+    args = context.args or []
+    today = services.today()
+    day = _parse_day(args[0]) if args else today
+    if day is None or len(args) > 1:
+        await _reply_text(context, message, texts.BAD_DAY)
+        return
+    post = services.post_for(day)
+    if post is None:
+        latest = services.latest()
+        if latest is None:
+            await _reply_text(context, message, texts.NO_POSTS)
+            return
+        if day != today:
+            await _reply_text(context, message, texts.NO_POST_FOR_DAY.format(day=day))
+            return
+        await _reply_text(context, message, texts.TODAY_NOT_YET.format(today=today, day=latest.date))
+        post = latest
+    calls, text_only = services.publisher.render(post, chat_id=message.chat_id)
+    first = _reply_params(message)
+    calls[0] = ApiCall(calls[0].method, {**calls[0].params, **first}, calls[0].reply_to)
+    await services.sender.send(calls, text_only=text_only)
+
+
+def _tag_page(services: Services, tag: str, page: int) -> Page:
+    posts = services.library().posts
+    counts = tag_counts(posts)
+    key_for = _key_for(services)
+    found = find_tag(counts, tag)
+    if found is not None:  # shown and carried by the buttons as the blog spells it: `AI 日报`
+        return pages.tag_page(
+            found.label, posts_with_tag(posts, tag), page, key_for=key_for, per_page=POSTS_PER_PAGE
+        )
+    return pages.no_such_tag(tag, suggest_tags(tag, [count.label for count in counts]), key_for=key_for)
+
+
+async def tag_command(update: Update, context: Context) -> None:
+    """/tag: every tag with its count as buttons; /tag TAG: that tag's posts, newest first."""
+    services = context.services
+    tag = " ".join(context.args or [])
+    if tag:
+        page = _tag_page(services, tag, 0)
+    else:
+        counts = tag_counts(services.library().posts)
+        page = pages.tag_list_page(counts, 0, key_for=_key_for(services), per_page=TAGS_PER_PAGE)
+    await _reply(context, _message(update), page)
+
+
+def _search_page(services: Services, query: str, page: int) -> Page:
+    engine = services.search()
+    result: SearchResult = engine.search(query, limit=HITS_PER_PAGE, offset=page * HITS_PER_PAGE)
+    return pages.search_page(query, result, page, key_for=_key_for(services), per_page=HITS_PER_PAGE)
+
+
+async def search_command(update: Update, context: Context) -> None:
+    """/search QUERY: title matches first, then newest; 5 a page with a snippet."""
+    message = _message(update)
+    # The text after the command as typed (context.args would lose quotes' inner spacing).
+    text = message.text or ""
+    query = text.split(maxsplit=1)[1] if len(text.split(maxsplit=1)) > 1 else ""
+    await _reply(context, message, _search_page(context.services, query, 0))
+
+
+async def page_button(update: Update, context: Context) -> None:
+    """◀ ▶ and tag buttons: edit the same message; stale or tampered data gets a polite answer."""
+    query = update.callback_query
+    assert query is not None
+    services = context.services
+    data = query.data or ""
+    ref = pages.decode_page(data) if data != pages.NOOP else None
+    page = _page_for(services, ref) if ref is not None else None
+    if page is None:
+        answer = None if data == pages.NOOP else texts.BUTTON_EXPIRED
+        await services.sender.send([_answer(query.id, answer)])
+        return
+    await services.sender.send([_answer(query.id, None)])
+    message = query.message
+    if not isinstance(message, Message):  # too old for Telegram to show us: send afresh
+        if query.from_user is not None:
+            call = ApiCall("sendMessage", {"chat_id": query.from_user.id, **page.params()})
+            await services.sender.send([call])
+        return
+    edit = ApiCall(
+        "editMessageText", {"chat_id": message.chat_id, "message_id": message.message_id, **page.params()}
+    )
+    try:
+        await services.sender.send([edit])
+    except TelegramError as exc:
+        if "message is not modified" not in str(exc):  # pressing the same page twice is harmless
+            raise
+
+
+def _answer(query_id: str, text: str | None) -> ApiCall:
+    params: dict[str, Any] = {"callback_query_id": query_id}
+    if text is not None:
+        params["text"] = text
+    return ApiCall("answerCallbackQuery", params)
+
+
+def _page_for(services: Services, ref: PageRef) -> Page | None:
+    arg = ref.arg
+    if ref.key is not None:
+        arg = services.store.get_text(ref.key)
+    if ref.kind == "tags":
+        counts = tag_counts(services.library().posts)
+        return pages.tag_list_page(counts, ref.page, key_for=_key_for(services), per_page=TAGS_PER_PAGE)
+    if arg is None:
+        return None  # a key we never stored: forged, or from another bot's database
+    if ref.kind == "tag":
+        return _tag_page(services, arg, ref.page)
+    return _search_page(services, arg, ref.page)
+
+
+# -- admin commands ------------------------------------------------------------------------------
+
+
+def _outcome_text(outcome: Outcome) -> str:
+    day, link = outcome.day, outcome.link or texts.STATUS_NONE
+    detail = (
+        outcome.publication.error if outcome.publication and outcome.publication.error else outcome.detail
+    )
+    template = {
+        "sent": texts.PUBLISH_SENT,
+        "already": texts.PUBLISH_ALREADY,
+        "busy": texts.PUBLISH_BUSY,
+        "retryable": texts.PUBLISH_RETRY,
+        "failed": texts.PUBLISH_FAILED,
+        "unknown": texts.PUBLISH_UNKNOWN,
+    }[outcome.status]
+    return template.format(day=day, link=link, detail=detail)
+
+
+def _admin_args(args: Sequence[str], today: dt.date) -> tuple[dt.date, bool] | None:
+    """[DAY] [force] -> (day, force); None when they are anything else."""
+    rest = list(args)
+    force = bool(rest) and rest[-1].lower() == "force"
+    if force:
+        rest.pop()
+    if len(rest) > 1:
+        return None
+    day = _parse_day(rest[0]) if rest else today
+    return (day, force) if day is not None else None
+
+
+async def publish_command(update: Update, context: Context) -> None:
+    """/publish [DAY] [force]: send that day's post to the channel now, at most once unless forced."""
+    services = context.services
+    message = _message(update)
+    parsed = _admin_args(context.args or [], services.today())
+    if parsed is None:
+        await _reply_text(context, message, texts.PUBLISH_USAGE)
+        return
+    day, force = parsed
+    if not services.store.first_time(update.update_id, now=services.clock()):
+        logger.warning("update %s delivered again; /publish ignored", update.update_id)
+        return
+    post = services.post_for(day)
+    if post is None:
+        await _reply_text(context, message, texts.PUBLISH_NO_POST.format(day=day))
+        return
+    publisher = services.publisher
+    settled = None if force else publisher.existing(day)
+    if settled is not None:
+        outcome = settled
+    else:
+        key = str(update.update_id) if force else None
+        outcome = await publisher.publish(post, day=day, deliberate=True, force_key=key)
+    await _reply_text(context, message, _outcome_text(outcome))
+
+
+async def preview_command(update: Update, context: Context) -> None:
+    """/preview [DAY]: the exact channel message, sent to the admin's private chat."""
+    services = context.services
+    message = _message(update)
+    parsed = _admin_args(context.args or [], services.today())
+    if parsed is None or parsed[1]:
+        await _reply_text(context, message, texts.BAD_DAY)
+        return
+    post = services.post_for(parsed[0])
+    if post is None:
+        await _reply_text(context, message, texts.PUBLISH_NO_POST.format(day=parsed[0]))
+        return
+    user = update.effective_user
+    assert user is not None, "admin filter checked the user"
+    calls, text_only = services.publisher.render(post, chat_id=user.id)
+    try:
+        await services.sender.send(calls, text_only=text_only)
+    except Forbidden:
+        await _reply_text(context, message, texts.PREVIEW_BLOCKED)
+        return
+    if message.chat.type != ChatType.PRIVATE:
+        await _reply_text(context, message, texts.PREVIEW_SENT)
+
+
+def _when(timestamp: float, services: Services) -> str:
+    zone = services.config.schedule.timezone
+    return dt.datetime.fromtimestamp(timestamp, tz=zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+async def status_command(update: Update, context: Context) -> None:
+    """/status: last publication, today's state, next run, posts loaded and with errors, last problem."""
+    services = context.services
+    store = services.store
+    chat = str(services.config.channel.chat)
+    library = services.library()
+    today = services.today()
+    try:
+        last = store.last_sent(chat)
+        rows = store.day(chat, today)
+        events = store.events(1)
+    except StoreError as exc:
+        await _reply_text(context, _message(update), f"{texts.SOMETHING_WRONG} ({exc})")
+        return
+    last_text = texts.STATUS_NONE
+    if last is not None:
+        link = publication_link(last) or ""
+        last_text = f"{last.key.day}（{_when(last.updated_at, services)}）{link}"
+    today_state = texts.STATUS_TODAY[rows[0].status if rows else "none"]
+    if rows and rows[0].error:
+        today_state += f"（{rows[0].error}）"
+    upcoming = next_run(context.application)
+    event = f"{_when(events[0].at, services)} {events[0].message}" if events else texts.STATUS_NONE
+    text = texts.STATUS.format(
+        last=last_text,
+        today=today,
+        today_state=today_state,
+        next_run=upcoming.astimezone(services.config.schedule.timezone).strftime("%Y-%m-%d %H:%M %Z")
+        if upcoming
+        else texts.STATUS_NONE,
+        posts=len(library.posts),
+        daily=len(daily_posts(library.posts, services.config.posts.category)),
+        errors=len({problem.path for problem in library.errors}),
+        event=event,
+    )
+    await _reply_text(context, _message(update), text)
+
+
+async def refuse(update: Update, context: Context) -> None:
+    """Anyone not an admin (by numeric id, not on behalf of a chat) gets a polite no."""
+    user = update.effective_user
+    logger.info("refused %s from user %s", (_message(update).text or "")[:40], user.id if user else None)
+    await _reply_text(context, _message(update), texts.NOT_ADMIN)
+
+
+# -- registration --------------------------------------------------------------------------------
+
+ADMIN_COMMANDS = ("publish", "preview", "status")
+
+
+def register(application: BotApplication, admins: Sequence[int]) -> None:
+    """All handlers, with who may use them decided here (STYLE.md §9).
+
+    Only new messages count: an edited "/publish" must not publish (CommandHandler handles
+    edits by default, RELIABILITY #17). Admins are numeric ids; a message sent on behalf of a
+    chat (anonymous admin, channel, auto-forward) carries `sender_chat` and is never an admin.
+    """
+    new_message = filters.UpdateType.MESSAGE
+    admin = filters.User(user_id=list(admins)) & ~filters.SenderChat.ALL
+    application.add_handler(CommandHandler(["start", "help"], help_command, filters=new_message))
+    application.add_handler(CommandHandler("today", today_command, filters=new_message))
+    application.add_handler(CommandHandler("tag", tag_command, filters=new_message))
+    application.add_handler(CommandHandler("search", search_command, filters=new_message))
+    application.add_handler(CommandHandler("publish", publish_command, filters=new_message & admin))
+    application.add_handler(CommandHandler("preview", preview_command, filters=new_message & admin))
+    application.add_handler(CommandHandler("status", status_command, filters=new_message & admin))
+    application.add_handler(CommandHandler(list(ADMIN_COMMANDS), refuse, filters=new_message))
+    # Every button press, not only well-formed ones: tampered or stale data still gets answered.
+    application.add_handler(CallbackQueryHandler(page_button))
+    application.add_error_handler(on_error)
+
+
+async def on_error(update: object, context: Context) -> None:
+    """The one place unexpected errors end: logged with the update, and the reader told politely."""
+    error = context.error
+    if isinstance(error, TelegramError):
+        logger.error("Telegram error while handling an update: %s", describe_error(error))
+    else:
+        logger.error("error while handling an update", exc_info=error)
+    if isinstance(update, Update) and update.callback_query is not None:
+        return  # the button was already answered, or Telegram will stop the spinner itself
+    message = update.effective_message if isinstance(update, Update) else None
+    if message is None or isinstance(error, Forbidden):
+        return
+    try:
+        await _reply_text(context, message, texts.SOMETHING_WRONG)
+    except TelegramError as exc:
+        logger.warning("could not tell the reader about the error: %s", describe_error(exc))

@@ -1,0 +1,136 @@
+"""When the day's post goes out: the publishing window (pure) and the jobs that act on it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from telegram.ext import Application
+
+from bot import texts
+from bot.config import ScheduleConfig
+from bot.context import BotApplication, Context, Services
+from bot.publish import Outcome
+from bot.store import PubKey, StoreError
+
+logger = logging.getLogger(__name__)
+
+Phase = Literal["early", "open", "closed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The stretch of time in which `day`'s post may go out by itself (aware, UTC)."""
+
+    day: dt.date
+    start: dt.datetime
+    end: dt.datetime
+
+    def phase(self, now: dt.datetime) -> Phase:
+        if now < self.start:
+            return "early"
+        return "open" if now < self.end else "closed"
+
+
+def window(day: dt.date, schedule: ScheduleConfig) -> Window:
+    """From `time` on `day` in the blog's zone until `catch_up` later, but never past midnight.
+
+    Computed in UTC: Python compares and adds aware datetimes that share a tzinfo by wall time,
+    which is wrong across a DST change. A `time` in the skipped spring hour resolves to the
+    instant zoneinfo gives it (fold=0); one in the repeated autumn hour to its first occurrence.
+    """
+    zone = schedule.timezone
+    start = dt.datetime.combine(day, schedule.time, tzinfo=zone).astimezone(dt.UTC)
+    midnight = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=zone).astimezone(dt.UTC)
+    return Window(day, start, min(start + schedule.catch_up, midnight))
+
+
+def current_window(now: dt.datetime, schedule: ScheduleConfig) -> Window:
+    """The window of the blog's local date at `now`. Earlier days are never looked at again."""
+    return window(now.astimezone(schedule.timezone).date(), schedule)
+
+
+async def publish_due(services: Services, now: dt.datetime) -> Outcome | None:
+    """Publish today's post if it is due and not yet sent. Idempotent: every trigger calls this.
+
+    Returns what happened, or None when there was nothing to do (too early, no post yet).
+    """
+    config = services.config
+    current = current_window(now, config.schedule)
+    phase = current.phase(now)
+    if phase == "early":
+        return None
+    publisher = services.publisher
+    try:
+        for row in services.store.expire_claims(now=now.timestamp()):
+            await publisher.alert(texts.ALERT_UNKNOWN.format(day=row.key.day, error=row.error))
+        settled = publisher.existing(current.day)
+    except StoreError as exc:
+        # Fail closed: no ledger, no send. The next reconcile tick tries again (RELIABILITY #30).
+        logger.error("publish check skipped: %s", exc)
+        return None
+    if settled is not None:
+        return settled
+    post = services.post_for(current.day)
+    if phase == "closed":
+        await _close_day(services, current, now, post_found=post is not None)
+        return None
+    if post is None:
+        logger.info("no post for %s yet; looking again in %s", current.day, config.schedule.retry)
+        return None
+    outcome = await publisher.publish(post, day=current.day, now=now.timestamp())
+    if outcome.status in ("failed", "unknown"):
+        await publisher.alert(texts.ALERT_SEND_FAILED.format(day=current.day, detail=outcome.detail))
+    return outcome
+
+
+async def _close_day(services: Services, current: Window, now: dt.datetime, *, post_found: bool) -> None:
+    """The window passed with nothing sent: record it once and tell the admins once."""
+    local_end = current.end.astimezone(services.config.schedule.timezone).strftime("%H:%M")
+    reason = texts.ALERT_LATE if post_found else texts.ALERT_NO_POST
+    message = reason.format(day=current.day, end=local_end)
+    key = PubKey(str(services.config.channel.chat), current.day)
+    try:
+        closed = services.store.skip(key, owner=services.publisher.owner, now=now.timestamp(), reason=message)
+    except StoreError as exc:
+        logger.error("could not close %s: %s", current.day, exc)
+        return
+    if closed:
+        logger.warning("%s", message)
+        await services.publisher.alert(message)
+
+
+async def tick(context: Context) -> None:
+    """The job callback: the daily run, the reconcile run and the start-up check are all this."""
+    services = context.services
+    await publish_due(services, services.now())
+
+
+DAILY_JOB = "daily"
+RECONCILE_JOB = "reconcile"
+
+
+def schedule_jobs(application: BotApplication, schedule: ScheduleConfig) -> None:
+    """The daily job at `time` in the blog's zone, and a reconcile job every `retry`.
+
+    `misfire_grace_time=None`: APScheduler's default of 1 s silently drops a run when the event
+    loop was busy at that second (RELIABILITY #3); `coalesce` folds missed runs into one.
+    """
+    jobs = application.job_queue
+    assert jobs is not None, "python-telegram-bot[job-queue] is a dependency"
+    options = {"misfire_grace_time": None, "coalesce": True, "replace_existing": True}
+    at = schedule.time.replace(tzinfo=schedule.timezone)  # a naive time would be read as UTC
+    jobs.run_daily(tick, at, name=DAILY_JOB, job_kwargs={**options, "id": DAILY_JOB})
+    seconds = schedule.retry.total_seconds()
+    jobs.run_repeating(
+        tick, seconds, first=seconds, name=RECONCILE_JOB, job_kwargs={**options, "id": RECONCILE_JOB}
+    )
+
+
+def next_run(application: Application[Any, Any, Any, Any, Any, Any]) -> dt.datetime | None:
+    """When the daily job fires next, for /status."""
+    jobs = application.job_queue
+    found = jobs.get_jobs_by_name(DAILY_JOB) if jobs is not None else ()
+    return found[0].next_t if found else None

@@ -1,0 +1,451 @@
+"""End to end: the real bot over HTTP against the fake Bot API; commands, buttons, daily publishing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot import texts
+from bot.fakeapi import FakeTelegram
+from bot.posts import read_post
+from bot.render import render_post
+from bot.schedule import DAILY_JOB, RECONCILE_JOB
+from bot.store import PubKey
+from bot.telegram_rules import parse_html
+from tests.harness import (
+    ADMIN,
+    CHANNEL,
+    READER,
+    SHANGHAI,
+    TODAY,
+    Bot,
+    Clock,
+    at,
+    copy_example_posts,
+    daily_post,
+    make_config,
+    running_bot,
+)
+
+TODAY_POST = "2026-11-28-a83d7c41-02f5-4e6b-b1c9-7e4a90d2f365.md"  # dated 2026-11-29
+GROUP = -100555
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as fake:
+        yield fake
+
+
+@pytest.fixture
+def posts(tmp_path: Path) -> Path:
+    return copy_example_posts(tmp_path / "posts")
+
+
+@pytest.fixture
+async def bot(server: FakeTelegram, tmp_path: Path, posts: Path) -> AsyncIterator[Bot]:
+    """A bot started at 07:00, before the publish time: nothing is published by itself."""
+    async with running_bot(server, make_config(tmp_path, server), Clock(at(7))) as running:
+        yield running
+
+
+def visible(html: str) -> str:
+    return parse_html(html).text
+
+
+def channel_text(bot: Bot, name: str = TODAY_POST) -> str:
+    post, _ = read_post(bot.posts / name, site_url=bot.config.posts.site_url)
+    (call,) = render_post(post, chat_id=CHANNEL)
+    return visible(call.params["text"])
+
+
+def pub_key(day: dt.date = TODAY) -> PubKey:
+    return PubKey(CHANNEL, day)
+
+
+# -- readers -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["/start", "/help"])
+async def test_start_and_help_list_the_commands(bot: Bot, command: str) -> None:
+    """/start and /help say what the bot is and list the reader commands, not the admin ones."""
+    (answer,) = await bot.ask(command)
+    assert answer["text"] == texts.HELP
+
+
+async def test_help_for_an_admin_lists_admin_commands(bot: Bot) -> None:
+    """An admin's /help adds /publish, /preview and /status."""
+    (answer,) = await bot.ask("/help", user=ADMIN)
+    assert answer["text"] == texts.HELP + texts.ADMIN_HELP
+
+
+async def test_today_is_the_channel_message(bot: Bot) -> None:
+    """/today answers with the message exactly as the channel gets it."""
+    (answer,) = await bot.ask("/today")
+    assert answer["text"] == channel_text(bot)
+    assert answer["reply_markup"]["inline_keyboard"][0][0]["text"] == texts.READ_MORE
+
+
+async def test_today_in_a_group_replies_to_the_asker(bot: Bot) -> None:
+    """In a group the answer is a reply to the asking message."""
+    update = bot.server.user_message("/today", user_id=READER, chat_id=GROUP, chat_type="supergroup")
+    (answer,) = await bot.answers(GROUP)
+    assert answer["reply_to_message"]["message_id"] == update["message"]["message_id"]
+
+
+async def test_today_with_a_date(bot: Bot) -> None:
+    """/today 2026-11-28 shows that day's post."""
+    (answer,) = await bot.ask("/today 2026-11-28")
+    assert "2026-11-28" in answer["text"]
+    assert "开源模型密集发布" in answer["text"]
+
+
+@pytest.mark.parametrize("argument", ["2026-13-01", "yesterday", "2026-11-29 x", "<b>"])
+async def test_today_with_a_bad_date_explains(bot: Bot, argument: str) -> None:
+    """A date that is not YYYY-MM-DD gets the format, never a traceback."""
+    (answer,) = await bot.ask(f"/today {argument}")
+    assert answer["text"] == texts.BAD_DAY
+
+
+async def test_today_before_the_post_shows_the_latest(bot: Bot) -> None:
+    """If today's post is not there yet, say so and show the latest one."""
+    bot.clock.now = at(9, day=TODAY + dt.timedelta(days=1))
+    note, post = await bot.ask("/today")
+    assert note["text"] == texts.TODAY_NOT_YET.format(today=TODAY + dt.timedelta(days=1), day=TODAY)
+    assert post["text"] == channel_text(bot)
+
+
+async def test_today_for_a_day_without_post(bot: Bot) -> None:
+    """A date with no post says so."""
+    (answer,) = await bot.ask("/today 2020-01-01")
+    assert answer["text"] == texts.NO_POST_FOR_DAY.format(day="2020-01-01")
+
+
+async def test_new_post_is_picked_up_without_restart(bot: Bot) -> None:
+    """A file added while the bot runs is served at once."""
+    tomorrow = TODAY + dt.timedelta(days=1)
+    (bot.posts / "new.md").write_text(daily_post(tomorrow, "明天的日报"), encoding="utf-8")
+    (answer,) = await bot.ask(f"/today {tomorrow}")
+    assert answer["text"].startswith("明天的日报")
+
+
+async def test_tag_without_argument_lists_tags_as_buttons(bot: Bot) -> None:
+    """/tag: every tag with its post count, as buttons."""
+    (answer,) = await bot.ask("/tag")
+    labels = [button["text"] for row in answer["reply_markup"]["inline_keyboard"] for button in row]
+    assert "AI 日报 (6)" in labels
+    assert "技术分享 (1)" in labels
+
+
+@pytest.mark.parametrize("typed", ["AI 日报", "ai日报", "ＡＩ 日报", "#AI日报"])
+async def test_tag_matching_ignores_case_width_and_spaces(bot: Bot, typed: str) -> None:
+    """`ai日报` finds `AI 日报`, newest first, each a link to the article."""
+    (answer,) = await bot.ask(f"/tag {typed}")
+    lines = answer["text"].split("\n")
+    assert [line[:12] for line in lines if line.startswith("• ")][:2] == ["• 2026-11-29", "• 2026-11-28"]
+    links = [e["url"] for e in answer["entities"] if e["type"] == "text_link"]
+    assert links[0] == "https://aicode.cc/2026-11-28-a83d7c41-02f5-4e6b-b1c9-7e4a90d2f365.html"
+
+
+async def test_unknown_tag_suggests_close_ones(bot: Bot) -> None:
+    """An unknown tag gets the closest tags as buttons."""
+    (answer,) = await bot.ask("/tag SQLit")
+    assert answer["text"].startswith(texts.NO_SUCH_TAG.format(tag="SQLit"))
+    labels = [button["text"] for row in answer["reply_markup"]["inline_keyboard"] for button in row]
+    assert "SQLite" in labels
+
+
+async def test_tag_button_edits_the_same_message(bot: Bot) -> None:
+    """Pressing a tag in the list edits that message into the tag's posts."""
+    (listing,) = await bot.ask("/tag")
+    button = next(
+        b for row in listing["reply_markup"]["inline_keyboard"] for b in row if b["text"] == "SQLite (1)"
+    )
+    (edited,) = await bot.press(listing, button["callback_data"])
+    assert edited["message_id"] == listing["message_id"]
+    assert edited["text"].startswith("🏷 SQLite：共 1 篇")
+
+
+async def _many_posts(bot: Bot, count: int) -> None:
+    for i in range(count):
+        day = dt.date(2026, 1, 1) + dt.timedelta(days=i)
+        (bot.posts / f"m{i:02d}.md").write_text(daily_post(day, f"芯片新闻 {i:02d}"), encoding="utf-8")
+
+
+async def test_search_pages_with_buttons(bot: Bot) -> None:
+    """/search shows 5 hits a page, title matches first and newest first; ▶ edits to the next page."""
+    await _many_posts(bot, 12)
+    (first,) = await bot.ask("/search 芯片")
+    assert "找到 13 篇" in first["text"]  # 12 generated + the example post that mentions 芯片
+    nav = first["reply_markup"]["inline_keyboard"][-1]
+    assert [b["text"] for b in nav] == [texts.PAGE_OF.format(page=1, pages=3), texts.NEXT_PAGE]
+    (second,) = await bot.press(first, nav[-1]["callback_data"])
+    assert second["message_id"] == first["message_id"]
+    assert "6. " in second["text"]
+    assert texts.PAGE_OF.format(page=2, pages=3) in [
+        b["text"] for b in second["reply_markup"]["inline_keyboard"][-1]
+    ]
+
+
+async def test_search_without_query_shows_usage(bot: Bot) -> None:
+    """/search alone explains how to search."""
+    (answer,) = await bot.ask("/search")
+    assert answer["text"] == texts.SEARCH_USAGE
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"',
+        "a AND",
+        "NEAR(a b",
+        "*",
+        "c++",
+        "bar-baz",
+        "title:x",
+        "<a href='x'>",
+        "&amp;",
+        "x" * 3000,
+        "🙂" * 50,
+    ],
+)
+async def test_hostile_search_gets_an_answer(bot: Bot, query: str) -> None:
+    """Any query gets a valid reply (the fake server rejects invalid HTML), never a traceback."""
+    (answer,) = await bot.ask(f"/search {query}")
+    assert answer["text"]
+    assert all(r.status == 200 for r in bot.server.requests if r.method == "sendMessage")
+
+
+@pytest.mark.parametrize(
+    "data", ["x", "s:-1:q", "s:99999:q", "t:１:AI", "tk:0:AAAAAAAAAAAA", "T:0:extra", "n"]
+)
+async def test_tampered_button_data_gets_a_polite_answer(bot: Bot, data: str) -> None:
+    """Stale or forged callback data is answered (no spinner), edits nothing and sends nothing."""
+    (listing,) = await bot.ask("/tag")
+    bot.server.press_button(listing, data, user_id=READER)
+    (answer,) = await bot.server.wait_requests("answerCallbackQuery", 1)
+    assert answer.status == 200
+    expected = None if data == "n" else texts.BUTTON_EXPIRED
+    assert answer.params.get("text") == expected
+    assert bot.server.calls("editMessageText") == []
+
+
+async def test_buttons_work_after_a_restart(server: FakeTelegram, tmp_path: Path, posts: Path) -> None:
+    """Callback data needs no per-process memory: a new process serves an old button, long queries too."""
+    config = make_config(tmp_path, server)
+    long_query = "芯片 " + "算力" * 30  # over 64 bytes: its button data is a key stored in the database
+    async with running_bot(server, config, Clock(at(7))) as first:
+        await _many_posts(first, 12)
+        (listing,) = await first.ask("/search 芯片")
+        (long_listing,) = await first.ask(f"/search {long_query}")
+    async with running_bot(server, config, Clock(at(7))) as second:
+        (edited,) = await second.press(
+            listing, listing["reply_markup"]["inline_keyboard"][-1][-1]["callback_data"]
+        )
+        assert "6. " in edited["text"]
+        if long_listing.get("reply_markup"):
+            data = long_listing["reply_markup"]["inline_keyboard"][-1][-1]["callback_data"]
+            assert data.startswith("sk:")
+
+
+# -- admins --------------------------------------------------------------------------------------
+
+
+async def test_publish_sends_once_and_then_links(bot: Bot) -> None:
+    """/publish sends today's post to the channel; a second /publish replies with the link only."""
+    (reply,) = await bot.ask("/publish", user=ADMIN)
+    assert reply["text"] == texts.PUBLISH_SENT.format(
+        day=TODAY, link=f"https://t.me/ai_news_plus/{bot.channel()[0]['message_id']}"
+    )
+    assert [m["text"] for m in bot.channel()] == [channel_text(bot)]
+    (again,) = await bot.ask("/publish", user=ADMIN)
+    assert again["text"].startswith(f"ℹ️ {TODAY} 已经发布过了：https://t.me/ai_news_plus/")
+    assert len(bot.channel()) == 1
+
+
+async def test_publish_force_sends_again_deliberately(bot: Bot) -> None:
+    """/publish DAY force sends a second copy on purpose."""
+    await bot.ask("/publish", user=ADMIN)
+    (reply,) = await bot.ask(f"/publish {TODAY} force", user=ADMIN)
+    assert reply["text"].startswith(f"✅ 已发布 {TODAY}")
+    assert len(bot.channel()) == 2
+
+
+async def test_publish_another_day(bot: Bot) -> None:
+    """/publish 2026-11-28 publishes that day's post."""
+    (reply,) = await bot.ask("/publish 2026-11-28", user=ADMIN)
+    assert reply["text"].startswith("✅ 已发布 2026-11-28")
+    assert "开源模型密集发布" in bot.channel()[0]["text"]
+
+
+async def test_publish_without_post(bot: Bot) -> None:
+    """/publish for a day without a post says so and sends nothing."""
+    (reply,) = await bot.ask("/publish 2020-01-01", user=ADMIN)
+    assert reply["text"] == texts.PUBLISH_NO_POST.format(day="2020-01-01")
+    assert bot.channel() == []
+
+
+async def test_non_admin_publish_is_refused(bot: Bot) -> None:
+    """A reader's /publish is refused politely; the channel gets nothing."""
+    (reply,) = await bot.ask("/publish", user=READER)
+    assert reply["text"] == texts.NOT_ADMIN
+    assert bot.channel() == []
+
+
+@pytest.mark.parametrize(
+    "sender_chat",
+    [
+        {"id": GROUP, "type": "supergroup", "title": "群"},  # an anonymous group admin
+        {"id": -100999, "type": "channel", "title": "某频道"},  # posting on behalf of a channel
+    ],
+)
+async def test_messages_on_behalf_of_a_chat_are_not_admins(bot: Bot, sender_chat: dict[str, object]) -> None:
+    """Anonymous admins and channel identities are never admins, whatever id they carry."""
+    bot.server.user_message(
+        "/publish", user_id=ADMIN, chat_id=GROUP, chat_type="supergroup", sender_chat=sender_chat
+    )
+    (reply,) = await bot.answers(GROUP)
+    assert reply["text"] == texts.NOT_ADMIN
+    assert bot.channel() == []
+
+
+async def test_edited_publish_does_nothing(bot: Bot) -> None:
+    """An edit that turns a message into /publish is ignored."""
+    update = bot.server.user_message("hi", user_id=ADMIN)
+    bot.server.user_message(
+        "/publish", user_id=ADMIN, edited=True, message_id=update["message"]["message_id"]
+    )
+    (help_reply,) = await bot.ask("/help", user=ADMIN)  # processed after the edit
+    assert help_reply["text"].startswith(texts.HELP)
+    assert bot.channel() == []
+
+
+async def test_same_update_twice_publishes_once(bot: Bot) -> None:
+    """Telegram may deliver an update twice; /publish force runs once per update id."""
+    await bot.ask("/publish", user=ADMIN)
+    update = bot.server.user_message(f"/publish {TODAY} force", user_id=ADMIN)
+    await bot.answers(ADMIN)
+    bot.server.raw_update(update)
+    await bot.ask("/help", user=ADMIN)
+    assert len(bot.channel()) == 2
+
+
+async def test_preview_goes_to_the_admin_privately(bot: Bot) -> None:
+    """/preview in a group sends the channel message to the admin's private chat, nothing to the channel."""
+    bot.server.user_message("/start", user_id=ADMIN)  # the admin has a private chat with the bot
+    await bot.answers(ADMIN)
+    bot.server.user_message("/preview", user_id=ADMIN, chat_id=GROUP, chat_type="supergroup")
+    (note,) = await bot.answers(GROUP)
+    assert note["text"] == texts.PREVIEW_SENT
+    private = bot.server.sent(ADMIN)[-1]
+    assert private["text"] == channel_text(bot)
+    assert bot.channel() == []
+
+
+async def test_status_reports_last_publication_and_next_run(bot: Bot) -> None:
+    """/status: last publication with link, today's state, next run in the blog's zone, posts loaded."""
+    await bot.ask("/publish", user=ADMIN)
+    (status,) = await bot.ask("/status", user=ADMIN)
+    text = status["text"]
+    assert f"上次发布：{TODAY}" in text
+    assert "https://t.me/ai_news_plus/" in text
+    assert f"今天（{TODAY}）：已发布" in text
+    assert "08:00 CST" in text
+    assert "文章：7 篇（日报 6 篇），有错误的文件 0 个" in text
+
+
+# -- the daily push ------------------------------------------------------------------------------
+
+
+async def test_daily_job_is_at_the_configured_local_time(bot: Bot) -> None:
+    """The daily job fires at 08:00 Asia/Shanghai (+08:00), not 08:00 UTC."""
+    jobs = bot.application.job_queue
+    assert jobs is not None
+    (job,) = jobs.get_jobs_by_name(DAILY_JOB)
+    assert job.next_t is not None
+    local = job.next_t.astimezone(SHANGHAI)
+    assert (local.hour, local.minute, local.utcoffset()) == (8, 0, dt.timedelta(hours=8))
+
+
+async def test_daily_job_publishes_once(bot: Bot) -> None:
+    """At the publish time the job sends today's post; firing again (or reconcile) sends nothing more."""
+    bot.clock.now = at(8)
+    await bot.job(DAILY_JOB)
+    await bot.job(DAILY_JOB)
+    await bot.job(RECONCILE_JOB)
+    assert [m["text"] for m in bot.channel()] == [channel_text(bot)]
+    row = bot.store.get(pub_key())
+    assert row is not None
+    assert (row.status, row.message_ids) == ("sent", (bot.channel()[0]["message_id"],))
+
+
+async def test_daily_job_before_time_does_nothing(bot: Bot) -> None:
+    """Before the publish time nothing is sent."""
+    await bot.job(RECONCILE_JOB)
+    assert bot.channel() == []
+
+
+async def test_late_post_is_sent_when_it_arrives(bot: Bot) -> None:
+    """No post at 08:00: nothing; the file arrives at 09:10; the next reconcile tick sends it."""
+    tomorrow = TODAY + dt.timedelta(days=1)
+    bot.clock.now = at(8, day=tomorrow)
+    await bot.job(DAILY_JOB)
+    assert bot.channel() == []
+    (bot.posts / "late.md").write_text(daily_post(tomorrow, "迟到的日报"), encoding="utf-8")
+    bot.clock.now = at(9, 10, day=tomorrow)
+    await bot.job(RECONCILE_JOB)
+    assert [m["text"].split("\n")[0] for m in bot.channel()] == ["迟到的日报"]
+
+
+async def test_no_post_by_the_deadline_tells_the_admins_once(bot: Bot) -> None:
+    """At the end of the window with no post, the admins are told once and nothing is sent."""
+    tomorrow = TODAY + dt.timedelta(days=1)
+    await bot.ask("/start", user=ADMIN)  # Telegram lets a bot write only to users who wrote first
+    bot.clock.now = at(14, 1, day=tomorrow)
+    await bot.job(RECONCILE_JOB)
+    await bot.job(RECONCILE_JOB)
+    alerts = bot.server.sent(ADMIN)[1:]
+    assert [a["text"] for a in alerts] == [texts.ALERT_NO_POST.format(day=tomorrow, end="14:00")]
+    assert bot.channel() == []
+
+
+async def test_admin_publishes_a_day_the_schedule_gave_up_on(bot: Bot) -> None:
+    """After the no-post alert, the file arrives and an admin's /publish DAY sends it."""
+    tomorrow = TODAY + dt.timedelta(days=1)
+    bot.clock.now = at(14, 1, day=tomorrow)
+    await bot.job(RECONCILE_JOB)
+    (bot.posts / "late.md").write_text(daily_post(tomorrow, "很晚的日报"), encoding="utf-8")
+    (reply,) = await bot.ask(f"/publish {tomorrow}", user=ADMIN)
+    assert reply["text"].startswith(f"✅ 已发布 {tomorrow}")
+    assert [m["text"].split("\n")[0] for m in bot.channel()] == ["很晚的日报"]
+
+
+async def test_no_backfill_of_earlier_days(bot: Bot) -> None:
+    """The day after an outage only today's post may go out, never yesterday's."""
+    bot.clock.now = at(8, 30, day=TODAY + dt.timedelta(days=1))
+    await bot.job(RECONCILE_JOB)
+    assert bot.channel() == []
+    assert bot.store.get(pub_key()) is None
+
+
+async def test_catch_up_after_a_late_start(server: FakeTelegram, tmp_path: Path, posts: Path) -> None:
+    """Started at 08:10 with today's post unsent: it goes out at start-up, once."""
+    async with running_bot(server, make_config(tmp_path, server), Clock(at(8, 10))) as bot:
+        await server.wait_for(lambda: len(bot.channel()) == 1)
+    async with running_bot(server, make_config(tmp_path, server), Clock(at(8, 20))) as bot:
+        await bot.ask("/help")
+        assert len(bot.channel()) == 1
+
+
+async def test_start_after_the_window_does_not_send(
+    server: FakeTelegram, tmp_path: Path, posts: Path
+) -> None:
+    """Started at 15:00 (window 08:00-14:00): nothing is sent; the admins hear why."""
+    server.user_message("hi", user_id=ADMIN)  # the admin has written to the bot before
+    async with running_bot(server, make_config(tmp_path, server), Clock(at(15))) as bot:
+        await server.wait_for(lambda: len(server.sent(ADMIN)) == 1)
+        assert server.sent(ADMIN)[0]["text"] == texts.ALERT_LATE.format(day=TODAY, end="14:00")
+        assert bot.channel() == []
