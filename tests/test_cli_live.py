@@ -1,0 +1,292 @@
+"""The command line as a user runs it: `python -m bot` in a real process against the fake Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot import texts
+from bot.cli import EXIT_FAILURE, EXIT_NO_POST, EXIT_OK, EXIT_USAGE
+from bot.config import API_URL_ENV, CONFIG_ENV, TOKEN_ENV
+from bot.fakeapi import FakeTelegram
+from bot.logs import REDACTED
+from bot.posts import read_post
+from bot.render import describe, render_post
+from tests.conftest import EXAMPLE_POSTS, REPO, SITE
+from tests.harness import CHANNEL, READER, TODAY, Clock, at, copy_example_posts, make_config, running_bot
+
+DAY = TODAY.isoformat()  # the newest example post's date; the wall clock's today may differ
+TODAY_POST = "2026-11-28-a83d7c41-02f5-4e6b-b1c9-7e4a90d2f365.md"  # dated 2026-11-29
+# Shaped like a real token (bot id, colon, 35 characters) but not the fake server's: getMe -> 401.
+WRONG_TOKEN = "123456789:AAHnot-the-token-the-server-expects"
+FORBIDDEN = "Forbidden: bot is not a member of the channel chat"
+# A process starts Python and imports PTB in about a second; this bounds a whole command.
+WITHIN = 15.0
+# What the user writes: relative paths are relative to this file's folder (make_config's layout).
+CONFIG_TOML = f"""\
+[channel]
+chat = "{CHANNEL}"
+
+[posts]
+dir = "posts"
+site_url = "{SITE}"
+
+[storage]
+database = "bot.db"
+"""
+CONFIG = ("--config", "config.toml")
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """An exited `python -m bot`: its status and everything it printed."""
+
+    code: int
+    out: str
+    err: str
+
+    @property
+    def err_lines(self) -> list[str]:
+        return self.err.splitlines()
+
+
+def environment(server: FakeTelegram | None = None, *, token: str | None = None) -> dict[str, str]:
+    """This process's environment minus our variables, plus the repository on PYTHONPATH."""
+    env = {k: v for k, v in os.environ.items() if k not in (TOKEN_ENV, API_URL_ENV, CONFIG_ENV)}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    if server is not None:
+        env[API_URL_ENV] = server.api_url
+    if token is not None:
+        env[TOKEN_ENV] = token
+    return env
+
+
+async def start(*args: str, cwd: Path, env: Mapping[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=cwd,
+        env=dict(env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def finish(process: asyncio.subprocess.Process, within: float = WITHIN) -> Finished:
+    """Wait for the exit without blocking the loop: the fake server answers from this loop."""
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), within)
+    except TimeoutError:
+        process.kill()
+        out, err = await process.communicate()
+        pytest.fail(f"python -m bot did not exit within {within} s; stderr:\n{err.decode(errors='replace')}")
+    assert process.returncode is not None
+    return Finished(process.returncode, out.decode(), err.decode())
+
+
+async def cli(*args: str, cwd: Path, env: Mapping[str, str], within: float = WITHIN) -> Finished:
+    """Run `python -m bot ARGS` to the end."""
+    return await finish(await start(*args, cwd=cwd, env=env), within)
+
+
+async def until_polling(server: FakeTelegram, process: asyncio.subprocess.Process) -> None:
+    await server.wait_for(lambda: server.polling or process.returncode is not None, WITHIN)
+    if process.returncode is not None:
+        result = await finish(process)
+        pytest.fail(f"`run` exited with {result.code} before polling; stderr:\n{result.err}")
+
+
+def leaked(result: Finished, *tokens: str) -> list[str]:
+    """The tokens, or their secret halves, that appear anywhere in the output."""
+    printed = result.out + result.err
+    return [part for token in tokens for part in (token, token.split(":")[1]) if part in printed]
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as fake:
+        yield fake
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """The folder a user runs the bot from: config.toml, the posts, and (later) the database."""
+    copy_example_posts(tmp_path / "posts")
+    (tmp_path / "config.toml").write_text(CONFIG_TOML, encoding="utf-8")
+    return tmp_path
+
+
+# -- run -----------------------------------------------------------------------------------------
+
+
+async def test_run_without_token_is_a_usage_error(home: Path) -> None:
+    """`run` without TELEGRAM_BOT_TOKEN exits 2 with one line naming the variable."""
+    result = await cli("run", *CONFIG, cwd=home, env=environment())
+    assert (result.code, result.out, len(result.err_lines)) == (EXIT_USAGE, "", 1)
+    assert TOKEN_ENV in result.err
+
+
+async def test_run_with_rejected_token_is_a_usage_error(server: FakeTelegram, home: Path) -> None:
+    """`run` with a token Telegram rejects exits 2 with one line, and never prints the token."""
+    result = await cli("run", *CONFIG, cwd=home, env=environment(server, token=WRONG_TOKEN))
+    assert (result.code, len(result.err_lines)) == (EXIT_USAGE, 1)
+    assert "token was rejected" in result.err
+    assert leaked(result, WRONG_TOKEN, server.token) == []
+    assert [r.status for r in server.calls("getMe")] == [401]
+
+
+async def test_run_with_rejected_token_never_says_it_is_polling(server: FakeTelegram, home: Path) -> None:
+    """A rejected token prints nothing on stdout: the bot never polled."""
+    result = await cli("run", *CONFIG, cwd=home, env=environment(server, token=WRONG_TOKEN))
+    assert (result.code, result.out) == (EXIT_USAGE, "")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_run_stops_on_signal(server: FakeTelegram, home: Path, signum: signal.Signals) -> None:
+    """`run` polls until SIGTERM or Ctrl-C, then exits 0 within seconds saying it stopped."""
+    process = await start("run", *CONFIG, cwd=home, env=environment(server, token=server.token))
+    await until_polling(server, process)
+    signalled = time.monotonic()
+    process.send_signal(signum)
+    result = await finish(process, within=10)
+    assert time.monotonic() - signalled < 10
+    assert (result.code, result.out.splitlines()) == (
+        EXIT_OK,
+        [f"ai-news-bot: polling {server.api_url}; Ctrl-C stops", "ai-news-bot: stopped"],
+    )
+    assert "Traceback" not in result.err
+
+
+async def test_debug_logging_never_shows_the_token(server: FakeTelegram, home: Path) -> None:
+    """`run -vv` logs every Bot API call at DEBUG through a conversation, the token redacted."""
+    process = await start("-vv", "run", *CONFIG, cwd=home, env=environment(server, token=server.token))
+    await until_polling(server, process)
+    server.user_message("/today", user_id=READER)
+    await server.wait_for(lambda: len(server.sent(READER)) >= 1)
+    server.user_message("/help", user_id=READER)
+    await server.wait_for(lambda: texts.HELP in [m.get("text") for m in server.sent(READER)])
+    process.send_signal(signal.SIGTERM)
+    result = await finish(process)
+    assert result.code == EXIT_OK
+    assert leaked(result, server.token) == []
+    # DEBUG was on, and lines that carried the token (PTB logs its base URL) were rewritten.
+    assert " DEBUG telegram.ext.ExtBot: Calling Bot API endpoint `sendMessage`" in result.err
+    assert f"/bot{REDACTED}" in result.err
+
+
+# -- publish -------------------------------------------------------------------------------------
+
+
+async def test_publish_dry_run_prints_the_calls_and_sends_nothing(server: FakeTelegram, home: Path) -> None:
+    """`publish DAY --dry-run` prints the calls, needs no token and makes no request."""
+    result = await cli("publish", DAY, "--dry-run", *CONFIG, cwd=home, env=environment(server))
+    post, _ = read_post(home / "posts" / TODAY_POST, site_url=SITE)
+    header = f"=== {DAY}: {Path('posts', TODAY_POST)} -> {CHANNEL} (dry run: nothing sent)"
+    assert result == Finished(EXIT_OK, f"{header}\n{describe(render_post(post, chat_id=CHANNEL))}\n", "")
+    assert server.requests == []
+
+
+async def test_publish_sends_once_then_says_already_sent(server: FakeTelegram, home: Path) -> None:
+    """`publish DAY` sends the post with a t.me link; run again, it says already sent and sends nothing."""
+    env = environment(server, token=server.token)
+    first = await cli("publish", DAY, *CONFIG, cwd=home, env=env)
+    (message,) = server.sent(CHANNEL)
+    second = await cli("publish", DAY, *CONFIG, cwd=home, env=env)
+    link = f"https://t.me/{CHANNEL[1:]}/{message['message_id']}"
+    assert (first.code, first.out) == (EXIT_OK, f"ai-news-bot: {DAY} sent: {link}\n")
+    assert (second.code, second.out) == (EXIT_OK, f"ai-news-bot: {DAY} was already sent: {link}\n")
+    assert server.sent(CHANNEL) == [message]
+
+
+@pytest.mark.parametrize(
+    ("day", "code"), [("2020-01-01", EXIT_NO_POST), ("2026-02-30", EXIT_USAGE)], ids=["no-post", "no-date"]
+)
+async def test_publish_day_without_post_or_not_a_date(
+    server: FakeTelegram, home: Path, day: str, code: int
+) -> None:
+    """A day without a post exits 3, an impossible date 2; one line naming the day, no request."""
+    result = await cli("publish", day, *CONFIG, cwd=home, env=environment(server, token=server.token))
+    assert (result.code, result.out, len(result.err_lines)) == (code, "", 1)
+    assert day in result.err
+    assert server.requests == []
+
+
+async def test_publish_refused_by_channel_fails_and_is_left_to_an_admin(
+    server: FakeTelegram, home: Path
+) -> None:
+    """A 403 from the channel exits 1 with a clear line; the next run does not send again."""
+    server.fail_next("sendMessage", status=403, description=FORBIDDEN)
+    env = environment(server, token=server.token)
+    first = await cli("publish", DAY, *CONFIG, cwd=home, env=env)
+    second = await cli("publish", DAY, *CONFIG, cwd=home, env=env)
+    assert (first.code, second.code) == (EXIT_FAILURE, EXIT_FAILURE)
+    ((failed,), (earlier,)) = first.out.splitlines(), second.out.splitlines()
+    assert failed.startswith(f"ai-news-bot: {DAY}: failed (")
+    assert earlier.startswith(f"ai-news-bot: {DAY}: failed earlier (")
+    assert FORBIDDEN.removeprefix("Forbidden: ") in failed
+    assert "Traceback" not in first.err + second.err
+    assert [r.status for r in server.calls("sendMessage")] == [403]
+    assert server.sent(CHANNEL) == []
+
+
+# -- run and publish at once ---------------------------------------------------------------------
+
+OUTCOMES = (
+    f"ai-news-bot: {DAY} sent: ",
+    f"ai-news-bot: {DAY} was already sent: ",
+    f"ai-news-bot: {DAY} is being sent by ",
+)
+
+
+@pytest.mark.parametrize("race", ["together", "cli-sending", "bot-sending"])
+async def test_run_and_cron_publish_send_exactly_once(server: FakeTelegram, home: Path, race: str) -> None:
+    """The running bot's catch-up and a cron `publish` on one database: one channel message."""
+    # together: both start at once. cli-sending: the bot starts while the CLI's send is held in
+    # flight by the server. bot-sending: the CLI starts while the bot's catch-up send is held.
+    # Each ends differently for the CLI (already sent / sent / being sent): all are exit 0.
+    if race != "together":
+        server.delay_next("sendMessage", 1.0 if race == "cli-sending" else 2.5)
+    process = await start("publish", DAY, *CONFIG, cwd=home, env=environment(server, token=server.token))
+    if race == "cli-sending":
+        await server.wait_for(lambda: bool(server.calls("getMe")) or process.returncode is not None, WITHIN)
+    async with running_bot(server, make_config(home, server), Clock(at(8))):
+        result = await finish(process)
+    assert result.code == EXIT_OK, result
+    (line,) = result.out.splitlines()
+    assert line.startswith(OUTCOMES), line
+    assert len(server.sent(CHANNEL)) == 1
+
+
+# -- demo ----------------------------------------------------------------------------------------
+
+
+async def test_demo_plays_the_whole_conversation() -> None:
+    """`demo` from the repository, no token and no config: publish, /today, /tag, /search; exit 0."""
+    result = await cli("demo", cwd=REPO, env=environment(), within=15)
+    post, _ = read_post(EXAMPLE_POSTS / TODAY_POST, site_url=SITE)
+    steps = [step.partition("\n")[::2] for step in result.out.split("\n━━ ")[1:]]  # (header, transcript)
+    commands = [header.split("› ")[1].split()[0] for header, _ in steps if "› " in header]
+    (published,) = [shown for header, shown in steps if "daily publish" in header]
+    assert (result.code, result.err) == (EXIT_OK, "")
+    assert f"    │ {post.title}\n" in published
+    assert commands[:3] == ["/today", "/tag", "/search"]
+    assert [header for header, shown in steps if "    │ " not in shown] == []  # every step was answered
+    assert "Traceback" not in result.out
+
+
+async def test_demo_without_posts_exits_3(tmp_path: Path) -> None:
+    """`demo --posts EMPTY` exits 3 with one line naming the folder."""
+    result = await cli("demo", "--posts", str(tmp_path), cwd=REPO, env=environment())
+    assert (result.code, result.out, len(result.err_lines)) == (EXIT_NO_POST, "", 1)
+    assert str(tmp_path) in result.err
