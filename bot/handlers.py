@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import html
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -18,7 +17,7 @@ from bot.context import BotApplication, Context, Services
 from bot.pages import Page, PageRef
 from bot.posts import daily_posts
 from bot.publish import Outcome, describe_error, publication_link
-from bot.render import ApiCall
+from bot.render import ApiCall, escape
 from bot.schedule import next_run
 from bot.search import SearchResult
 from bot.store import StoreError
@@ -34,10 +33,6 @@ HITS_PER_PAGE = 5
 # -- replying ------------------------------------------------------------------------------------
 
 
-def _html(text: str) -> str:
-    return html.escape(text, quote=False)
-
-
 def _reply_params(message: Message) -> dict[str, Any]:
     """Where a reply goes: in groups it answers the asking message, so the thread stays readable."""
     params: dict[str, Any] = {"chat_id": message.chat_id}
@@ -51,7 +46,7 @@ async def _reply(context: Context, message: Message, page: Page) -> None:
 
 
 async def _reply_text(context: Context, message: Message, text: str) -> None:
-    await _reply(context, message, Page(_html(text)))
+    await _reply(context, message, Page(escape(text)))
 
 
 def _message(update: Update) -> Message:

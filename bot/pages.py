@@ -14,7 +14,7 @@ from telegram.constants import InlineKeyboardButtonLimit, ParseMode
 
 from bot import texts
 from bot.posts import Post
-from bot.render import _escape, _one_line, clip
+from bot.render import clip, escape, one_line
 from bot.search import MAX_QUERY, SearchResult, parse_query
 from bot.tags import TagCount
 
@@ -192,11 +192,11 @@ def _check_per_page(per_page: int, most: int) -> None:
 
 def _label(text: str, limit: int) -> str:
     """Post or reader text for one line of a message: no control characters, clipped."""
-    return clip(_one_line(text), limit)
+    return clip(one_line(text), limit)
 
 
 def _heading(template: str, **values: object) -> str:
-    return f"<b>{_escape(template.format(**values))}</b>"
+    return f"<b>{escape(template.format(**values))}</b>"
 
 
 def _button(text: str, data: str) -> dict[str, str]:
@@ -222,7 +222,7 @@ def _keyboard(rows: Sequence[list[dict[str, str]]]) -> dict[str, Any] | None:
 
 
 def _post_line(post: Post, prefix: str = "• ") -> str:
-    title = _escape(_label(post.title, MAX_LIST_TITLE))
+    title = escape(_label(post.title, MAX_LIST_TITLE))
     return f'{prefix}{post.date.isoformat()} <a href="{html.escape(post.url)}">{title}</a>'
 
 
@@ -230,7 +230,7 @@ def tag_list_page(counts: Sequence[TagCount], page: int, *, key_for: KeyFor, per
     """The tags as buttons with their counts, `per_page` at a time, most used first."""
     _check_per_page(per_page, MAX_TAGS_PER_PAGE)
     if not counts:
-        return Page(_escape(texts.NO_TAGS))
+        return Page(escape(texts.NO_TAGS))
     data = _Data(key_for)
     pages = page_count(len(counts), per_page)
     page = clamp_page(page, len(counts), per_page)
@@ -256,7 +256,7 @@ def tag_page(
     _check_per_page(per_page, MAX_POSTS_PER_PAGE)
     tag = _label(tag_label, MAX_HEADING_ARG)
     if not posts:
-        return Page(_escape(texts.TAG_EMPTY.format(tag=tag)), _keyboard([[_all_tags_button()]]))
+        return Page(escape(texts.TAG_EMPTY.format(tag=tag)), _keyboard([[_all_tags_button()]]))
     data = _Data(key_for)
     pages = page_count(len(posts), per_page)
     page = clamp_page(page, len(posts), per_page)
@@ -277,9 +277,9 @@ def no_such_tag(tag: str, suggestions: Sequence[str], *, key_for: KeyFor) -> Pag
     rows = [
         [_button(_label(label, MAX_BUTTON_LABEL), data("tag", 0, label))]
         for label in suggestions
-        if _one_line(label)  # a blank label would be a button without text
+        if one_line(label)  # a blank label would be a button without text
     ]
-    return Page(_escape("\n".join(lines)), _keyboard([*rows, [_all_tags_button()]]))
+    return Page(escape("\n".join(lines)), _keyboard([*rows, [_all_tags_button()]]))
 
 
 def search_page(query: str, result: SearchResult, page: int, *, key_for: KeyFor, per_page: int = 5) -> Page:
@@ -293,16 +293,16 @@ def search_page(query: str, result: SearchResult, page: int, *, key_for: KeyFor,
         return search_usage()
     shown_query = _label(query, MAX_HEADING_ARG)
     if result.total <= 0:
-        return Page(_escape(texts.SEARCH_NOTHING.format(query=shown_query)))
+        return Page(escape(texts.SEARCH_NOTHING.format(query=shown_query)))
     # The buttons carry the query as typed (one line, capped as the engine caps it), so a page
     # opened later runs the same search.
-    arg = _one_line(query[:MAX_QUERY])
+    arg = one_line(query[:MAX_QUERY])
     data = _Data(key_for)
     pages = page_count(result.total, per_page)
     heading = _heading(texts.SEARCH_HEADING, query=shown_query, n=result.total)
     if not result.hits:
         last = [_button(texts.PREV_PAGE, data("search", pages - 1, arg))]
-        return Page(f"{heading}\n\n{_escape(texts.SEARCH_PAGE_GONE)}", _keyboard([last]))
+        return Page(f"{heading}\n\n{escape(texts.SEARCH_PAGE_GONE)}", _keyboard([last]))
     page = clamp_page(page, result.total, per_page)
     blocks = [heading]
     for rank, hit in enumerate(result.hits[:per_page], start=page * per_page + 1):
@@ -313,4 +313,4 @@ def search_page(query: str, result: SearchResult, page: int, *, key_for: KeyFor,
 
 def search_usage() -> Page:
     """How to use /search, for an empty query."""
-    return Page(_escape(texts.SEARCH_USAGE))
+    return Page(escape(texts.SEARCH_USAGE))

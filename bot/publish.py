@@ -38,7 +38,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot.config import Config
 from bot.posts import Post
-from bot.render import ApiCall, render_post
+from bot.render import ApiCall, escape, render_post
 from bot.store import PubKey, Publication, Store, StoreError
 
 logger = logging.getLogger(__name__)
@@ -505,7 +505,7 @@ class Publisher:
         for admin in self.config.telegram.admins:
             call = ApiCall(
                 "sendMessage",
-                {"chat_id": admin, "text": html.escape(text, quote=False), "parse_mode": "HTML"},
+                {"chat_id": admin, "text": escape(text), "parse_mode": "HTML"},
             )
             try:
                 await self.sender.send([call])

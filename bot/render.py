@@ -51,7 +51,8 @@ class ApiCall:
 # -- pieces -------------------------------------------------------------------------------------
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
+    """Post or user text for Telegram HTML: `<`, `>` and `&` as entities (TELEGRAM.md)."""
     return html.escape(text, quote=False)
 
 
@@ -60,7 +61,7 @@ def _escape(text: str) -> str:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     if text.isprintable() and "  " not in text:  # the usual case, checked in C
         return text.strip()
     return " ".join(_CONTROL.sub(" ", text).split())
@@ -88,7 +89,7 @@ def hashtag(label: str) -> str | None:
     words = re.findall(r"\w+", label)
     joined = ""
     for word in words:
-        if joined and _is_latin(joined[-1]) and _is_latin(word[0]):
+        if joined and is_latin(joined[-1]) and is_latin(word[0]):
             joined += "_"
         joined += word
     joined = joined.strip("_")[:MAX_HASHTAG]
@@ -97,7 +98,7 @@ def hashtag(label: str) -> str | None:
     return "#" + joined
 
 
-def _is_latin(char: str) -> bool:
+def is_latin(char: str) -> bool:
     return char.isascii() and char.isalnum()
 
 
@@ -158,17 +159,17 @@ class _Parts:
 
 
 def _parts(post: Post) -> _Parts:
-    title = clip(_one_line(post.title), MAX_TITLE)
+    title = clip(one_line(post.title), MAX_TITLE)
     date = f"📅 {post.date.isoformat()}"
-    head_html = f'<b><a href="{html.escape(post.url)}">{_escape(title)}</a></b>\n{date}'
-    bullets = tuple(b for b in map(_one_line, post.summary) if b)
+    head_html = f'<b><a href="{html.escape(post.url)}">{escape(title)}</a></b>\n{date}'
+    bullets = tuple(b for b in map(one_line, post.summary) if b)
     return _Parts(head_html, f"{title}\n{date}", bullets, tuple(hashtags(post)))
 
 
 def _compose(head_html: str, lines: Sequence[str], tags: Sequence[str]) -> str:
     blocks = [head_html] if head_html else []
     if lines:
-        blocks.append(_escape("\n".join(lines)))
+        blocks.append(escape("\n".join(lines)))
     if tags:
         blocks.append(" ".join(tags))
     return "\n\n".join(blocks)

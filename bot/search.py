@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.posts import Post
-from bot.render import ELLIPSIS, _escape, _is_latin, _one_line
+from bot.render import ELLIPSIS, escape, is_latin, one_line
 
 # Telegram inline queries are at most 256 characters (TELEGRAM.md, "inline mode"), so no reader
 # can type more there; /search is capped the same so one request does bounded work whatever
@@ -150,7 +150,7 @@ class _Folded:
 
 def shown_text(text: str) -> str:
     """Text as snippets show it: one line, no control characters, NFC."""
-    return unicodedata.normalize("NFC", _one_line(text))
+    return unicodedata.normalize("NFC", one_line(text))
 
 
 _FENCE = re.compile(r"^[ \t]*(?:```|~~~).*$", re.MULTILINE)
@@ -215,7 +215,7 @@ _CURLY_QUOTES = str.maketrans({"“": '"', "”": '"'})
 
 def parse_query(query: str) -> Query:
     """Split a query into folded terms; `"a b"` is one term, `-x` excludes; never raises."""
-    text = fold(_one_line(query[:MAX_QUERY])).translate(_CURLY_QUOTES)  # control characters: spaces
+    text = fold(one_line(query[:MAX_QUERY])).translate(_CURLY_QUOTES)  # control characters: spaces
     terms: dict[str, None] = {}  # dicts keep order and drop repeats
     excluded: dict[str, None] = {}
     for count, match in enumerate(_TOKEN.finditer(text)):
@@ -268,7 +268,7 @@ def _snippet(doc: _Folded, terms: Sequence[str], first: tuple[int, int] | None, 
     if first is not None:
         marks.append(doc.text_span(*first))
         start = max(0, min(marks[0][0] - SNIPPET_LEAD, len(text) - width))  # near the end: more before
-        if start > 0 and _is_latin(text[start - 1]) and (text[start] == " " or _is_latin(text[start])):
+        if start > 0 and is_latin(text[start - 1]) and (text[start] == " " or is_latin(text[start])):
             # Do not open on half a Latin word (or on a space): start after the next space if close.
             space = text.find(" ", start, min(marks[0][0], start + 12))
             start = start if space == -1 else space + 1
@@ -283,10 +283,10 @@ def _snippet(doc: _Folded, terms: Sequence[str], first: tuple[int, int] | None, 
     out: list[str] = [ELLIPSIS] if start > 0 else []
     position = start
     for a, b in _merge(marks)[:MAX_HIGHLIGHTS]:
-        out.append(_escape(text[position:a]))
-        out.append(f"<b>{_escape(text[a:b])}</b>")
+        out.append(escape(text[position:a]))
+        out.append(f"<b>{escape(text[a:b])}</b>")
         position = b
-    out.append(_escape(text[position:end]))
+    out.append(escape(text[position:end]))
     if end < len(text):
         out.append(ELLIPSIS)
     return "".join(out).strip()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
+from bot.fakeapi import FakeTelegram
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_POSTS = REPO / "posts"
@@ -39,6 +42,13 @@ def corpus_file(prefix: str, folder: str = "posts") -> Path:
     if len(matches) != 1:
         pytest.fail(f"expected one corpus file starting with {prefix!r}, found {len(matches)}")
     return matches[0]
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeTelegram]:
+    """A fake Telegram Bot API server on a free port of 127.0.0.1."""
+    async with FakeTelegram() as fake:
+        yield fake
 
 
 @pytest.fixture

@@ -35,12 +35,6 @@ GROUP = -100555
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
-
-
-@pytest.fixture
 def posts(tmp_path: Path) -> Path:
     return copy_example_posts(tmp_path / "posts")
 

@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,12 +111,6 @@ def leaked(result: Finished, *tokens: str) -> list[str]:
     """The tokens, or their secret halves, that appear anywhere in the output."""
     printed = result.out + result.err
     return [part for token in tokens for part in (token, token.split(":")[1]) if part in printed]
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -71,11 +72,10 @@ def test_classifier_uses_exact_class_and_cause(error: Exception, delivery: Deliv
     assert classify(error) is delivery
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        fake.user_message("hi", user_id=ADMIN)  # admins have written to the bot, so alerts can reach them
-        yield fake
+@pytest.fixture(autouse=True)
+def admin_has_written(server: FakeTelegram) -> None:
+    """Telegram lets a bot write only to people who wrote to it: the admin did, so alerts arrive."""
+    server.user_message("hi", user_id=ADMIN)
 
 
 @pytest.fixture
@@ -267,11 +267,17 @@ async def images() -> AsyncIterator[str]:
     await http.close_all_connections()
 
 
-async def _photo_bot(server: FakeTelegram, tmp_path: Path, cover: str) -> tuple[Path, Clock]:
+@asynccontextmanager
+async def photo_bot(server: FakeTelegram, tmp_path: Path, cover: str) -> AsyncIterator[Bot]:
+    """A bot in cover = "photo" mode whose only post has `cover`, which Telegram cannot fetch."""
+    server.bad_photo_urls.add(cover)
     posts = tmp_path / "posts"
     posts.mkdir()
     (posts / "today.md").write_text(daily_post(TODAY, "今日要闻", cover=cover), encoding="utf-8")
-    return posts, Clock(at(7))
+    config = with_channel(make_config(tmp_path, server), cover="photo")
+    async with httpx.AsyncClient() as http, running_bot(server, config, Clock(at(7)), http=http) as bot:
+        await _publish_now(bot)
+        yield bot
 
 
 async def test_refused_cover_url_is_downloaded_and_uploaded(
@@ -279,14 +285,10 @@ async def test_refused_cover_url_is_downloaded_and_uploaded(
 ) -> None:
     """Telegram cannot fetch the cover: we download and upload it; its file_id is reused afterwards."""
     url = f"{images}/cover.png"
-    server.bad_photo_urls.add(url)
-    _, clock = await _photo_bot(server, tmp_path, url)
-    config = with_channel(make_config(tmp_path, server), cover="photo")
-    async with httpx.AsyncClient() as http, running_bot(server, config, clock, http=http) as bot:
-        await _publish_now(bot)
+    async with photo_bot(server, tmp_path, url) as bot:
         (message,) = bot.channel()
         assert message["photo"]
-        attempts = list(server.calls("sendPhoto"))
+        attempts = server.calls("sendPhoto")
         assert [r.status for r in attempts] == [400, 200]
         assert attempts[1].files  # the upload
         file_id = bot.store.cover_file_id(url)
@@ -300,12 +302,7 @@ async def test_unusable_cover_sends_the_post_without_it(
     server: FakeTelegram, tmp_path: Path, images: str, name: str
 ) -> None:
     """Not an image, over 10 MB or gone: the post still goes out, as text with every bullet."""
-    url = f"{images}/{name}"
-    server.bad_photo_urls.add(url)
-    _, clock = await _photo_bot(server, tmp_path, url)
-    config = with_channel(make_config(tmp_path, server), cover="photo")
-    async with httpx.AsyncClient() as http, running_bot(server, config, clock, http=http) as bot:
-        await _publish_now(bot)
+    async with photo_bot(server, tmp_path, f"{images}/{name}") as bot:
         (message,) = bot.channel()
         assert "photo" not in message
         assert "今日要闻 的第一条要点" in message["text"]
