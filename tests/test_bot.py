@@ -213,6 +213,18 @@ async def test_hostile_search_gets_an_answer(bot: Bot, query: str) -> None:
     assert all(r.status == 200 for r in bot.server.requests if r.method == "sendMessage")
 
 
+@pytest.mark.parametrize("command", ["/today", "/tag", "/search", "/publish", "/preview", "/status"])
+async def test_hostile_arguments_get_a_sensible_reply(bot: Bot, command: str) -> None:
+    """5,000 characters, HTML, control characters, emoji: every command answers, never errs."""
+    bot.server.user_message("hi", user_id=ADMIN)
+    for argument in ["x" * 5000, "<a href='javascript:x'>&amp;</b>", "a\x01\x1f\u200bb", "🙂" * 300]:
+        answers = await bot.ask(f"{command} {argument}", user=ADMIN)
+        assert answers
+        assert texts.SOMETHING_WRONG not in [a.get("text") for a in answers]
+    assert all(r.status == 200 for r in bot.server.requests if r.method != "getUpdates")
+    assert bot.channel() == []
+
+
 @pytest.mark.parametrize(
     "data", ["x", "s:-1:q", "s:99999:q", "t:１:AI", "tk:0:AAAAAAAAAAAA", "T:0:extra", "n"]
 )
