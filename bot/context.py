@@ -10,10 +10,10 @@ from typing import Any
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Config
-from bot.posts import Library, Post, PostFolder, latest_post, post_for_day
+from bot.posts import Library, Post, PostFolder, daily_posts, post_for_day
 from bot.publish import Publisher, Sender
 from bot.search import ScanSearch, SearchEngine
-from bot.store import Store
+from bot.store import PubKey, Store
 
 
 @dataclass(eq=False)
@@ -42,8 +42,23 @@ class Services:
     def post_for(self, day: dt.date) -> Post | None:
         return post_for_day(self.library().posts, day, self.config.posts.category)
 
-    def latest(self) -> Post | None:
-        return latest_post(self.library().posts, self.config.posts.category)
+    def released(self, day: dt.date) -> bool:
+        """Readers see a day's post once it is out: an earlier day, or today from the publish
+        time on (or earlier, if an admin already published it). No spoilers before 08:00."""
+        today = self.today()
+        if day != today:
+            return day < today
+        start = dt.datetime.combine(day, self.config.schedule.time, tzinfo=self.config.schedule.timezone)
+        if self.now() >= start:
+            return True
+        row = self.store.get(PubKey(str(self.config.channel.chat), day))
+        return row is not None and row.status == "sent"
+
+    def latest_released(self) -> Post | None:
+        """The newest post readers may see."""
+        daily = daily_posts(self.library().posts, self.config.posts.category)
+        days = sorted({post.date for post in daily if self.released(post.date)})
+        return self.post_for(days[-1]) if days else None
 
     def search(self) -> SearchEngine:
         """The search engine over the current posts, rebuilt only when the posts changed."""

@@ -102,9 +102,9 @@ async def today_command(update: Update, context: Context) -> None:
     if day is None or len(args) > 1:
         await _reply_text(context, message, texts.BAD_DAY)
         return
-    post = services.post_for(day)
+    post = services.post_for(day) if services.released(day) else None
     if post is None:
-        latest = services.latest()
+        latest = services.latest_released()
         if latest is None:
             await _reply_text(context, message, texts.NO_POSTS)
             return

@@ -78,6 +78,7 @@ async def test_help_for_an_admin_lists_admin_commands(bot: Bot) -> None:
 
 async def test_today_is_the_channel_message(bot: Bot) -> None:
     """/today answers with the message exactly as the channel gets it."""
+    bot.clock.now = at(9)
     (answer,) = await bot.ask("/today")
     assert answer["text"] == channel_text(bot)
     assert answer["reply_markup"]["inline_keyboard"][0][0]["text"] == texts.READ_MORE
@@ -85,6 +86,7 @@ async def test_today_is_the_channel_message(bot: Bot) -> None:
 
 async def test_today_in_a_group_replies_to_the_asker(bot: Bot) -> None:
     """In a group the answer is a reply to the asking message."""
+    bot.clock.now = at(9)
     update = bot.server.user_message("/today", user_id=READER, chat_id=GROUP, chat_type="supergroup")
     (answer,) = await bot.answers(GROUP)
     assert answer["reply_to_message"]["message_id"] == update["message"]["message_id"]
@@ -112,6 +114,16 @@ async def test_today_before_the_post_shows_the_latest(bot: Bot) -> None:
     assert post["text"] == channel_text(bot)
 
 
+async def test_today_before_the_publish_time_is_no_spoiler(bot: Bot) -> None:
+    """At 07:00 the file is there but not out: /today shows yesterday's, until an admin publishes."""
+    note, post = await bot.ask("/today")
+    assert note["text"] == texts.TODAY_NOT_YET.format(today=TODAY, day=TODAY - dt.timedelta(days=1))
+    assert "开源模型密集发布" in post["text"]
+    await bot.ask("/publish", user=ADMIN)
+    (answer,) = await bot.ask("/today")
+    assert answer["text"] == channel_text(bot)
+
+
 async def test_today_for_a_day_without_post(bot: Bot) -> None:
     """A date with no post says so."""
     (answer,) = await bot.ask("/today 2020-01-01")
@@ -121,6 +133,7 @@ async def test_today_for_a_day_without_post(bot: Bot) -> None:
 async def test_new_post_is_picked_up_without_restart(bot: Bot) -> None:
     """A file added while the bot runs is served at once."""
     tomorrow = TODAY + dt.timedelta(days=1)
+    bot.clock.now = at(9, day=tomorrow)
     (bot.posts / "new.md").write_text(daily_post(tomorrow, "明天的日报"), encoding="utf-8")
     (answer,) = await bot.ask(f"/today {tomorrow}")
     assert answer["text"].startswith("明天的日报")
