@@ -19,7 +19,9 @@ from telegram.error import InvalidToken, TelegramError
 
 from bot.app import RunError, build_application, build_services, cover_client, run_bot
 from bot.config import TOKEN_ENV, Config, ConfigError, default_environ, load_config
+from bot.context import search_index_path
 from bot.demo import run_demo
+from bot.index import SearchIndex, SearchIndexError
 from bot.logs import setup_logging
 from bot.posts import (
     Library,
@@ -32,7 +34,7 @@ from bot.posts import (
     post_for_day,
     read_post,
 )
-from bot.publish import describe_error
+from bot.publish import describe_error, html_to_plain
 from bot.render import ApiCall, describe, render_post
 from bot.store import Store, StoreError
 
@@ -118,6 +120,17 @@ def _parser() -> argparse.ArgumentParser:
         "against it with the posts folder, publishes the day's post, plays a reader, and exits.",
     )
     demo.set_defaults(handler=_demo)
+    search = commands.add_parser(
+        "search",
+        parents=[common, posts],
+        help="search the posts as /search does (the same full-text index)",
+        description="Every post containing all words of QUERY in its title, summary, body or tags; "
+        '"a phrase" and -word work. Title matches first, then newest.',
+    )
+    search.add_argument("query", nargs="+", metavar="QUERY", help="words to find (joined by spaces)")
+    search.add_argument("--limit", type=int, default=10, metavar="N", help="at most N results (default 10)")
+    search.add_argument("--json", action="store_true", help="print a JSON list of results")
+    search.set_defaults(handler=_search)
     return parser
 
 
@@ -255,14 +268,17 @@ def _run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
             async with cover_client() as http:
                 application = build_application(config, token=token)
                 services = build_services(application, config, store, http=http)
-                await run_bot(
-                    application,
-                    services,
-                    stop,
-                    ready=lambda: print(
-                        f"ai-news-bot: polling {config.telegram.api_url}; Ctrl-C stops", file=out
-                    ),
-                )
+                try:
+                    await run_bot(
+                        application,
+                        services,
+                        stop,
+                        ready=lambda: print(
+                            f"ai-news-bot: polling {config.telegram.api_url}; Ctrl-C stops", file=out
+                        ),
+                    )
+                finally:
+                    services.close()
         finally:
             store.close()
         print("ai-news-bot: stopped", file=out)
@@ -313,6 +329,46 @@ def _demo(args: argparse.Namespace, config: Config, out: TextIO) -> int:
             EXIT_NO_POST,
         )
     return _run_async(run_demo(config, out), config)
+
+
+def _search(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    if not 1 <= args.limit <= 1000:
+        raise _CommandError("--limit must be from 1 to 1000", EXIT_USAGE)
+    folder = _posts_dir(args, config)
+    if not folder.is_dir():
+        raise _CommandError(f"{folder}: posts folder does not exist or is not a folder", EXIT_FAILURE)
+    # The bot's index file serves its own folder; another folder gets a throwaway index, so a
+    # one-off search never makes the running bot's index rebuild.
+    location = search_index_path(config) if folder == config.posts.dir else ":memory:"
+    try:
+        index = SearchIndex.open(location, folder, site_url=config.posts.site_url)
+    except SearchIndexError as exc:
+        raise _CommandError(str(exc), EXIT_FAILURE) from None
+    try:
+        index.sync()
+        result = index.search(" ".join(args.query), limit=args.limit)
+    finally:
+        index.close()
+    if args.json:
+        rows = [
+            {
+                "path": str(hit.post.path),
+                "date": hit.post.date.isoformat(),
+                "title": hit.post.title,
+                "url": hit.post.url,
+                "snippet": hit.snippet,
+                "score": hit.score,
+            }
+            for hit in result.hits
+        ]
+        json.dump(rows, out, ensure_ascii=False, indent=2)
+        print(file=out)
+        return EXIT_OK
+    print(f"{result.total} posts match; showing {len(result.hits)}", file=out)
+    for rank, hit in enumerate(result.hits, start=1):
+        print(f"{rank:>3}. {hit.post.date}  {hit.post.title}\n     {hit.post.url}", file=out)
+        print(f"     {html_to_plain(hit.snippet)}", file=out)
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:

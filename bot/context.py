@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Config
+from bot.index import SearchIndex, SearchIndexError
 from bot.posts import Library, Post, PostFolder, daily_posts, post_for_day
 from bot.publish import Publisher, Sender
 from bot.search import ScanSearch, SearchEngine
 from bot.store import PubKey, Store
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
@@ -26,7 +32,9 @@ class Services:
     sender: Sender
     publisher: Publisher
     clock: Callable[[], float]  # Unix seconds; tests pass a fixed clock
-    _engine: tuple[Library, SearchEngine] | None = field(default=None, repr=False)
+    _index: SearchIndex | None = field(default=None, repr=False)
+    _indexed: Library | None = field(default=None, repr=False)  # the library the index last synced to
+    _fallback: tuple[Library, SearchEngine] | None = field(default=None, repr=False)
 
     def now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock(), tz=dt.UTC)
@@ -61,11 +69,35 @@ class Services:
         return self.post_for(days[-1]) if days else None
 
     def search(self) -> SearchEngine:
-        """The search engine over the current posts, rebuilt only when the posts changed."""
+        """The full-text index, synced when the posts changed (only changed files are re-read).
+
+        If the index file cannot be used, searching still works by scanning the posts.
+        """
         library = self.library()
-        if self._engine is None or self._engine[0] is not library:
-            self._engine = (library, ScanSearch(library.posts))
-        return self._engine[1]
+        try:
+            if self._index is None:
+                self._index = SearchIndex.open(
+                    search_index_path(self.config), self.config.posts.dir, site_url=self.config.posts.site_url
+                )
+            if self._indexed is not library:
+                self._index.sync()
+                self._indexed = library
+            return self._index
+        except (SearchIndexError, sqlite3.Error, OSError) as exc:
+            logger.error("search index unavailable, scanning the posts instead: %s", exc)
+        if self._fallback is None or self._fallback[0] is not library:
+            self._fallback = (library, ScanSearch(library.posts))
+        return self._fallback[1]
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+
+
+def search_index_path(config: Config) -> Path:
+    """The search index: a cache beside the ledger, in its own file (`bot.db` -> `bot.search.db`)."""
+    return config.storage.database.with_suffix(".search.db")
 
 
 class Context(CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):

@@ -122,6 +122,7 @@ async def run_demo(config: Config, out: TextIO) -> int:
             finally:
                 stop.set()
                 await bot
+                services.close()
                 store.close()
 
 

@@ -368,8 +368,8 @@ def parse_post(raw: bytes, path: Path, *, site_url: str, mtime_ns: int = 0) -> t
     return post, p.warnings
 
 
-def read_post(path: Path, *, site_url: str) -> tuple[Post, list[Problem]]:
-    """Read and parse one file; I/O errors become `PostError` too."""
+def read_bytes(path: Path) -> tuple[bytes, int]:
+    """A post file's bytes and mtime_ns, refusing huge files; I/O errors become `PostError`."""
     try:
         stat = path.stat()
         if stat.st_size > MAX_FILE_BYTES:  # refuse before reading a huge file into memory
@@ -378,7 +378,13 @@ def read_post(path: Path, *, site_url: str) -> tuple[Post, list[Problem]]:
             raw = fh.read(MAX_FILE_BYTES + 1)  # the file may have grown since stat()
     except OSError as exc:
         raise PostError(path, 1, f"cannot read file: {exc.strerror or exc}") from None
-    return parse_post(raw, path, site_url=site_url, mtime_ns=stat.st_mtime_ns)
+    return raw, stat.st_mtime_ns
+
+
+def read_post(path: Path, *, site_url: str) -> tuple[Post, list[Problem]]:
+    """Read and parse one file; I/O errors become `PostError` too."""
+    raw, mtime_ns = read_bytes(path)
+    return parse_post(raw, path, site_url=site_url, mtime_ns=mtime_ns)
 
 
 def post_files(folder: Path) -> list[Path]:

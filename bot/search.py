@@ -318,7 +318,7 @@ class _Doc:
     folded: tuple[str, str, str]  # the fields' folded texts, what every query scans
 
 
-def _doc(post: Post) -> _Doc:
+def document(post: Post) -> _Doc:
     summary = SUMMARY_SEPARATOR.join(post.summary)
     fields = (_Folded(shown_text(post.title)), _Folded(shown_text(summary)), _Folded(plain_text(post.body)))
     return _Doc(post, fields, (fields[0].folded, fields[1].folded, fields[2].folded))
@@ -340,7 +340,7 @@ def _tier(doc: _Doc, query: Query) -> int | None:
     return worst
 
 
-def _hit_snippet(doc: _Doc, terms: Sequence[str]) -> str:
+def hit_snippet(doc: _Doc, terms: Sequence[str]) -> str:
     """The first match in the summary, else in the body; a title-only match shows the summary."""
     summary, body = doc.fields[_SUMMARY], doc.fields[_BODY]
     for field in (summary, body):
@@ -359,7 +359,7 @@ class ScanSearch:
     """
 
     def __init__(self, posts: Sequence[Post]) -> None:
-        self._docs = tuple(_doc(post) for post in posts)
+        self._docs = tuple(document(post) for post in posts)
 
     def search(self, query: str, *, limit: int, offset: int = 0) -> SearchResult:
         parsed = parse_query(query)
@@ -374,7 +374,6 @@ class ScanSearch:
         offset = max(offset, 0)
         page = ranked[offset : offset + max(limit, 0)]
         hits = tuple(  # score: 3 for a title match, 2 for the summary, 1 for the body
-            Hit(doc.post, float(_BODY + 1 - tier), _hit_snippet(doc, parsed.terms))
-            for tier, _, _, doc in page
+            Hit(doc.post, float(_BODY + 1 - tier), hit_snippet(doc, parsed.terms)) for tier, _, _, doc in page
         )
         return SearchResult(hits, len(ranked))

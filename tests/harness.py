@@ -158,6 +158,7 @@ async def running_bot(
     finally:
         stop.set()
         await task
+        bot.services.close()
         store.close()
 
 

@@ -1,0 +1,215 @@
+"""Benchmark: the full-text search index against a naive Python substring scan, in the same run.
+
+Measured on two folders:
+
+* (a) the real corpus, ``../shared/corpus/posts`` (or ``$AI_NEWS_BOT_CORPUS/posts``);
+* (b) a generated folder of ``--posts-count`` posts (default 100,000) in ``bench/.data/``
+  (git-ignored), made from corpus-like text: each post takes a corpus title, summary and a few
+  ``##`` sections of corpus bodies (about ``--body-chars`` characters), a unique name and a date.
+
+For each folder:
+
+* ``build``: open a new index file and ``sync()`` every post (read, parse, index);
+* ``restart``: open the existing index file and ``sync()`` with nothing changed (what a bot
+  restart costs); the goal is under 0.3 s on the corpus;
+* ``query p50/p99``: ``SearchIndex.search(query, limit=5)`` (a /search page: counts, ranking, five
+  snippets) for query sets sampled from the corpus text: 1-, 2- and 3-character Chinese
+  strings, an English word, and two words (a 2-character Chinese string and an English word);
+* ``naive``: the same queries as a Python substring scan over the same normalised texts, held
+  in memory (``all(term in text for term in terms)`` for every post), in the same run. It
+  returns unranked matches with no snippets, so it is a lower bound of what scanning costs.
+
+Goals (printed with PASS/FAIL; the script always exits 0, it is a report): p99 under 5 ms on the
+corpus and under 50 ms at 100,000 posts; restart under 0.3 s on the corpus.
+
+    .venv/bin/python bench/bench_search.py                      # corpus + 100,000 posts
+    .venv/bin/python bench/bench_search.py --posts-count 10000  # a quicker run
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import os
+import platform
+import random
+import re
+import shutil
+import sqlite3
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bot.index import SearchIndex, normalize  # noqa: E402 - after the path set-up
+from bot.posts import Post, load_posts  # noqa: E402
+from bot.search import SUMMARY_SEPARATOR, plain_text  # noqa: E402
+
+SITE = "https://aicode.cc"
+CORPUS = Path(os.environ.get("AI_NEWS_BOT_CORPUS", REPO.parent / "shared" / "corpus")) / "posts"
+DATA = REPO / "bench" / ".data"
+_CJK = re.compile(r"[\u4e00-\u9fff]+")
+_WORD = re.compile(r"[a-z][a-z0-9]{3,}")
+
+
+def texts_of(posts: Sequence[Post]) -> list[str]:
+    """What the naive scan searches: title, summary and body text, normalised like the index."""
+    return [
+        "\n".join(
+            (normalize(p.title), normalize(SUMMARY_SEPARATOR.join(p.summary)), normalize(plain_text(p.body)))
+        )
+        for p in posts
+    ]
+
+
+def sample_queries(texts: Sequence[str], rng: random.Random, count: int) -> dict[str, list[str]]:
+    """Query sets taken from the text itself, so every query finds something."""
+    runs: list[str] = [run for text in texts for run in _CJK.findall(text)]
+    words: list[str] = sorted({w for text in texts for w in _WORD.findall(text)})
+
+    def chinese(size: int) -> str:
+        while True:
+            run = rng.choice(runs)
+            if len(run) >= size:
+                start = rng.randrange(len(run) - size + 1)
+                return run[start : start + size]
+
+    return {
+        "1-char Chinese": [chinese(1) for _ in range(count)],
+        "2-char Chinese": [chinese(2) for _ in range(count)],
+        "3-char Chinese": [chinese(3) for _ in range(count)],
+        "English word": [rng.choice(words) for _ in range(count)],
+        "two words": [f"{chinese(2)} {rng.choice(words)}" for _ in range(count)],
+    }
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _search(index: SearchIndex, query: str) -> Callable[[], object]:
+    return lambda: index.search(query, limit=5)
+
+
+def _scan(texts: Sequence[str], query: str) -> Callable[[], object]:
+    terms = query.split()
+    return lambda: [text for text in texts if all(term in text for term in terms)]
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def generate(folder: Path, count: int, body_chars: int, corpus: Sequence[Post]) -> None:
+    """`count` corpus-like posts, reused while the count and size match."""
+    stamp = folder / ".made"
+    wanted = f"{count} {body_chars}"
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    rng = random.Random(100_000)
+    sections = [s for p in corpus for s in ("\n" + p.body).split("\n## ")[1:] if len(s) > 100]
+    start = dt.date(2000, 1, 1)
+    for i in range(count):
+        source = rng.choice(corpus)
+        body: list[str] = []
+        while sum(map(len, body)) < body_chars:
+            body.append("## " + rng.choice(sections).strip())
+        summary = "\n".join(f"  - {line}" for line in source.summary) or "  - 要点"
+        day = start + dt.timedelta(days=i // 4)  # about four posts a day, like a busy blog
+        title = source.title.replace('"', "'")
+        text = (
+            f'---\ntitle: "{title} #{i}"\ndate: {day}\ncategory: AI 日报\ntags: [AI, AI 日报]\n'
+            f"summary: |\n{summary}\n---\n\n" + "\n\n".join(body) + "\n"
+        )
+        (folder / f"{day}-{i:06d}.md").write_text(text, encoding="utf-8")
+    stamp.write_text(wanted)
+
+
+def measure(
+    name: str, folder: Path, queries_per_set: int, goal_ms: float, restart_goal: float | None
+) -> None:
+    print(f"\n== {name}: {folder}")
+    db = DATA / f"search-{folder.name}.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    index = SearchIndex.open(db, folder, site_url=SITE)
+    build = timed(index.sync)
+    posts = len(index)
+    index.close()
+    size = db.stat().st_size / 1e6
+    print(f"build: {build:.2f} s for {posts} posts ({size:.0f} MB)")
+    restarts = []
+    for _ in range(3):
+        index = SearchIndex.open(db, folder, site_url=SITE)
+        restarts.append(timed(index.sync))
+        index.close()
+    restart = statistics.median(restarts)
+    verdict = (
+        ""
+        if restart_goal is None
+        else f"  goal < {restart_goal} s: {'PASS' if restart < restart_goal else 'FAIL'}"
+    )
+    print(f"restart, nothing changed (open + sync), median of 3: {restart * 1000:.0f} ms{verdict}")
+
+    library = load_posts(folder, site_url=SITE)
+    texts = texts_of(library.posts)
+    rng = random.Random(29)
+    query_sets = sample_queries(texts, rng, queries_per_set)
+    index = SearchIndex.open(db, folder, site_url=SITE)
+    index.sync()
+    header = ("queries", "index p50", "index p99", "naive p50", "naive p99")
+    print(f"{header[0]:<16}" + "".join(f"{h:>11}" for h in header[1:]) + f"  goal p99 < {goal_ms:g} ms")
+    worst = 0.0
+    for label, queries in query_sets.items():
+        for query in queries[:20]:  # warm the page cache and SQLite's
+            index.search(query, limit=5)
+        gc.collect()
+        ours = [timed(_search(index, query)) * 1000 for query in queries]
+        naive_queries = queries[: max(20, queries_per_set // 4)] if len(texts) > 10_000 else queries
+        naive = [timed(_scan(texts, query)) * 1000 for query in naive_queries]
+        p99 = percentile(ours, 0.99)
+        worst = max(worst, p99)
+        figures = (percentile(ours, 0.5), p99, percentile(naive, 0.5), percentile(naive, 0.99))
+        verdict = "PASS" if p99 < goal_ms else "FAIL"
+        print(f"{label:<16}" + "".join(f"{f:>9.2f}ms" for f in figures) + f"  {verdict}")
+    index.close()
+    print(f"worst p99: {worst:.2f} ms  goal < {goal_ms:g} ms: {'PASS' if worst < goal_ms else 'FAIL'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--posts-count", type=int, default=100_000)
+    parser.add_argument("--body-chars", type=int, default=1500, help="body size of generated posts")
+    parser.add_argument("--queries", type=int, default=200, help="queries per set")
+    parser.add_argument("--skip-corpus", action="store_true")
+    args = parser.parse_args()
+    print(f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs")
+    DATA.mkdir(parents=True, exist_ok=True)
+    if not CORPUS.is_dir():
+        print(f"corpus not found at {CORPUS}: both folders need it (set AI_NEWS_BOT_CORPUS)")
+        return
+    if not args.skip_corpus:
+        measure("corpus", CORPUS, args.queries, goal_ms=5, restart_goal=0.3)
+    if args.posts_count:
+        folder = DATA / f"search{args.posts_count}"
+        started = time.perf_counter()
+        generate(folder, args.posts_count, args.body_chars, load_posts(CORPUS, site_url=SITE).posts)
+        print(f"\n(generated folder ready in {time.perf_counter() - started:.0f} s)")
+        measure(f"{args.posts_count:,} generated posts", folder, args.queries, goal_ms=50, restart_goal=None)
+
+
+if __name__ == "__main__":
+    main()

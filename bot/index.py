@@ -1,0 +1,500 @@
+"""Full-text search of the posts in SQLite FTS5 that finds any substring, Chinese included.
+
+The index is a cache: it can always be rebuilt from the files, so it lives in its own SQLite
+file beside the ledger and never holds the ledger's write lock.
+
+How any substring is found: SQLite's tokenizers cannot split Chinese into words, and the trigram
+tokenizer cannot find the one- and two-character words Chinese is mostly made of. So the text is
+normalised (NFKC, casefold, one space between words) and every character position becomes one
+token: that character and the next, hex-encoded (`g` + 6 + 6 hex digits; the last character pairs
+with an end mark). Then, exactly:
+
+- a 1-character term is the prefix query `g<hex>*` (a prefix index of 7 makes it fast);
+- a 2-character term is one token;
+- a longer term is the phrase of its consecutive pairs: consecutive positions, so a substring.
+
+Queries never reach MATCH as typed: every term is turned into hex tokens here (STYLE.md §4).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import re
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.posts import Post, PostError, article_url, parse_post, read_bytes
+from bot.render import ELLIPSIS
+from bot.search import (
+    SUMMARY_SEPARATOR,
+    Hit,
+    SearchResult,
+    fold,
+    parse_query,
+    plain_text,
+    shown_text,
+    snippet,
+)
+
+logger = logging.getLogger(__name__)
+
+# Bump when the schema or the way text becomes tokens changes: the index rebuilds itself.
+SCHEMA_VERSION = 3
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS search_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS search_doc (
+    id       INTEGER PRIMARY KEY,  -- date-ordered (see _new_id): ORDER BY rowid DESC is newest first
+    name     TEXT NOT NULL UNIQUE, -- file name in the posts folder
+    size     INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256   TEXT NOT NULL,
+    title    TEXT NOT NULL,
+    date     TEXT NOT NULL,
+    category TEXT NOT NULL,
+    tags     TEXT NOT NULL,        -- JSON array
+    cover    TEXT,
+    summary  TEXT NOT NULL,        -- JSON array of bullets
+    body     TEXT NOT NULL,        -- Markdown, as in Post.body
+    text     TEXT NOT NULL,        -- the body as plain text (search.plain_text), for snippets
+    ntitle   TEXT NOT NULL,        -- title and summary normalised (index.normalize): which tier
+    nsummary TEXT NOT NULL,        -- a match is in, without asking FTS5 again
+    url      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS search_broken (  -- files that are not posts, so an unchanged one is not re-read
+    name     TEXT PRIMARY KEY,
+    size     INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(
+    title, summary, body, tags,
+    content = '', detail = full, prefix = '7', tokenize = 'unicode61 remove_diacritics 0'
+);
+"""
+_TABLES = ("search_meta", "search_doc", "search_broken", "search_fts")
+
+# Terms per query and characters per term are capped by parse_query (10 and 256).
+_TITLE, _SUMMARY, _BODY = 0, 1, 2
+# Up to this many matches are ranked from one FTS5 pass (see `search`).
+_FEW = 100
+
+
+class SearchIndexError(Exception):
+    """The index database cannot be used; the message says why."""
+
+
+# -- text to tokens ---------------------------------------------------------------------------
+
+
+class _Hex(dict[int, str]):
+    """str.translate table: every code point to 6 hex digits, computed once per character."""
+
+    def __missing__(self, code: int) -> str:
+        value = self[code] = format(code, "06x")
+        return value
+
+
+_HEX = _Hex()
+_END = "\x03"  # pairs with the last character, which then starts a token like every other one
+# Each match consumes one character's 6 digits and captures it with the next character's.
+_PAIRS = re.compile(r"(?=([0-9a-f]{12}))[0-9a-f]{6}")
+
+
+def normalize(text: str) -> str:
+    """The form the index and the queries agree on: one line, NFKC, casefold, single spaces."""
+    return " ".join(fold(shown_text(text)).split())
+
+
+def grams(text: str) -> str:
+    """The tokens FTS5 indexes for `text`: one per character position (see the module doc)."""
+    norm = normalize(text)
+    if not norm:
+        return ""
+    return " ".join("g" + pair for pair in _PAIRS.findall((norm + _END).translate(_HEX)))
+
+
+def _term(term: str) -> str:
+    """One normalised, non-empty term as an FTS5 expression that matches exactly its substrings."""
+    hexed = term.translate(_HEX)
+    if len(term) == 1:
+        return f"g{hexed}*"
+    return '"' + " ".join("g" + pair for pair in _PAIRS.findall(hexed)) + '"'
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStats:
+    """What one `sync` did, for logs and the benchmark."""
+
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    broken: int = 0
+
+
+# -- the index ------------------------------------------------------------------------------------
+
+
+class SearchIndex:
+    """A `SearchEngine` over one posts folder, kept in step with it by `sync()`."""
+
+    def __init__(self, connection: sqlite3.Connection, folder: Path, *, site_url: str) -> None:
+        connection.row_factory = sqlite3.Row
+        self._db = connection
+        self.folder = folder
+        self.site_url = site_url
+        self._prepare()
+
+    @classmethod
+    def open(cls, path: Path | str, folder: Path, *, site_url: str) -> SearchIndex:
+        try:
+            if str(path) != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(path, timeout=5.0, isolation_level=None)
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            return cls(connection, folder, site_url=site_url)
+        except (sqlite3.Error, OSError) as exc:
+            raise SearchIndexError(f"{path}: cannot open the search index: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _prepare(self) -> None:
+        """Create the tables; rebuild from nothing when the schema, folder or site changed."""
+        identity = {
+            "schema": str(SCHEMA_VERSION),
+            "folder": str(self.folder.resolve()),
+            "site_url": self.site_url,
+        }
+        with self._write():
+            self._create()
+            stored = dict(self._db.execute("SELECT key, value FROM search_meta").fetchall())
+            if stored and stored != identity:
+                logger.info("search index built for %s; rebuilding for %s", stored, identity)
+                for table in reversed(_TABLES):
+                    self._db.execute(f"DROP TABLE IF EXISTS {table}")
+                self._create()
+            self._db.executemany(
+                "INSERT INTO search_meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                identity.items(),
+            )
+
+    def _create(self) -> None:
+        # One statement at a time: executescript() would commit the open transaction first.
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                self._db.execute(statement)
+
+    # -- keeping it in step with the folder ---------------------------------------------------------
+
+    def sync(self) -> SyncStats:
+        """Re-read only new and changed files (size or mtime moved, sha256 differs); drop removed ones."""
+        on_disk: dict[str, tuple[int, int]] = {}
+        try:
+            with os.scandir(self.folder) as entries:
+                for entry in entries:
+                    if entry.name.endswith(".md") and entry.is_file():
+                        st = entry.stat()
+                        on_disk[entry.name] = (st.st_size, st.st_mtime_ns)
+        except OSError as exc:
+            # The folder is gone or unreadable for now: keep what is indexed (PostFolder reports it).
+            logger.warning("search index not synced: %s", exc)
+            return SyncStats()
+        known = {
+            row["name"]: row
+            for row in self._db.execute("SELECT id, name, size, mtime_ns, sha256 FROM search_doc")
+        }
+        broken = {
+            row["name"]: (row["size"], row["mtime_ns"])
+            for row in self._db.execute("SELECT * FROM search_broken")
+        }
+        added = changed = removed = unchanged = bad = 0
+        with self._write():
+            for name in known.keys() - on_disk.keys():
+                self._delete(known[name]["id"])
+                removed += 1
+            for name in broken.keys() - on_disk.keys():
+                self._db.execute("DELETE FROM search_broken WHERE name = ?", (name,))
+            for name, stat in sorted(on_disk.items()):
+                row = known.get(name)
+                if (row is not None and (row["size"], row["mtime_ns"]) == stat) or broken.get(name) == stat:
+                    unchanged += 1
+                    continue
+                outcome = self._read(name, row)
+                if outcome == "broken":
+                    bad += 1
+                elif outcome == "touched":
+                    unchanged += 1
+                elif row is None:
+                    added += 1
+                else:
+                    changed += 1
+        stats = SyncStats(added, changed, removed, unchanged, bad)
+        if added or changed or removed:
+            logger.info("search index: %s", stats)
+        return stats
+
+    def _read(self, name: str, row: sqlite3.Row | None) -> str:
+        path = self.folder / name
+        try:
+            raw, mtime_ns = read_bytes(path)
+            sha = hashlib.sha256(raw).hexdigest()
+            if row is not None and row["sha256"] == sha:  # touched, not changed: no re-parse
+                self._db.execute(
+                    "UPDATE search_doc SET size = ?, mtime_ns = ? WHERE id = ?",
+                    (len(raw), mtime_ns, row["id"]),
+                )
+                return "touched"
+            post, _ = parse_post(raw, path, site_url=self.site_url, mtime_ns=mtime_ns)
+        except PostError as exc:
+            if row is not None:
+                self._delete(row["id"])
+            stat = path.stat() if path.exists() else None
+            self._db.execute(
+                "INSERT INTO search_broken (name, size, mtime_ns) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns",
+                (name, stat.st_size if stat else -1, stat.st_mtime_ns if stat else -1),
+            )
+            logger.debug("not indexed: %s", exc)
+            return "broken"
+        self._db.execute("DELETE FROM search_broken WHERE name = ?", (name,))
+        if row is not None:
+            self._delete(row["id"])
+        self._insert(name, len(raw), post)
+        return "indexed"
+
+    def _new_id(self, day: dt.date) -> int:
+        """Ids sort like dates (then insertion), so FTS5 can stream newest-first without sorting."""
+        base = day.toordinal() << 20
+        (last,) = self._db.execute(
+            "SELECT max(id) FROM search_doc WHERE id >= ? AND id < ?", (base, base + (1 << 20))
+        ).fetchone()
+        return base if last is None else last + 1
+
+    def _insert(self, name: str, size: int, post: Post) -> None:
+        doc_id = self._new_id(post.date)
+        body_text = plain_text(post.body)
+        self._db.execute(
+            "INSERT INTO search_doc (id, name, size, mtime_ns, sha256, title, date, category, tags, cover,"
+            " summary, body, text, ntitle, nsummary, url)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                doc_id,
+                name,
+                size,
+                post.mtime_ns,
+                post.sha256,
+                post.title,
+                post.date.isoformat(),
+                post.category,
+                json.dumps(post.tags, ensure_ascii=False),
+                post.cover_image,
+                json.dumps(post.summary, ensure_ascii=False),
+                post.body,
+                body_text,
+                normalize(post.title),
+                normalize(SUMMARY_SEPARATOR.join(post.summary)),
+                post.url,
+            ),
+        )
+        self._db.execute(
+            "INSERT INTO search_fts (rowid, title, summary, body, tags) VALUES (?, ?, ?, ?, ?)",
+            (doc_id, *_columns(post, body_text)),
+        )
+
+    def _delete(self, doc_id: int) -> None:
+        """A contentless FTS5 row is deleted by giving back the tokens it was indexed with."""
+        row = self._db.execute("SELECT * FROM search_doc WHERE id = ?", (doc_id,)).fetchone()
+        self._db.execute(
+            "INSERT INTO search_fts (search_fts, rowid, title, summary, body, tags)"
+            " VALUES ('delete', ?, ?, ?, ?, ?)",
+            (doc_id, *_columns(self._post(row), row["text"])),
+        )
+        self._db.execute("DELETE FROM search_doc WHERE id = ?", (doc_id,))
+
+    def _post(self, row: sqlite3.Row) -> Post:
+        return Post(
+            path=self.folder / row["name"],
+            title=row["title"],
+            date=dt.date.fromisoformat(row["date"]),
+            category=row["category"],
+            tags=tuple(json.loads(row["tags"])),
+            cover_image=row["cover"],
+            summary=tuple(json.loads(row["summary"])),
+            body=row["body"],
+            url=row["url"] or article_url(self.site_url, self.folder / row["name"]),
+            sha256=row["sha256"],
+            mtime_ns=row["mtime_ns"],
+        )
+
+    # -- searching ------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        (count,) = self._db.execute("SELECT count(*) FROM search_doc").fetchone()
+        return int(count)
+
+    def latest(self, *, limit: int, offset: int = 0) -> list[Post]:
+        """Posts newest first, for an empty inline query."""
+        rows = self._db.execute(
+            "SELECT * FROM search_doc ORDER BY id DESC LIMIT ? OFFSET ?", (max(limit, 0), max(offset, 0))
+        )
+        return [self._post(row) for row in rows]
+
+    def search(self, query: str, *, limit: int, offset: int = 0) -> SearchResult:
+        """Every post containing all terms (and none of the `-` ones) in title, summary, body or tags.
+
+        Ranked like `ScanSearch`: all terms in the title first, then all in title or summary,
+        then the rest; newest first within each. Never raises on any input.
+        """
+        parsed = parse_query(query)
+        terms = [t for t in dict.fromkeys(normalize(term) for term in parsed.terms) if t]
+        excluded = [t for t in dict.fromkeys(normalize(term) for term in parsed.excluded) if t]
+        if not terms:
+            return SearchResult((), 0)
+        every = " AND ".join(_term(t) for t in terms)
+        unwanted = f" NOT ({' OR '.join(_term(t) for t in excluded)})" if excluded else ""
+        match = f"({every}){unwanted}"
+        # A column filter implies the unfiltered match, so each tier is one filtered expression.
+        tiers = (
+            f"({{title}} : ({every})){unwanted}",
+            f"({{title summary}} : ({every})) NOT ({{title}} : ({every})){unwanted}",
+            f"{match} NOT ({{title summary}} : ({every}))",
+        )
+        offset, limit = max(offset, 0), max(limit, 0)
+        # Few matches (the usual case for words and phrases): one FTS5 pass, then the tiers from
+        # the short normalised title and summary. Many (a common character): let FTS5 count and
+        # stream each tier newest-first, which never loads the whole match list.
+        few = self._db.execute(
+            "SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
+            (match, _FEW + 1),
+        ).fetchall()
+        if len(few) <= _FEW:
+            picked = self._rank_few([row[0] for row in few], terms)[offset : offset + limit]
+            total = len(few)
+        else:
+            total = self._count(match)
+            picked = self._stream(tiers, total, offset, limit)
+        docs = self._docs([doc_id for doc_id, _ in picked])
+        hits = tuple(
+            Hit(found[0], float(_BODY + 1 - tier), _snippet(found[0], found[1], parsed.terms))
+            for doc_id, tier in picked
+            if (found := docs.get(doc_id)) is not None
+        )
+        return SearchResult(hits, total)
+
+    def _rank_few(self, ids: Sequence[int], terms: Sequence[str]) -> list[tuple[int, int]]:
+        """(id, tier) newest first within each tier, from the stored normalised title and summary."""
+        rows = self._db.execute(
+            "SELECT id, ntitle, nsummary FROM search_doc WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(ids)),),
+        ).fetchall()
+        ranked = []
+        for doc_id, title, summary in rows:
+            tier = (
+                _TITLE
+                if all(t in title for t in terms)
+                else _SUMMARY
+                if all(t in title or t in summary for t in terms)
+                else _BODY
+            )
+            ranked.append((tier, -doc_id))
+        ranked.sort()
+        return [(-negative_id, tier) for tier, negative_id in ranked]
+
+    def _stream(self, tiers: Sequence[str], total: int, offset: int, limit: int) -> list[tuple[int, int]]:
+        """(id, tier) for one page, each tier read newest-first by FTS5 itself."""
+        picked: list[tuple[int, int]] = []
+        skip = offset
+        for tier, expression in enumerate(tiers):
+            if len(picked) >= limit or skip >= total:
+                break
+            if skip:  # only a later page needs to know how many an earlier tier holds
+                count = self._count(expression)
+                if skip >= count:
+                    skip -= count
+                    continue
+            rows = self._db.execute(
+                "SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT ? OFFSET ?",
+                (expression, limit - len(picked), skip),
+            ).fetchall()
+            picked.extend((row[0], tier) for row in rows)
+            skip = 0
+        return picked
+
+    def _count(self, expression: str) -> int:
+        (count,) = self._db.execute(
+            "SELECT count(*) FROM search_fts WHERE search_fts MATCH ?", (expression,)
+        ).fetchone()
+        return int(count)
+
+    def _docs(self, ids: Sequence[int]) -> dict[int, tuple[Post, str]]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._db.execute(f"SELECT * FROM search_doc WHERE id IN ({marks})", tuple(ids))  # noqa: S608 - only ?s
+        return {row["id"]: (self._post(row), row["text"]) for row in rows}
+
+
+# Characters kept on each side of the first match before `snippet` cuts its ~60: enough for it
+# to centre the match, small enough that folding the window costs microseconds, not a whole body.
+_WINDOW_BEFORE, _WINDOW_AFTER = 100, 200
+
+
+def _find(text: str, terms: Sequence[str]) -> list[int]:
+    """Rough positions of the terms in `text`. Cheapest first: NFKC over a long body costs far
+    more than a search, and most terms (Chinese, lower-case Latin) are found as they are."""
+    for form in (str, str.casefold, fold):
+        folded = form(text)
+        found = [at for term in terms if term and (at := folded.find(term)) != -1]
+        if found:
+            return found
+    return []
+
+
+def _snippet(post: Post, body_text: str, terms: Sequence[str]) -> str:
+    """`search.hit_snippet`'s answer (first match in summary, else body), from a window of the text."""
+    summary = shown_text(SUMMARY_SEPARATOR.join(post.summary))
+    for text in (summary, body_text):
+        found = _find(text, terms)
+        if found:
+            # fold() may change lengths slightly (NFKC); the window's margins absorb that.
+            start, end = max(0, min(found) - _WINDOW_BEFORE), min(found) + _WINDOW_AFTER
+            cut = snippet(text[start:end], terms)
+            if start > 0 and not cut.startswith(ELLIPSIS):
+                cut = ELLIPSIS + cut
+            if end < len(text) and not cut.endswith(ELLIPSIS):
+                cut += ELLIPSIS
+            return cut
+    return snippet(summary or body_text[:_WINDOW_AFTER], ())
+
+
+def _columns(post: Post, body_text: str) -> tuple[str, str, str, str]:
+    """The four indexed columns of a post, as tokens."""
+    return (
+        grams(post.title),
+        grams(SUMMARY_SEPARATOR.join(post.summary)),
+        grams(body_text),
+        grams(" ".join((*post.tags, post.category))),
+    )

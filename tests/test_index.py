@@ -1,0 +1,335 @@
+"""The full-text index: finds every substring (Chinese too), ranks like the scan, stays in step cheaply."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import re
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.index import SCHEMA_VERSION, SearchIndex, SyncStats, grams, normalize
+from bot.posts import Post, load_posts
+from bot.search import SUMMARY_SEPARATOR, ScanSearch, plain_text
+from bot.telegram_rules import check_call
+from tests.conftest import CORPUS, EXAMPLE_POSTS, SITE
+from tests.harness import daily_post
+
+
+def open_index(db: Path, folder: Path) -> SearchIndex:
+    index = SearchIndex.open(db, folder, site_url=SITE)
+    index.sync()
+    return index
+
+
+@pytest.fixture
+def examples(tmp_path: Path) -> Iterator[SearchIndex]:
+    index = open_index(tmp_path / "search.db", EXAMPLE_POSTS)
+    yield index
+    index.close()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SearchIndex, tuple[Post, ...]]]:
+    folder = CORPUS / "posts"
+    if not folder.is_dir():
+        pytest.skip(f"corpus not found at {folder}")
+    index = open_index(tmp_path_factory.mktemp("index") / "search.db", folder)
+    yield index, load_posts(folder, site_url=SITE).posts
+    index.close()
+
+
+def every_hit(index: SearchIndex, query: str) -> list[Post]:
+    result = index.search(query, limit=100_000)
+    assert len(result.hits) == result.total
+    return [hit.post for hit in result.hits]
+
+
+def fields(post: Post) -> tuple[str, str, str]:
+    """What a reader means by "the post contains it": title, summary and body text, normalised."""
+    return (
+        normalize(post.title),
+        normalize(SUMMARY_SEPARATOR.join(post.summary)),
+        normalize(plain_text(post.body)),
+    )
+
+
+# -- tokens ---------------------------------------------------------------------------------------
+
+
+def test_every_character_position_is_one_token() -> None:
+    """`融资 AI` -> five tokens: each character with the next (the last with an end mark)."""
+    assert grams("融资 AI") == "g00878d008d44 g008d44000020 g000020000061 g000061000069 g000069000003"
+
+
+def test_normalisation_folds_width_case_and_spaces() -> None:
+    """Full width, case and runs of whitespace do not matter."""
+    assert normalize("ＯｐｅｎＡＩ  融资\n新闻") == "openai 融资 新闻"
+
+
+# -- matching -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "titles"),
+    [
+        ("芯片", ["示例日报 | 芯片 & 算力：推理芯片 <新一代> 与数据中心电力"]),
+        ("芯", ["示例日报 | 芯片 & 算力：推理芯片 <新一代> 与数据中心电力"]),
+        ("FTS5", ["用 SQLite FTS5 做中文全文检索"]),
+        ("fts5", ["用 SQLite FTS5 做中文全文检索"]),
+        ('"推理芯片 <新一代>"', ["示例日报 | 芯片 & 算力：推理芯片 <新一代> 与数据中心电力"]),
+        (
+            "开源 机器人",
+            [
+                "示例日报：开源权重模型更新，机器人学习迎来大数据集",
+                "示例日报 | 芯片 & 算力：推理芯片 <新一代> 与数据中心电力",
+            ],
+        ),
+        ("机器人 -开源", []),
+        ("不存在的词语", []),
+    ],
+)
+def test_matching_on_the_example_posts(examples: SearchIndex, query: str, titles: list[str]) -> None:
+    """Substrings of any length, case-insensitive Latin, phrases, several words, exclusion."""
+    assert [post.title for post in every_hit(examples, query)] == titles
+
+
+def test_title_matches_rank_first_then_newest(examples: SearchIndex) -> None:
+    """All terms in the title beat the summary beat the body; newest first within each."""
+    hits = examples.search("模型", limit=10).hits
+    tiers = [hit.score for hit in hits]
+    assert tiers == sorted(tiers, reverse=True)
+    title_hits = [hit.post for hit in hits if hit.score == 3.0]
+    assert [p.date for p in title_hits] == sorted((p.date for p in title_hits), reverse=True)
+    assert all("模型" in p.title for p in title_hits)
+
+
+def test_pages_cover_every_hit_once(examples: SearchIndex) -> None:
+    """Paging with offset returns each hit exactly once, across the tiers."""
+    whole = [hit.post.path for hit in examples.search("模型", limit=100).hits]
+    paged = [
+        hit.post.path
+        for start in range(0, 10, 2)
+        for hit in examples.search("模型", limit=2, offset=start).hits
+    ]
+    assert paged == whole
+
+
+def test_snippet_marks_the_match(examples: SearchIndex) -> None:
+    """Each hit carries an escaped snippet with the match in bold."""
+    (hit,) = examples.search("1GW", limit=5).hits
+    assert "<b>1GW</b>" in hit.snippet
+    check_call("sendMessage", {"text": hit.snippet, "parse_mode": "HTML"})
+
+
+HOSTILE = [
+    '"',
+    "a AND",
+    "NEAR(a b",
+    "*",
+    "c++",
+    "bar-baz",
+    "title:x",
+    "{title}: x",
+    '"unbalanced',
+    "OR OR OR",
+    "^x",
+    "\x00\x01",
+    "   ",
+    "",
+    "x" * 5000,
+    "🙂" * 40,
+    "- - -",
+    "'; DROP TABLE search_doc; --",
+]
+
+
+@pytest.mark.parametrize("query", HOSTILE)
+def test_hostile_queries_never_raise(examples: SearchIndex, query: str) -> None:
+    """FTS5 syntax, quotes, SQL, control characters, huge input: a result or nothing, no exception."""
+    result = examples.search(query, limit=5)
+    assert result.total >= len(result.hits)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_query_never_raises(tmp_path_factory: pytest.TempPathFactory, query: str) -> None:
+    """Any Unicode query returns results or nothing, never an exception."""
+    index = _shared_examples(tmp_path_factory)
+    result = index.search(query, limit=5, offset=0)
+    assert result.total >= len(result.hits)
+
+
+_SHARED: dict[str, SearchIndex] = {}
+
+
+def _shared_examples(tmp_path_factory: pytest.TempPathFactory) -> SearchIndex:
+    if "index" not in _SHARED:
+        _SHARED["index"] = open_index(tmp_path_factory.mktemp("hyp") / "search.db", EXAMPLE_POSTS)
+    return _SHARED["index"]
+
+
+# -- the real corpus --------------------------------------------------------------------------------
+
+_CJK = re.compile(r"[\u4e00-\u9fff]+")
+_WORD = re.compile(r"[a-z][a-z0-9]{2,}")
+
+
+def _sample_queries(posts: tuple[Post, ...], count: int) -> list[str]:
+    """Query strings taken from the corpus text: 1-6 character Chinese substrings and English words."""
+    rng = random.Random(20261129)
+    texts = [" ".join(fields(post)) for post in posts]
+    queries: set[str] = set()
+    while len(queries) < count:
+        text = rng.choice(texts)
+        if rng.random() < 0.75:
+            runs = _CJK.findall(text)
+            run = rng.choice(runs) if runs else ""
+            if run:
+                size = rng.randint(1, min(6, len(run)))
+                start = rng.randrange(len(run) - size + 1)
+                queries.add(run[start : start + size])
+        else:
+            words = _WORD.findall(text)
+            if words:
+                queries.add(rng.choice(words))
+    return sorted(queries)
+
+
+def test_recall_is_total_on_the_corpus(corpus: tuple[SearchIndex, tuple[Post, ...]]) -> None:
+    """For 300 strings sampled from the corpus, every post containing one is found (and no other)."""
+    index, posts = corpus
+    texts = {post.path: fields(post) for post in posts}
+    tags = {post.path: normalize(" ".join((*post.tags, post.category))) for post in posts}
+    missed: dict[str, int] = {}
+    extra: dict[str, int] = {}
+    for query in _sample_queries(posts, 300):
+        expected = {path for path, parts in texts.items() if any(query in part for part in parts)}
+        found = {post.path for post in every_hit(index, query)}
+        if expected - found:
+            missed[query] = len(expected - found)
+        tagged = {path for path, text in tags.items() if query in text}
+        if found - expected - tagged:
+            extra[query] = len(found - expected - tagged)
+    assert (missed, extra) == ({}, {})
+
+
+def test_a_title_containing_the_query_ranks_first(corpus: tuple[SearchIndex, tuple[Post, ...]]) -> None:
+    """For words taken from titles, the first hit has the word in its title."""
+    index, posts = corpus
+    rng = random.Random(7)
+    for post in rng.sample(list(posts), 60):
+        title = normalize(post.title)
+        start = rng.randrange(max(1, len(title) - 3))
+        query = title[start : start + 4].strip()
+        if not query or " " in query or '"' in query or query.startswith("-"):
+            continue
+        first = index.search(query, limit=1).hits[0]
+        assert query in normalize(first.post.title), (query, first.post.title)
+
+
+def test_same_ranking_as_the_scan_engine(corpus: tuple[SearchIndex, tuple[Post, ...]]) -> None:
+    """Index and scan agree on which posts match and on their order by tier and date."""
+    index, posts = corpus
+    scan = ScanSearch(posts)
+    for query in ["融资", "英伟达 芯片", "openai", '"claude code"', "deepseek -融资", "的"]:
+        by_index = [(h.score, h.post.date, h.post.path) for h in index.search(query, limit=1000).hits]
+        by_scan = [(h.score, h.post.date, h.post.path) for h in scan.search(query, limit=1000).hits]
+        assert sorted(by_index) == sorted(by_scan), query
+        assert [x[:2] for x in by_index] == [x[:2] for x in by_scan], query
+
+
+# -- keeping in step --------------------------------------------------------------------------------
+
+
+def _folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "posts"
+    folder.mkdir()
+    for day in range(1, 4):
+        (folder / f"2026-11-0{day}.md").write_text(daily_post(_day(day), f"第{day}天 融资"), encoding="utf-8")
+    return folder
+
+
+def _day(day: int) -> dt.date:
+    return dt.date(2026, 11, day)
+
+
+def test_sync_reads_only_what_changed(tmp_path: Path) -> None:
+    """New, edited and removed files are applied; touched-but-identical files are not re-parsed."""
+    folder = _folder(tmp_path)
+    index = SearchIndex.open(tmp_path / "s.db", folder, site_url=SITE)
+    assert index.sync() == SyncStats(added=3)
+    assert index.sync() == SyncStats(unchanged=3)
+    (folder / "2026-11-01.md").write_text(daily_post(_day(1), "第1天 芯片"), encoding="utf-8")
+    (folder / "2026-11-02.md").unlink()
+    (folder / "2026-11-05.md").write_text(daily_post(_day(5), "第5天 融资"), encoding="utf-8")
+    stat = (folder / "2026-11-03.md").stat()
+    os.utime(folder / "2026-11-03.md", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # touched only
+    assert index.sync() == SyncStats(added=1, changed=1, removed=1, unchanged=1)
+    assert [p.title for p in every_hit(index, "融资")] == ["第5天 融资", "第3天 融资"]
+    assert [p.title for p in every_hit(index, "芯片")] == ["第1天 芯片"]
+
+
+def test_broken_file_is_skipped_and_not_reread(tmp_path: Path) -> None:
+    """A file that is not a post is left out, remembered, and read again only once it changes."""
+    folder = _folder(tmp_path)
+    (folder / "bad.md").write_text("---\ntitle: [\n---\n", encoding="utf-8")
+    index = SearchIndex.open(tmp_path / "s.db", folder, site_url=SITE)
+    assert index.sync() == SyncStats(added=3, broken=1)
+    assert index.sync() == SyncStats(unchanged=4)
+    (folder / "bad.md").write_text(daily_post(_day(9), "修好了 融资"), encoding="utf-8")
+    assert index.sync() == SyncStats(added=1, unchanged=3)
+
+
+def test_restart_with_nothing_changed_reads_nothing(tmp_path: Path) -> None:
+    """Reopening the index file finds every post unchanged."""
+    folder = _folder(tmp_path)
+    SearchIndex.open(tmp_path / "s.db", folder, site_url=SITE).sync()
+    again = SearchIndex.open(tmp_path / "s.db", folder, site_url=SITE)
+    assert again.sync() == SyncStats(unchanged=3)
+    assert len(again) == 3
+
+
+def test_schema_change_rebuilds_by_itself(tmp_path: Path) -> None:
+    """An index written by another schema version is dropped and rebuilt on open."""
+    folder = _folder(tmp_path)
+    SearchIndex.open(tmp_path / "s.db", folder, site_url=SITE).sync()
+    db = sqlite3.connect(tmp_path / "s.db")
+    db.execute("UPDATE search_meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION - 1),))
+    db.commit()
+    db.close()
+    again = SearchIndex.open(tmp_path / "s.db", folder, site_url=SITE)
+    assert len(again) == 0
+    assert again.sync() == SyncStats(added=3)
+
+
+def test_another_folder_rebuilds(tmp_path: Path) -> None:
+    """The same index file opened for another folder starts over instead of mixing posts."""
+    folder = _folder(tmp_path)
+    SearchIndex.open(tmp_path / "s.db", folder, site_url=SITE).sync()
+    other = tmp_path / "other"
+    shutil.copytree(folder, other)
+    assert SearchIndex.open(tmp_path / "s.db", other, site_url=SITE).sync() == SyncStats(added=3)
+
+
+def test_missing_folder_keeps_the_index(tmp_path: Path) -> None:
+    """A folder that vanished for a moment does not wipe the index."""
+    folder = _folder(tmp_path)
+    index = SearchIndex.open(tmp_path / "s.db", folder, site_url=SITE)
+    index.sync()
+    shutil.rmtree(folder)
+    assert index.sync() == SyncStats()
+    assert len(index) == 3
+
+
+def test_latest_lists_newest_first(examples: SearchIndex) -> None:
+    """`latest` is every post newest first (for an empty inline query)."""
+    dates = [post.date for post in examples.latest(limit=50)]
+    assert dates == sorted(dates, reverse=True)
