@@ -30,8 +30,9 @@ logger = logging.getLogger(__name__)
 
 # Long polling holds a request open this long; its read timeout must exceed it.
 POLL_TIMEOUT = 30
-# What the bot listens for; inline queries come with the search issue.
-ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+# What the bot listens for: commands, button presses, and `@bot QUERY` (inline mode, which
+# must also be enabled with @BotFather /setinline or Telegram never sends these).
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.INLINE_QUERY]
 
 
 class RunError(Exception):

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from telegram import Message, Update
-from telegram.constants import ChatType
+from telegram.constants import ChatType, InlineQueryLimit
 from telegram.error import Forbidden, TelegramError
-from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import CallbackQueryHandler, CommandHandler, InlineQueryHandler, filters
 
 from bot import pages, texts
 from bot.context import BotApplication, Context, Services
 from bot.pages import Page, PageRef
-from bot.posts import daily_posts
+from bot.posts import Post, daily_posts, newest
 from bot.publish import Outcome, describe_error, publication_link
-from bot.render import ApiCall, escape
+from bot.render import ApiCall, clip, escape, one_line, render_post
 from bot.schedule import next_run
 from bot.search import SearchResult
 from bot.store import StoreError
@@ -28,6 +29,16 @@ logger = logging.getLogger(__name__)
 TAGS_PER_PAGE = 20
 POSTS_PER_PAGE = 10
 HITS_PER_PAGE = 5
+# Inline mode (TELEGRAM.md): at most 50 results per answer; `next_offset` comes back verbatim
+# from the client, so it is only ever our own decimal number, and anything else counts as 0.
+INLINE_RESULTS = InlineQueryLimit.RESULTS
+MAX_INLINE_OFFSET = 10_000
+_INLINE_OFFSET = re.compile(r"[0-9]{1,5}")
+# Telegram shows a result's title on one line and its description on about two.
+MAX_RESULT_TITLE = 128
+MAX_RESULT_DESCRIPTION = 160
+# Seconds Telegram may serve the same answer again; short, so a post shows soon after it is out.
+INLINE_CACHE_SECONDS = 60
 
 
 # -- replying ------------------------------------------------------------------------------------
@@ -128,6 +139,14 @@ def _tag_page(services: Services, tag: str, page: int) -> Page:
         return pages.tag_page(
             found.label, posts_with_tag(posts, tag), page, key_for=key_for, per_page=POSTS_PER_PAGE
         )
+    # No post carries it, but posts may mention it: their search results instead of a dead end
+    # (issue 4 §4). `#芯片` searches for 芯片, as tags ignore a leading `#`.
+    query = tag.strip().lstrip("#")
+    result = _search_result(services, query, 0)
+    if result.total > 0:
+        found_page = _search_page(services, query, 0, result)
+        note = texts.TAG_SEARCH_INSTEAD.format(tag=clip(one_line(tag), pages.MAX_HEADING_ARG))
+        return Page(f"{escape(note)}\n{found_page.text}", found_page.reply_markup)
     return pages.no_such_tag(tag, suggest_tags(tag, [count.label for count in counts]), key_for=key_for)
 
 
@@ -143,9 +162,14 @@ async def tag_command(update: Update, context: Context) -> None:
     await _reply(context, _message(update), page)
 
 
-def _search_page(services: Services, query: str, page: int) -> Page:
-    engine = services.search()
-    result: SearchResult = engine.search(query, limit=HITS_PER_PAGE, offset=page * HITS_PER_PAGE)
+def _search_result(services: Services, query: str, page: int) -> SearchResult:
+    return services.search().search(query, limit=HITS_PER_PAGE, offset=page * HITS_PER_PAGE)
+
+
+def _search_page(services: Services, query: str, page: int, result: SearchResult | None = None) -> Page:
+    """Page `page` of /search; `result` when the caller has already searched for that page."""
+    if result is None:
+        result = _search_result(services, query, page)
     return pages.search_page(query, result, page, key_for=_key_for(services), per_page=HITS_PER_PAGE)
 
 
@@ -206,6 +230,95 @@ def _page_for(services: Services, ref: PageRef) -> Page | None:
     if ref.kind == "tag":
         return _tag_page(services, arg, ref.page)
     return _search_page(services, arg, ref.page)
+
+
+# -- inline mode ---------------------------------------------------------------------------------
+
+
+def _inline_offset(offset: str) -> int:
+    """Where a page of inline results starts: our own `next_offset`, or 0 for anything else."""
+    if not _INLINE_OFFSET.fullmatch(offset):
+        return 0
+    value = int(offset)
+    return value if value <= MAX_INLINE_OFFSET else 0
+
+
+def _released_daily(services: Services) -> list[Post]:
+    """The daily posts readers may see, one a day (the file /today would show), newest first."""
+    by_day: dict[dt.date, list[Post]] = {}
+    for post in daily_posts(services.library().posts, services.config.posts.category):
+        by_day.setdefault(post.date, []).append(post)
+    return [newest(by_day[day]) for day in sorted(by_day, reverse=True) if services.released(day)]
+
+
+def _inline_posts(services: Services, query: str, offset: int) -> tuple[list[Post], str]:
+    """One page of posts for an inline query, and the `next_offset` for the next page ("" if none).
+
+    A blank query lists the latest posts. A search skips posts that are not out yet (no spoilers
+    in any chat), so a page may hold fewer than 50; the offset counts the engine's hits.
+    """
+    if not one_line(query):
+        latest = _released_daily(services)
+        shown = latest[offset : offset + INLINE_RESULTS]
+        end, total = offset + len(shown), len(latest)
+    else:
+        result = services.search().search(query, limit=INLINE_RESULTS, offset=offset)
+        shown = [hit.post for hit in result.hits if services.released(hit.post.date)]
+        end, total = offset + len(result.hits), result.total  # skipped hits move the offset on too
+    # Only forward, and only to an offset `_inline_offset` accepts, or the client would loop.
+    return shown, str(end) if offset < end < total and end <= MAX_INLINE_OFFSET else ""
+
+
+def _inline_result(post: Post) -> dict[str, Any]:
+    """A post as an article result whose message is the channel message.
+
+    An inline result is one message, never a photo with replies, so the cover is its link
+    preview (and the result's thumbnail).
+    """
+    message = render_post(post, chat_id=0, cover="preview")[0].params
+    bullet = next((b for b in map(one_line, post.summary) if b), "")
+    day = post.date.isoformat()
+    description = (
+        texts.INLINE_DESCRIPTION.format(day=day, summary=bullet)
+        if bullet
+        else texts.INLINE_DESCRIPTION_DAY.format(day=day)
+    )
+    result: dict[str, Any] = {
+        "type": "article",
+        "id": pages.text_key(post.path.name),  # unique in the folder, stable across restarts
+        "title": clip(one_line(post.title), MAX_RESULT_TITLE) or day,
+        "description": clip(description, MAX_RESULT_DESCRIPTION),
+        "url": post.url,
+        "input_message_content": {
+            "message_text": message["text"],
+            "parse_mode": message["parse_mode"],
+            "link_preview_options": message["link_preview_options"],
+        },
+        "reply_markup": message["reply_markup"],
+    }
+    if post.cover_image:
+        result["thumbnail_url"] = post.cover_image
+    return result
+
+
+async def inline_query(update: Update, context: Context) -> None:
+    """@bot QUERY in any chat: matching posts, 50 a page; an empty query lists the latest posts."""
+    query = update.inline_query
+    assert query is not None, "registered with InlineQueryHandler"
+    services = context.services
+    posts, next_offset = _inline_posts(services, query.query, _inline_offset(query.offset))
+    params: dict[str, Any] = {
+        "inline_query_id": query.id,
+        "results": [_inline_result(post) for post in posts],
+        "cache_time": INLINE_CACHE_SECONDS,
+        "is_personal": False,  # the same query gets the same answer, whoever asks
+    }
+    # No more pages: leave next_offset out, which the Bot API reads as "". Sent as "", PTB 22.8's
+    # ExtBot with Defaults turns it into "[]" (its InputPollOption step takes any empty sequence),
+    # and Telegram would hand "[]" back as the offset of a next page.
+    if next_offset:
+        params["next_offset"] = next_offset
+    await services.sender.send([ApiCall("answerInlineQuery", params)])
 
 
 # -- admin commands ------------------------------------------------------------------------------
@@ -363,6 +476,7 @@ def register(application: BotApplication, admins: Sequence[int]) -> None:
     application.add_handler(CommandHandler(list(ADMIN_COMMANDS), refuse, filters=new_message))
     # Every button press, not only well-formed ones: tampered or stale data still gets answered.
     application.add_handler(CallbackQueryHandler(page_button))
+    application.add_handler(InlineQueryHandler(inline_query))
     application.add_error_handler(on_error)
 
 

@@ -18,7 +18,9 @@ import httpx
 from telegram import (
     Bot,
     InlineKeyboardMarkup,
+    InlineQueryResultArticle,
     InputFile,
+    InputTextMessageContent,
     LinkPreviewOptions,
     Message,
     ReplyParameters,
@@ -210,12 +212,9 @@ class Sender:
 
     async def _invoke(self, method: str, params: dict[str, Any]) -> Any:
         """Call PTB's own method for `method` with our JSON params turned into PTB objects."""
-        kwargs = {
-            name: _OBJECTS[name].de_json(value, self.bot)
-            if name in _OBJECTS and isinstance(value, dict)
-            else value
-            for name, value in params.items()
-        }
+        kwargs = _objects(params, self.bot)
+        if isinstance(kwargs.get("results"), list):  # answerInlineQuery
+            kwargs["results"] = [_inline_result(result, self.bot) for result in kwargs["results"]]
         return await getattr(self.bot, _snake_case(method))(**kwargs)
 
     async def send(self, calls: Sequence[ApiCall], *, text_only: Sequence[ApiCall] = ()) -> list[Message]:
@@ -307,6 +306,26 @@ _OBJECTS: dict[str, type[TelegramObject]] = {
     "reply_parameters": ReplyParameters,
 }
 _UPPER = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def _objects(params: dict[str, Any], bot: Bot) -> dict[str, Any]:
+    """`params` with the JSON dicts named in `_OBJECTS` turned into PTB objects."""
+    return {
+        name: _OBJECTS[name].de_json(value, bot) if name in _OBJECTS and isinstance(value, dict) else value
+        for name, value in params.items()
+    }
+
+
+def _inline_result(data: dict[str, Any], bot: Bot) -> InlineQueryResultArticle:
+    """An inline result from Bot API JSON. PTB has no `de_json` for results (they only go out, and
+    `TelegramObject.de_json` would leave the nested content a dict), so build the one kind we send:
+    an article with a text message (https://core.telegram.org/bots/api#inlinequeryresultarticle)."""
+    fields = _objects(data, bot)
+    kind = fields.pop("type", None)
+    if kind != "article":
+        raise ValueError(f"unsupported inline result type {kind!r}")
+    content = InputTextMessageContent(**_objects(fields.pop("input_message_content"), bot))
+    return InlineQueryResultArticle(input_message_content=content, **fields)
 
 
 def _snake_case(method: str) -> str:

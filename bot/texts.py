@@ -119,3 +119,12 @@ ALERT_SEND_FAILED = "⚠️ 日报没有发出去：{detail}"
 ALERT_UNKNOWN = (
     "❓ {day} 的日报发送结果不明（{error}）。请先看看频道里有没有，没有的话用 /publish {day} force。"
 )
+
+# -- inline mode and the /tag fallback (bot/handlers.py) -----------------------------------------
+# Plain text: handlers escape it (the note) or send it as a plain field (the description).
+
+# Under each inline result's title: the post's date and its first summary bullet.
+INLINE_DESCRIPTION = "📅 {day} · {summary}"
+INLINE_DESCRIPTION_DAY = "📅 {day}"  # a post without summary bullets
+# Above the search results shown for a /tag that no post carries.
+TAG_SEARCH_INSTEAD = "没有标签「{tag}」，以下是搜索结果："

@@ -157,10 +157,36 @@ async def test_tag_matching_ignores_case_width_and_spaces(bot: Bot, typed: str) 
     assert links[0] == "https://aicode.cc/2026-11-28-a83d7c41-02f5-4e6b-b1c9-7e4a90d2f365.html"
 
 
-async def test_unknown_tag_suggests_close_ones(bot: Bot) -> None:
-    """An unknown tag gets the closest tags as buttons."""
-    (answer,) = await bot.ask("/tag SQLit")
-    assert answer["text"].startswith(texts.NO_SUCH_TAG.format(tag="SQLit"))
+async def test_unknown_tag_gets_the_search_results(bot: Bot) -> None:
+    """A word no post has as a tag, but two posts mention: a note, then the search results."""
+    (answer,) = await bot.ask("/tag 端侧")
+    assert answer["text"].split("\n")[:3] == [
+        texts.TAG_SEARCH_INSTEAD.format(tag="端侧"),
+        texts.SEARCH_HEADING.format(query="端侧", n=2),
+        "",
+    ]
+
+
+async def test_unknown_tag_note_is_escaped(bot: Bot) -> None:
+    """The tag in the note is the reader's text, shown as typed (the fake server rejects bad HTML)."""
+    (answer,) = await bot.ask("/tag <新一代>")
+    assert answer["text"].startswith(texts.TAG_SEARCH_INSTEAD.format(tag="<新一代>") + "\n🔍")
+
+
+async def test_unknown_tag_search_results_page_like_search(bot: Bot) -> None:
+    """The search results for an unknown tag page with the same buttons as /search."""
+    await _many_posts(bot, 12)
+    (first,) = await bot.ask("/tag 芯片")
+    (searched,) = await bot.ask("/search 芯片")
+    assert first["reply_markup"] == searched["reply_markup"]
+    (second,) = await bot.press(first, first["reply_markup"]["inline_keyboard"][-1][-1]["callback_data"])
+    assert "6. " in second["text"]
+
+
+async def test_unknown_tag_nothing_finds_suggests_close_ones(bot: Bot) -> None:
+    """A typo that search does not find either gets the closest tags as buttons."""
+    (answer,) = await bot.ask("/tag SQLlte")
+    assert answer["text"].startswith(texts.NO_SUCH_TAG.format(tag="SQLlte"))
     labels = [button["text"] for row in answer["reply_markup"]["inline_keyboard"] for button in row]
     assert "SQLite" in labels
 
