@@ -62,6 +62,11 @@ class Services:
         row = self.store.get(PubKey(str(self.config.channel.chat), day))
         return row is not None and row.status == "sent"
 
+    def last_released_day(self) -> dt.date:
+        """The newest day readers may see posts of (search and lists stop there)."""
+        today = self.today()
+        return today if self.released(today) else today - dt.timedelta(days=1)
+
     def latest_released(self) -> Post | None:
         """The newest post readers may see."""
         daily = daily_posts(self.library().posts, self.config.posts.category)

@@ -163,7 +163,9 @@ async def tag_command(update: Update, context: Context) -> None:
 
 
 def _search_result(services: Services, query: str, page: int) -> SearchResult:
-    return services.search().search(query, limit=HITS_PER_PAGE, offset=page * HITS_PER_PAGE)
+    return services.search().search(
+        query, limit=HITS_PER_PAGE, offset=page * HITS_PER_PAGE, until=services.last_released_day()
+    )
 
 
 def _search_page(services: Services, query: str, page: int, result: SearchResult | None = None) -> Page:
@@ -254,17 +256,18 @@ def _released_daily(services: Services) -> list[Post]:
 def _inline_posts(services: Services, query: str, offset: int) -> tuple[list[Post], str]:
     """One page of posts for an inline query, and the `next_offset` for the next page ("" if none).
 
-    A blank query lists the latest posts. A search skips posts that are not out yet (no spoilers
-    in any chat), so a page may hold fewer than 50; the offset counts the engine's hits.
+    A blank query lists the latest posts. Neither shows a post that is not out yet (no spoilers
+    in any chat).
     """
     if not one_line(query):
         latest = _released_daily(services)
         shown = latest[offset : offset + INLINE_RESULTS]
         end, total = offset + len(shown), len(latest)
     else:
-        result = services.search().search(query, limit=INLINE_RESULTS, offset=offset)
-        shown = [hit.post for hit in result.hits if services.released(hit.post.date)]
-        end, total = offset + len(result.hits), result.total  # skipped hits move the offset on too
+        until = services.last_released_day()
+        result = services.search().search(query, limit=INLINE_RESULTS, offset=offset, until=until)
+        shown = [hit.post for hit in result.hits]
+        end, total = offset + len(shown), result.total
     # Only forward, and only to an offset `_inline_offset` accepts, or the client would loop.
     return shown, str(end) if offset < end < total and end <= MAX_INLINE_OFFSET else ""
 

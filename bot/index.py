@@ -362,7 +362,9 @@ class SearchIndex:
         )
         return [self._post(row) for row in rows]
 
-    def search(self, query: str, *, limit: int, offset: int = 0) -> SearchResult:
+    def search(
+        self, query: str, *, limit: int, offset: int = 0, until: dt.date | None = None
+    ) -> SearchResult:
         """Every post containing all terms (and none of the `-` ones) in title, summary, body or tags.
 
         Ranked like `ScanSearch`: all terms in the title first, then all in title or summary,
@@ -383,19 +385,21 @@ class SearchIndex:
             f"{match} NOT ({{title summary}} : ({every}))",
         )
         offset, limit = max(offset, 0), max(limit, 0)
+        # Ids sort like dates, so "dated up to `until`" is a rowid range FTS5 applies itself.
+        bound = (until.toordinal() + 1) << 20 if until is not None else 1 << 62
         # Few matches (the usual case for words and phrases): one FTS5 pass, then the tiers from
         # the short normalised title and summary. Many (a common character): let FTS5 count and
         # stream each tier newest-first, which never loads the whole match list.
         few = self._db.execute(
-            "SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
-            (match, _FEW + 1),
+            "SELECT rowid FROM search_fts WHERE search_fts MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?",
+            (match, bound, _FEW + 1),
         ).fetchall()
         if len(few) <= _FEW:
             picked = self._rank_few([row[0] for row in few], terms)[offset : offset + limit]
             total = len(few)
         else:
-            total = self._count(match)
-            picked = self._stream(tiers, total, offset, limit)
+            total = self._count(match, bound)
+            picked = self._stream(tiers, bound, total, offset, limit)
         docs = self._docs([doc_id for doc_id, _ in picked])
         hits = tuple(
             Hit(found[0], float(_BODY + 1 - tier), _snippet(found[0], found[1], parsed.terms))
@@ -423,7 +427,9 @@ class SearchIndex:
         ranked.sort()
         return [(-negative_id, tier) for tier, negative_id in ranked]
 
-    def _stream(self, tiers: Sequence[str], total: int, offset: int, limit: int) -> list[tuple[int, int]]:
+    def _stream(
+        self, tiers: Sequence[str], bound: int, total: int, offset: int, limit: int
+    ) -> list[tuple[int, int]]:
         """(id, tier) for one page, each tier read newest-first by FTS5 itself."""
         picked: list[tuple[int, int]] = []
         skip = offset
@@ -431,21 +437,22 @@ class SearchIndex:
             if len(picked) >= limit or skip >= total:
                 break
             if skip:  # only a later page needs to know how many an earlier tier holds
-                count = self._count(expression)
+                count = self._count(expression, bound)
                 if skip >= count:
                     skip -= count
                     continue
             rows = self._db.execute(
-                "SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid DESC LIMIT ? OFFSET ?",
-                (expression, limit - len(picked), skip),
+                "SELECT rowid FROM search_fts WHERE search_fts MATCH ? AND rowid < ?"
+                " ORDER BY rowid DESC LIMIT ? OFFSET ?",
+                (expression, bound, limit - len(picked), skip),
             ).fetchall()
             picked.extend((row[0], tier) for row in rows)
             skip = 0
         return picked
 
-    def _count(self, expression: str) -> int:
+    def _count(self, expression: str, bound: int) -> int:
         (count,) = self._db.execute(
-            "SELECT count(*) FROM search_fts WHERE search_fts MATCH ?", (expression,)
+            "SELECT count(*) FROM search_fts WHERE search_fts MATCH ? AND rowid < ?", (expression, bound)
         ).fetchone()
         return int(count)
 

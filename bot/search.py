@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 import functools
 import html
 import re
@@ -47,7 +48,11 @@ class SearchResult:
 class SearchEngine(Protocol):
     """What the handlers need from a search engine; `ScanSearch` now, an SQLite FTS5 index later."""
 
-    def search(self, query: str, *, limit: int, offset: int = 0) -> SearchResult: ...
+    def search(
+        self, query: str, *, limit: int, offset: int = 0, until: dt.date | None = None
+    ) -> SearchResult:
+        """One page of hits (`offset`, `limit`) and the total; `until`: only posts dated up to then."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,12 +366,16 @@ class ScanSearch:
     def __init__(self, posts: Sequence[Post]) -> None:
         self._docs = tuple(document(post) for post in posts)
 
-    def search(self, query: str, *, limit: int, offset: int = 0) -> SearchResult:
+    def search(
+        self, query: str, *, limit: int, offset: int = 0, until: dt.date | None = None
+    ) -> SearchResult:
         parsed = parse_query(query)
         if not parsed.terms:
             return SearchResult((), 0)
         ranked: list[tuple[int, int, str, _Doc]] = []
         for doc in self._docs:
+            if until is not None and doc.post.date > until:
+                continue
             tier = _tier(doc, parsed)
             if tier is not None:
                 ranked.append((tier, -doc.post.date.toordinal(), str(doc.post.path), doc))

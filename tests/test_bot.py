@@ -169,6 +169,7 @@ async def test_unknown_tag_gets_the_search_results(bot: Bot) -> None:
 
 async def test_unknown_tag_note_is_escaped(bot: Bot) -> None:
     """The tag in the note is the reader's text, shown as typed (the fake server rejects bad HTML)."""
+    bot.clock.now = at(9)  # the post with "<新一代>" is out
     (answer,) = await bot.ask("/tag <新一代>")
     assert answer["text"].startswith(texts.TAG_SEARCH_INSTEAD.format(tag="<新一代>") + "\n🔍")
 
@@ -211,6 +212,7 @@ async def _many_posts(bot: Bot, count: int) -> None:
 async def test_search_pages_with_buttons(bot: Bot) -> None:
     """/search shows 5 hits a page, title matches first and newest first; ▶ edits to the next page."""
     await _many_posts(bot, 12)
+    bot.clock.now = at(9)  # today's post, which also mentions 芯片, is out
     (first,) = await bot.ask("/search 芯片")
     assert "找到 13 篇" in first["text"]  # 12 generated + the example post that mentions 芯片
     nav = first["reply_markup"]["inline_keyboard"][-1]
@@ -221,6 +223,15 @@ async def test_search_pages_with_buttons(bot: Bot) -> None:
     assert texts.PAGE_OF.format(page=2, pages=3) in [
         b["text"] for b in second["reply_markup"]["inline_keyboard"][-1]
     ]
+
+
+async def test_search_never_shows_a_post_before_it_is_out(bot: Bot) -> None:
+    """At 07:00 today's post is not out: /search leaves it out, and finds it from 08:00."""
+    (before,) = await bot.ask("/search 推理芯片")
+    assert before["text"].startswith(texts.SEARCH_NOTHING.format(query="推理芯片")[:10])
+    bot.clock.now = at(8)
+    (after,) = await bot.ask("/search 推理芯片")
+    assert "找到 1 篇" in after["text"]
 
 
 async def test_search_without_query_shows_usage(bot: Bot) -> None:

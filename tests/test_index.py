@@ -329,6 +329,14 @@ def test_missing_folder_keeps_the_index(tmp_path: Path) -> None:
     assert len(index) == 3
 
 
+def test_until_leaves_out_later_posts(examples: SearchIndex) -> None:
+    """`until` keeps posts dated after it out of hits and totals (no spoilers before 08:00)."""
+    everything = examples.search("模型", limit=50)
+    earlier = examples.search("模型", limit=50, until=dt.date(2026, 11, 28))
+    assert earlier.total == everything.total - 1
+    assert all(hit.post.date <= dt.date(2026, 11, 28) for hit in earlier.hits)
+
+
 def test_latest_lists_newest_first(examples: SearchIndex) -> None:
     """`latest` is every post newest first (for an empty inline query)."""
     dates = [post.date for post in examples.latest(limit=50)]
