@@ -11,9 +11,16 @@ from pathlib import Path
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.posts import normalize_label
+from bot.topics import DEFAULT_TOPICS, Topic
+
 CONFIG_ENV = "AI_NEWS_BOT_CONFIG"
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"  # noqa: S105 - the variable's name, not a secret
 API_URL_ENV = "TELEGRAM_API_URL"
+
+# [topics] stays a short list a reader can page through in /tag; 20 names cover any company.
+MAX_TOPICS = 50
+MAX_ALIASES = 20
 
 CoverMode = Literal["preview", "photo", "none"]
 COVER_MODES: tuple[CoverMode, ...] = ("preview", "photo", "none")
@@ -66,6 +73,8 @@ class Config:
     posts: PostsConfig = field(default_factory=PostsConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    # Topic tags for /tag (issue 4); DEFAULT_TOPICS unless the file has a [topics] table.
+    topics: tuple[Topic, ...] = DEFAULT_TOPICS
     source: Path | None = None  # the file it came from, None when defaults apply
 
 
@@ -165,7 +174,22 @@ def _path(value: object) -> Path:
     return Path(_string(value))
 
 
+def _aliases(value: object) -> tuple[str, ...]:
+    if (
+        not isinstance(value, list)
+        or not 1 <= len(value) <= MAX_ALIASES
+        or not all(isinstance(v, str) and v.strip() for v in value)
+    ):
+        raise _InvalidValueError(
+            f'expected an array of 1 to {MAX_ALIASES} non-empty names such as ["英伟达", "Nvidia"], '
+            f"got {_describe(value)}"
+        )
+    return tuple(dict.fromkeys(" ".join(v.split()) for v in cast(list[str], value)))
+
+
 _Parser = Callable[[object], Any]
+# In place of a key: a section whose keys are the user's own names, each value read by this parser.
+_ANY_KEY = "*"
 
 # section -> key -> parser. The one place that says which keys exist.
 _SCHEMA: dict[str, dict[str, _Parser]] = {
@@ -181,6 +205,8 @@ _SCHEMA: dict[str, dict[str, _Parser]] = {
         "retry_minutes": _minutes(1, 24 * 60),
     },
     "storage": {"database": _path},
+    # topic name -> the names that stand for it in a headline
+    "topics": {_ANY_KEY: _aliases},
 }
 _PATH_KEYS = {("posts", "dir"), ("storage", "database")}
 
@@ -195,13 +221,14 @@ def _parse_tables(data: Mapping[str, object], where: str, base: Path) -> dict[st
         keys = _SCHEMA[section]
         values: dict[str, Any] = {}
         for key, raw in table.items():
-            if key not in keys:
+            parse = keys.get(key) or keys.get(_ANY_KEY)
+            if parse is None:
                 hint = " (the token comes only from env TELEGRAM_BOT_TOKEN)" if key == "token" else ""
                 raise ConfigError(
                     f"{where}: unknown key [{section}] {key}{hint}; expected one of: {', '.join(keys)}"
                 )
             try:
-                value = keys[key](raw)
+                value = parse(raw)
             except _InvalidValueError as exc:
                 raise ConfigError(f"{where}: [{section}] {key}: {exc}") from None
             if (section, key) in _PATH_KEYS and not value.is_absolute():
@@ -245,8 +272,28 @@ def load_config(path: Path | None, environ: Mapping[str, str]) -> Config:
         posts=PostsConfig(**sections.get("posts", {})),
         schedule=_schedule(sections.get("schedule", {})),
         storage=StorageConfig(**sections.get("storage", {})),
+        topics=_topics(sections["topics"], str(path)) if "topics" in sections else DEFAULT_TOPICS,
         source=path,
     )
+
+
+def _topics(values: dict[str, tuple[str, ...]], where: str) -> tuple[Topic, ...]:
+    """[topics] in the file's order; an empty table means no topics at all."""
+    if len(values) > MAX_TOPICS:
+        raise ConfigError(f"{where}: [topics] has {len(values)} topics; at most {MAX_TOPICS} are allowed")
+    topics: list[Topic] = []
+    seen: dict[str, str] = {}
+    for key, aliases in values.items():
+        name = " ".join(key.split())
+        if not name or name.startswith("#"):
+            # /tag drops a leading # (readers copy hashtags): such a topic could never be found.
+            raise ConfigError(f"{where}: [topics] {key!r}: a topic name must be text not starting with #")
+        if (label := normalize_label(name)) in seen:
+            # /tag could not tell them apart: one label, counted twice.
+            raise ConfigError(f"{where}: [topics] {name}: the same label as {seen[label]}; merge the two")
+        seen[label] = name
+        topics.append(Topic(name, aliases))
+    return tuple(topics)
 
 
 def _schedule(values: dict[str, Any]) -> ScheduleConfig:

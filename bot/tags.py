@@ -1,4 +1,4 @@
-"""Tags and categories as readers browse them: counts, the posts under one, suggestions for a typo."""
+"""Tags, categories and topics as readers browse them: counts, the posts under one, suggestions for a typo."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.posts import Post, normalize_label
+from bot.topics import Topic, topics_of
 
 # difflib's similarity ratio below which a label is not worth suggesting (its own default).
 SUGGEST_CUTOFF = 0.6
@@ -15,7 +16,7 @@ SUGGEST_CUTOFF = 0.6
 
 @dataclass(frozen=True, slots=True)
 class TagCount:
-    """A label as displayed and how many posts carry it (as a tag or as their category)."""
+    """A label as displayed and how many posts carry it (as a tag, their category or a topic)."""
 
     label: str
     count: int
@@ -29,21 +30,23 @@ def tag_key(text: str) -> str:
     return normalize_label(text.strip().lstrip("#"))
 
 
-def _labels(post: Post) -> Iterable[str]:
-    return (*post.tags, post.category)
+def _labels(post: Post, topics: tuple[Topic, ...]) -> tuple[str, ...]:
+    # Every daily post has the same front-matter tags, so the topics its headlines name are
+    # what tells one day from another (issue 4).
+    return (*post.tags, post.category, *topics_of(post, topics))
 
 
-def tag_counts(posts: Iterable[Post]) -> list[TagCount]:
-    """Every tag and category with its number of posts, most used first, then by label.
+def tag_counts(posts: Iterable[Post], topics: tuple[Topic, ...] = ()) -> list[TagCount]:
+    """Every tag, category and topic of `topics` with its number of posts, most used first, then by label.
 
     Spellings that normalise alike (`AI 日报`, `ai日报`) are one label, shown in the spelling
-    used most often. A post counts once per label even when its tag repeats its category.
+    used most often. A post counts once per label even when its tag repeats its category or a topic.
     """
     posts_per_key: Counter[str] = Counter()
     spellings: dict[str, Counter[str]] = {}
     for post in posts:
         seen: set[str] = set()
-        for label in _labels(post):
+        for label in _labels(post, topics):
             key = normalize_label(label)
             if not key:
                 continue
@@ -59,12 +62,12 @@ def tag_counts(posts: Iterable[Post]) -> list[TagCount]:
     return counts
 
 
-def posts_with_tag(posts: Iterable[Post], tag: str) -> list[Post]:
-    """The posts whose tags or category match `tag` (by `tag_key`), newest first."""
+def posts_with_tag(posts: Iterable[Post], tag: str, topics: tuple[Topic, ...] = ()) -> list[Post]:
+    """The posts whose tags, category or topics of `topics` match `tag` (by `tag_key`), newest first."""
     key = tag_key(tag)
     if not key:
         return []
-    found = [post for post in posts if any(normalize_label(label) == key for label in _labels(post))]
+    found = [post for post in posts if any(normalize_label(label) == key for label in _labels(post, topics))]
     found.sort(key=lambda post: (-post.date.toordinal(), -post.mtime_ns, str(post.path)))
     return found
 

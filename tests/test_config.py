@@ -19,6 +19,7 @@ from bot.config import (
     TelegramConfig,
     load_config,
 )
+from bot.topics import DEFAULT_TOPICS, Topic
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -141,6 +142,35 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
         ("[schedule]\nretry_minutes = '5'\n", "[schedule] retry_minutes: expected whole minutes"),
         ("[posts]\ncategory = ''\n", "[posts] category: expected a non-empty string"),
         ("[posts\n", "not valid TOML"),
+        ("topics = ['OpenAI']\n", "[topics] must be a table"),
+        (
+            "[topics]\nOpenAI = 'OpenAI'\n",
+            '[topics] OpenAI: expected an array of 1 to 20 non-empty names such as ["英伟达"',
+        ),
+        ("[topics]\nOpenAI = []\n", "[topics] OpenAI: expected an array of 1 to 20 non-empty names"),
+        (
+            "[topics]\n'英伟达' = ['英伟达', ' ']\n",
+            "[topics] 英伟达: expected an array of 1 to 20 non-empty names",
+        ),
+        (
+            "[topics]\nOpenAI = ['OpenAI', 5]\n",
+            "[topics] OpenAI: expected an array of 1 to 20 non-empty names",
+        ),
+        ("[topics]\nOpenAI = { aliases = ['OpenAI'] }\n", "[topics] OpenAI: expected an array of 1 to 20"),
+        (
+            f"[topics]\nOpenAI = {[f'a{i}' for i in range(21)]}\n",
+            "[topics] OpenAI: expected an array of 1 to 20",
+        ),
+        ("[topics]\n'#AI' = ['AI']\n", "[topics] '#AI': a topic name must be text not starting with #"),
+        ("[topics]\n' ' = ['AI']\n", "[topics] ' ': a topic name must be text not starting with #"),
+        (
+            "[topics]\nOpenAI = ['a']\n'ＯｐｅｎＡＩ ' = ['b']\n",
+            "[topics] ＯｐｅｎＡＩ: the same label as OpenAI; merge the two",
+        ),
+        (
+            "[topics]\n" + "".join(f"t{i} = ['a']\n" for i in range(51)),
+            "[topics] has 51 topics; at most 50 are allowed",
+        ),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, toml: str, message: str) -> None:
@@ -172,3 +202,37 @@ def test_cli_exits_2_on_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "[schedule] timezone" in err
+
+
+def test_topics_default_when_the_table_is_absent(tmp_path: Path) -> None:
+    """No [topics] table, or no file: the default topics."""
+    path = write(tmp_path, '[channel]\nchat = "@other"\n')
+    assert (load_config(path, {}).topics, load_config(None, {}).topics) == (DEFAULT_TOPICS, DEFAULT_TOPICS)
+
+
+def test_topics_table_replaces_the_defaults(tmp_path: Path) -> None:
+    """[topics] is the whole map, in the file's order; names and aliases trimmed, repeated aliases once."""
+    path = write(
+        tmp_path,
+        """
+[topics]
+"英伟达" = ["英伟达", "Nvidia", "NVIDIA"]
+OpenAI = [" OpenAI ", "ChatGPT", "GPT-", "ChatGPT"]
+"Hugging  Face" = ["Hugging Face"]
+""",
+    )
+    assert load_config(path, {}).topics == (
+        Topic("英伟达", ("英伟达", "Nvidia", "NVIDIA")),
+        Topic("OpenAI", ("OpenAI", "ChatGPT", "GPT-")),
+        Topic("Hugging Face", ("Hugging Face",)),
+    )
+
+
+def test_empty_topics_table_means_no_topics(tmp_path: Path) -> None:
+    """An explicit empty [topics] turns topics off."""
+    assert load_config(write(tmp_path, "[topics]\n"), {}).topics == ()
+
+
+def test_example_config_ships_the_default_topics() -> None:
+    """config.example.toml spells out exactly DEFAULT_TOPICS, so the two never drift apart."""
+    assert load_config(REPO / "config.example.toml", {}).topics == DEFAULT_TOPICS

@@ -9,12 +9,13 @@ import pytest
 
 from bot.posts import Post, load_posts, parse_post
 from bot.tags import TagCount, find_tag, posts_with_tag, suggest_tags, tag_counts, tag_key
+from bot.topics import DEFAULT_TOPICS, Topic
 from tests.conftest import EXAMPLE_POSTS, SITE, corpus_dir
 
 
-def md_post(name: str, front: str, *, mtime_ns: int = 0) -> Post:
+def md_post(name: str, front: str, *, mtime_ns: int = 0, body: str = "## 正文\n") -> Post:
     """A post parsed from a real Markdown file's bytes."""
-    raw = f"---\n{textwrap.dedent(front).strip()}\n---\n## 正文\n"
+    raw = f"---\n{textwrap.dedent(front).strip()}\n---\n{body}"
     post, _ = parse_post(raw.encode(), Path(f"posts/{name}.md"), site_url=SITE, mtime_ns=mtime_ns)
     return post
 
@@ -151,3 +152,63 @@ def test_corpus_tag_counts_and_lookup() -> None:
     assert find_tag(counts, "ai日报") == TagCount("AI 日报", len(daily))
     assert set(posts_with_tag(posts, "ＡＩ 日报")) == set(daily)
     assert sum(1 for tc in counts if tc.count == 0) == 0
+
+
+# -- topics (issue 4) ---------------------------------------------------------------------------
+
+TOPICS = (
+    Topic("OpenAI", ("OpenAI", "ChatGPT", "GPT-")),
+    Topic("英伟达", ("英伟达", "Nvidia")),
+    Topic("谷歌", ("谷歌", "Gemini")),
+)
+DAILY = 'category: AI 日报\ntags: ["AI", "AI 日报"]\nsummary: "- a"'
+MON = md_post("mon", f"title: 英伟达财报超预期\ndate: 2026-03-02\n{DAILY}", body="## 芯片\n### 台积电扩产\n")
+TUE = md_post(
+    "tue",
+    f"title: 模型密集发布\ndate: 2026-03-03\n{DAILY}",
+    body="## 模型\n### [GPT-5 发布](https://openai.com/gpt-5)\n### NVIDIA 开源新模型\n",
+)
+WED = md_post(
+    "wed",
+    'title: 平静的一天\ndate: 2026-03-04\ncategory: AI 日报\ntags: ["OpenAI"]\nsummary: "- b"',
+    body="## 应用\n### ChatGPT 上线新功能\n### [发布会](https://blog.google/gemini)\n",
+)
+WEEK = [MON, TUE, WED]
+
+
+def test_tag_counts_lists_topics_with_tags() -> None:
+    """Topics count alongside tags and categories; a tag that is also a topic counts once per post."""
+    assert tag_counts(WEEK, TOPICS) == [
+        TagCount("AI 日报", 3),
+        TagCount("AI", 2),  # WED has only the "OpenAI" tag
+        TagCount("OpenAI", 2),  # WED's front-matter tag and its headline: one post
+        TagCount("英伟达", 2),
+    ]
+
+
+def test_tag_counts_without_topics_is_unchanged() -> None:
+    """No topic set: only tags and categories, as before topics existed."""
+    assert tag_counts(WEEK) == [TagCount("AI 日报", 3), TagCount("AI", 2), TagCount("OpenAI", 1)]
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("英伟达", ["tue", "mon"]),  # title, and "NVIDIA" in a headline
+        ("#openai", ["wed", "tue"]),
+        ("谷歌", []),  # "gemini" only in WED's URL
+        ("Nvidia", []),  # an alias is not a label: /tag shows and finds topic names
+    ],
+)
+def test_posts_with_tag_finds_topics(typed: str, expected: list[str]) -> None:
+    """A topic is a tag: its posts, however it is typed, newest first."""
+    assert names(posts_with_tag(WEEK, typed, TOPICS)) == expected
+
+
+def test_corpus_tag_counts_with_default_topics(corpus_posts: Path) -> None:
+    """On the real blog, /tag lists every default topic, each with the posts `posts_with_tag` finds."""
+    posts = load_posts(corpus_posts, site_url=SITE).posts
+    counts = {tc.label: tc.count for tc in tag_counts(posts, DEFAULT_TOPICS)}
+    assert {
+        topic.name: len(posts_with_tag(posts, topic.name, DEFAULT_TOPICS)) for topic in DEFAULT_TOPICS
+    } == {topic.name: counts[topic.name] for topic in DEFAULT_TOPICS}
