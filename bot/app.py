@@ -144,6 +144,9 @@ async def run_bot(
         try:
             # Started after the publish time (restart, crash, deploy): catch up now.
             await publish_due(services, services.now())
+            # Bring the search index up to date now (a first build takes seconds on a big blog),
+            # after the catch-up publish so that never waits for it.
+            services.search()
             await stop.wait()
         finally:
             await updater.stop()

@@ -67,6 +67,11 @@ class Services:
         today = self.today()
         return today if self.released(today) else today - dt.timedelta(days=1)
 
+    def visible_posts(self) -> list[Post]:
+        """Every post readers may see: none dated after the last day that is out."""
+        last = self.last_released_day()
+        return [post for post in self.library().posts if post.date <= last]
+
     def latest_released(self) -> Post | None:
         """The newest post readers may see."""
         daily = daily_posts(self.library().posts, self.config.posts.category)

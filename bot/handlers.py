@@ -22,7 +22,7 @@ from bot.render import ApiCall, clip, escape, one_line, render_post
 from bot.schedule import next_run
 from bot.search import SearchResult
 from bot.store import StoreError
-from bot.tags import find_tag, posts_with_tag, suggest_tags, tag_counts
+from bot.tags import TagCount, find_tag, posts_with_tag, suggest_tags, tag_counts, tag_key
 
 logger = logging.getLogger(__name__)
 
@@ -130,15 +130,28 @@ async def today_command(update: Update, context: Context) -> None:
     await services.sender.send(calls, text_only=text_only)
 
 
-def _tag_page(services: Services, tag: str, page: int) -> Page:
-    posts = services.library().posts
-    counts = tag_counts(posts)
-    key_for = _key_for(services)
+def _tag_counts(services: Services) -> list[TagCount]:
+    """Front-matter tags, categories and topics of the posts that are out, with their counts."""
+    return tag_counts(services.visible_posts(), services.config.topics)
+
+
+def _find_tag(services: Services, counts: list[TagCount], tag: str) -> TagCount | None:
+    """The label `tag` stands for: a tag or topic by its name, or a topic by an alias (`Nvidia`)."""
     found = find_tag(counts, tag)
+    if found is None:
+        key = tag_key(tag)
+        topic = next((t for t in services.config.topics if key in map(tag_key, t.aliases)), None)
+        found = find_tag(counts, topic.name) if topic is not None else None
+    return found
+
+
+def _tag_page(services: Services, tag: str, page: int) -> Page:
+    counts = _tag_counts(services)
+    key_for = _key_for(services)
+    found = _find_tag(services, counts, tag)
     if found is not None:  # shown and carried by the buttons as the blog spells it: `AI 日报`
-        return pages.tag_page(
-            found.label, posts_with_tag(posts, tag), page, key_for=key_for, per_page=POSTS_PER_PAGE
-        )
+        posts = posts_with_tag(services.visible_posts(), found.label, services.config.topics)
+        return pages.tag_page(found.label, posts, page, key_for=key_for, per_page=POSTS_PER_PAGE)
     # No post carries it, but posts may mention it: their search results instead of a dead end
     # (issue 4 §4). `#芯片` searches for 芯片, as tags ignore a leading `#`.
     query = tag.strip().lstrip("#")
@@ -157,8 +170,9 @@ async def tag_command(update: Update, context: Context) -> None:
     if tag:
         page = _tag_page(services, tag, 0)
     else:
-        counts = tag_counts(services.library().posts)
-        page = pages.tag_list_page(counts, 0, key_for=_key_for(services), per_page=TAGS_PER_PAGE)
+        page = pages.tag_list_page(
+            _tag_counts(services), 0, key_for=_key_for(services), per_page=TAGS_PER_PAGE
+        )
     await _reply(context, _message(update), page)
 
 
@@ -225,7 +239,7 @@ def _page_for(services: Services, ref: PageRef) -> Page | None:
     if ref.key is not None:
         arg = services.store.get_text(ref.key)
     if ref.kind == "tags":
-        counts = tag_counts(services.library().posts)
+        counts = _tag_counts(services)
         return pages.tag_list_page(counts, ref.page, key_for=_key_for(services), per_page=TAGS_PER_PAGE)
     if arg is None:
         return None  # a key we never stored: forged, or from another bot's database

@@ -141,6 +141,7 @@ async def test_new_post_is_picked_up_without_restart(bot: Bot) -> None:
 
 async def test_tag_without_argument_lists_tags_as_buttons(bot: Bot) -> None:
     """/tag: every tag with its post count, as buttons."""
+    bot.clock.now = at(9)
     (answer,) = await bot.ask("/tag")
     labels = [button["text"] for row in answer["reply_markup"]["inline_keyboard"] for button in row]
     assert "AI 日报 (6)" in labels
@@ -150,11 +151,37 @@ async def test_tag_without_argument_lists_tags_as_buttons(bot: Bot) -> None:
 @pytest.mark.parametrize("typed", ["AI 日报", "ai日报", "ＡＩ 日报", "#AI日报"])
 async def test_tag_matching_ignores_case_width_and_spaces(bot: Bot, typed: str) -> None:
     """`ai日报` finds `AI 日报`, newest first, each a link to the article."""
+    bot.clock.now = at(9)
     (answer,) = await bot.ask(f"/tag {typed}")
     lines = answer["text"].split("\n")
     assert [line[:12] for line in lines if line.startswith("• ")][:2] == ["• 2026-11-29", "• 2026-11-28"]
     links = [e["url"] for e in answer["entities"] if e["type"] == "text_link"]
     assert links[0] == "https://aicode.cc/2026-11-28-a83d7c41-02f5-4e6b-b1c9-7e4a90d2f365.html"
+
+
+async def test_topics_are_tags_too(bot: Bot) -> None:
+    """`/tag 英伟达` (or its alias `/tag Nvidia`) lists the days Nvidia made the headlines."""
+    bot.clock.now = at(9)
+    (bot.posts / "nv.md").write_text(
+        daily_post(
+            dt.date(2026, 11, 20), "本周要闻", body="### [英伟达发布新一代 GPU](https://example.com/nv)"
+        ),
+        encoding="utf-8",
+    )
+    (listing,) = await bot.ask("/tag")
+    labels = [button["text"] for row in listing["reply_markup"]["inline_keyboard"] for button in row]
+    assert "英伟达 (1)" in labels
+    by_name, by_alias = await bot.ask("/tag 英伟达"), await bot.ask("/tag NVIDIA")
+    assert by_name[0]["text"] == by_alias[0]["text"]
+    assert by_name[0]["text"].startswith("🏷 英伟达：共 1 篇")
+    assert "2026-11-20 本周要闻" in by_name[0]["text"]
+
+
+async def test_tags_count_only_posts_that_are_out(bot: Bot) -> None:
+    """At 07:00 today's post is not counted under its tags yet."""
+    (listing,) = await bot.ask("/tag")
+    labels = [button["text"] for row in listing["reply_markup"]["inline_keyboard"] for button in row]
+    assert "AI 日报 (5)" in labels
 
 
 async def test_unknown_tag_gets_the_search_results(bot: Bot) -> None:
