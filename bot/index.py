@@ -25,11 +25,12 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.db import connect, transaction
 from bot.posts import Post, PostError, article_url, parse_post, read_bytes
 from bot.render import ELLIPSIS
 from bot.search import (
@@ -158,27 +159,15 @@ class SearchIndex:
     @classmethod
     def open(cls, path: Path | str, folder: Path, *, site_url: str) -> SearchIndex:
         try:
-            if str(path) != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(path, timeout=5.0, isolation_level=None)
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = NORMAL")
-            return cls(connection, folder, site_url=site_url)
+            return cls(connect(path), folder, site_url=site_url)
         except (sqlite3.Error, OSError) as exc:
             raise SearchIndexError(f"{path}: cannot open the search index: {exc}") from exc
 
     def close(self) -> None:
         self._db.close()
 
-    @contextmanager
-    def _write(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _write(self) -> AbstractContextManager[None]:
+        return transaction(self._db)
 
     def _prepare(self) -> None:
         """Create the tables; rebuild from nothing when the schema, folder or site changed."""

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
+from bot.db import connect, transaction
+
 logger = logging.getLogger(__name__)
 
 # claimed: a sender owns the day and may be sending right now (until lease_until).
@@ -157,14 +159,7 @@ class Store:
     def open(cls, path: Path | str, *, timeout: float = 5.0) -> Store:
         """Open (creating if needed) the database file; WAL so readers never block the sender."""
         try:
-            if str(path) != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: autocommit, transactions only where _write() opens one.
-            connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
-            connection.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = NORMAL")
-            return cls(connection)
+            return cls(connect(path, timeout=timeout))
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"{path}: cannot open the database: {exc}") from exc
 
@@ -173,18 +168,10 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[None]:
-        """One IMMEDIATE transaction: takes the write lock up front so two processes serialise."""
+        """One short transaction; a database that refuses it is a StoreError (fail closed)."""
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreError(f"database unavailable: {exc}") from exc
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        try:
-            self._db.execute("COMMIT")
+            with transaction(self._db):
+                yield
         except sqlite3.Error as exc:
             raise StoreError(f"database unavailable: {exc}") from exc
 

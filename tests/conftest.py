@@ -23,6 +23,37 @@ CORE_EXAMPLES = (
 # they live in ../shared/corpus (or $AI_NEWS_BOT_CORPUS) and the tests that need them skip without.
 CORPUS = Path(os.environ.get("AI_NEWS_BOT_CORPUS", REPO.parent / "shared" / "corpus"))
 SITE = "https://aicode.cc"
+# Queries that break naive search code (RELIABILITY.md #19, #20): FTS5 syntax, quotes, HTML,
+# SQL, control characters, invisible and huge input. Every search path must answer them.
+HOSTILE_QUERIES = (
+    '"',
+    '"unclosed phrase',
+    "a AND",
+    "a AND b",
+    "NOT",
+    "OR OR OR",
+    "NEAR(a b",
+    "*",
+    "^x",
+    "c++",
+    "bar-baz",
+    "title:x",
+    "{title}: x",
+    "-",
+    "-芯片",
+    "- - -",
+    "<a href='x'>",
+    "<b>&amp;</i>",
+    "'; DROP TABLE search_doc; --",
+    "a\x00b\x01\x1f\x7f",
+    "\u200b\u202e",
+    "   ",
+    "",
+    "芯" * 256,
+    "🙂" * 128,
+    "x" * 5000,
+)
+
 # As bot.app.build_application does: PTB's time periods as timedelta, without deprecation warnings
 # (set here too for tests that construct PTB errors without an application).
 os.environ.setdefault("PTB_TIMEDELTA", "true")

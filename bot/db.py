@@ -1,0 +1,36 @@
+"""SQLite the same way everywhere: WAL, a busy timeout, and short explicit transactions."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def connect(path: Path | str, *, timeout: float = 5.0) -> sqlite3.Connection:
+    """Open (creating its folder) a database in autocommit mode: transactions only via `transaction`.
+
+    WAL lets readers go on while one process writes; `busy_timeout` makes a second writer wait
+    instead of failing at once.
+    """
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    connection.row_factory = sqlite3.Row
+    connection.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = NORMAL")
+    return connection
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One IMMEDIATE transaction: the write lock is taken up front, so two writers serialise."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
