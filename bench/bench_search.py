@@ -24,6 +24,7 @@ corpus and under 50 ms at 100,000 posts; restart under 0.3 s on the corpus.
 
     .venv/bin/python bench/bench_search.py                      # corpus + 100,000 posts
     .venv/bin/python bench/bench_search.py --posts-count 10000  # a quicker run
+    .venv/bin/python bench/bench_search.py --reuse              # queries only, indexes kept
 """
 
 from __future__ import annotations
@@ -137,18 +138,21 @@ def generate(folder: Path, count: int, body_chars: int, corpus: Sequence[Post]) 
 
 
 def measure(
-    name: str, folder: Path, queries_per_set: int, goal_ms: float, restart_goal: float | None
+    name: str, folder: Path, queries_per_set: int, goal_ms: float, restart_goal: float | None, *, reuse: bool
 ) -> None:
     print(f"\n== {name}: {folder}")
     db = DATA / f"search-{folder.name}.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-    index = SearchIndex.open(db, folder, site_url=SITE)
-    build = timed(index.sync)
-    posts = len(index)
-    index.close()
-    size = db.stat().st_size / 1e6
-    print(f"build: {build:.2f} s for {posts} posts ({size:.0f} MB)")
+    if reuse and db.exists():
+        print("build: skipped (--reuse: the index from an earlier run)")
+    else:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        index = SearchIndex.open(db, folder, site_url=SITE)
+        build = timed(index.sync)
+        posts = len(index)
+        index.close()
+        size = db.stat().st_size / 1e6
+        print(f"build: {build:.2f} s for {posts} posts ({size:.0f} MB)")
     restarts = []
     for _ in range(3):
         index = SearchIndex.open(db, folder, site_url=SITE)
@@ -195,6 +199,7 @@ def main() -> None:
     parser.add_argument("--body-chars", type=int, default=1500, help="body size of generated posts")
     parser.add_argument("--queries", type=int, default=200, help="queries per set")
     parser.add_argument("--skip-corpus", action="store_true")
+    parser.add_argument("--reuse", action="store_true", help="keep an index built by an earlier run")
     args = parser.parse_args()
     print(f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs")
     DATA.mkdir(parents=True, exist_ok=True)
@@ -202,13 +207,20 @@ def main() -> None:
         print(f"corpus not found at {CORPUS}: both folders need it (set AI_NEWS_BOT_CORPUS)")
         return
     if not args.skip_corpus:
-        measure("corpus", CORPUS, args.queries, goal_ms=5, restart_goal=0.3)
+        measure("corpus", CORPUS, args.queries, goal_ms=5, restart_goal=0.3, reuse=args.reuse)
     if args.posts_count:
         folder = DATA / f"search{args.posts_count}"
         started = time.perf_counter()
         generate(folder, args.posts_count, args.body_chars, load_posts(CORPUS, site_url=SITE).posts)
         print(f"\n(generated folder ready in {time.perf_counter() - started:.0f} s)")
-        measure(f"{args.posts_count:,} generated posts", folder, args.queries, goal_ms=50, restart_goal=None)
+        measure(
+            f"{args.posts_count:,} generated posts",
+            folder,
+            args.queries,
+            goal_ms=50,
+            restart_goal=None,
+            reuse=args.reuse,
+        )
 
 
 if __name__ == "__main__":

@@ -88,6 +88,10 @@ _TABLES = ("search_meta", "search_doc", "search_broken", "search_fts")
 _TITLE, _SUMMARY, _BODY = 0, 1, 2
 # Up to this many matches are ranked from one FTS5 pass (see `search`).
 _FEW = 100
+# Counting stops here: "1000+" is as useful to a reader as an exact count of a common word,
+# and counting exactly costs a walk of every matching doclist (tens of ms at 100,000 posts).
+# Pages reach the first MAX_TOTAL hits.
+MAX_TOTAL = 1000
 
 
 class SearchIndexError(Exception):
@@ -149,17 +153,22 @@ class SyncStats:
 class SearchIndex:
     """A `SearchEngine` over one posts folder, kept in step with it by `sync()`."""
 
-    def __init__(self, connection: sqlite3.Connection, folder: Path, *, site_url: str) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, folder: Path, *, site_url: str, max_total: int = MAX_TOTAL
+    ) -> None:
         connection.row_factory = sqlite3.Row
         self._db = connection
         self.folder = folder
         self.site_url = site_url
+        self.max_total = max_total
         self._prepare()
 
     @classmethod
-    def open(cls, path: Path | str, folder: Path, *, site_url: str) -> SearchIndex:
+    def open(
+        cls, path: Path | str, folder: Path, *, site_url: str, max_total: int = MAX_TOTAL
+    ) -> SearchIndex:
         try:
-            return cls(connect(path), folder, site_url=site_url)
+            return cls(connect(path), folder, site_url=site_url, max_total=max_total)
         except (sqlite3.Error, OSError) as exc:
             raise SearchIndexError(f"{path}: cannot open the search index: {exc}") from exc
 
@@ -384,18 +393,19 @@ class SearchIndex:
             (match, bound, _FEW + 1),
         ).fetchall()
         if len(few) <= _FEW:
-            picked = self._rank_few([row[0] for row in few], terms)[offset : offset + limit]
+            ranked = self._rank_few([row[0] for row in few], terms)[: self.max_total]
+            picked = ranked[offset : offset + limit]
             total = len(few)
         else:
             total = self._count(match, bound)
-            picked = self._stream(tiers, bound, total, offset, limit)
+            picked = self._stream(tiers, bound, min(total, self.max_total), offset, limit)
         docs = self._docs([doc_id for doc_id, _ in picked])
         hits = tuple(
             Hit(found[0], float(_BODY + 1 - tier), _snippet(found[0], found[1], parsed.terms))
             for doc_id, tier in picked
             if (found := docs.get(doc_id)) is not None
         )
-        return SearchResult(hits, total)
+        return SearchResult(hits, min(total, self.max_total), capped=total > self.max_total)
 
     def _rank_few(self, ids: Sequence[int], terms: Sequence[str]) -> list[tuple[int, int]]:
         """(id, tier) newest first within each tier, from the stored normalised title and summary."""
@@ -440,8 +450,11 @@ class SearchIndex:
         return picked
 
     def _count(self, expression: str, bound: int) -> int:
+        """How many match, up to max_total + 1: FTS5 stops early instead of walking every doclist."""
         (count,) = self._db.execute(
-            "SELECT count(*) FROM search_fts WHERE search_fts MATCH ? AND rowid < ?", (expression, bound)
+            "SELECT count(*) FROM"
+            " (SELECT rowid FROM search_fts WHERE search_fts MATCH ? AND rowid < ? LIMIT ?)",
+            (expression, bound, self.max_total + 1),
         ).fetchone()
         return int(count)
 

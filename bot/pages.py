@@ -299,7 +299,8 @@ def search_page(query: str, result: SearchResult, page: int, *, key_for: KeyFor,
     arg = one_line(query[:MAX_QUERY])
     data = _Data(key_for)
     pages = page_count(result.total, per_page)
-    heading = _heading(texts.SEARCH_HEADING, query=shown_query, n=result.total)
+    shown_total = texts.AT_LEAST.format(n=result.total) if result.capped else result.total
+    heading = _heading(texts.SEARCH_HEADING, query=shown_query, n=shown_total)
     if not result.hits:
         last = [_button(texts.PREV_PAGE, data("search", pages - 1, arg))]
         return Page(f"{heading}\n\n{escape(texts.SEARCH_PAGE_GONE)}", _keyboard([last]))

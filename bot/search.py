@@ -39,10 +39,15 @@ class Hit:
 
 @dataclass(frozen=True, slots=True)
 class SearchResult:
-    """One page of hits and how many posts matched in all."""
+    """One page of hits and how many posts matched in all.
+
+    `capped`: at least `total` matched, and the engine stopped counting there (a word in most
+    of 100,000 posts need not be counted exactly to show "1000+").
+    """
 
     hits: tuple[Hit, ...]
     total: int
+    capped: bool = False
 
 
 class SearchEngine(Protocol):

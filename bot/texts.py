@@ -26,6 +26,8 @@ NO_SUCH_TAG = "没有找到标签「{tag}」。"
 TAG_SUGGESTIONS = "你是不是要找："
 TAG_LIST_HINT = "发送 /tag 查看全部标签。"
 
+# A total the search stopped counting at, e.g. "1000+".
+AT_LEAST = "{n}+"
 SEARCH_HEADING = "🔍 “{query}”：找到 {n} 篇"
 SEARCH_NOTHING = "没有找到与“{query}”相关的文章。换个关键词，或者少用几个词试试。"
 # A page button pressed after the posts changed and the results no longer reach that page.

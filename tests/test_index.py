@@ -315,6 +315,15 @@ def test_until_leaves_out_later_posts(examples: SearchIndex) -> None:
     assert all(hit.post.date <= dt.date(2026, 11, 28) for hit in earlier.hits)
 
 
+def test_counting_stops_at_max_total(tmp_path: Path) -> None:
+    """Past `max_total` matches the total says "at least" (1000+ on the real bot); pages stay exact."""
+    index = SearchIndex.open(tmp_path / "s.db", EXAMPLE_POSTS, site_url=SITE, max_total=3)
+    index.sync()
+    result = index.search("示例", limit=2)  # every daily example says 示例 in its title
+    assert (result.total, result.capped, len(result.hits)) == (3, True, 2)
+    assert len(index.search("示例", limit=5, offset=2).hits) == 1  # pages reach the first 3
+
+
 def test_latest_lists_newest_first(examples: SearchIndex) -> None:
     """`latest` is every post newest first (for an empty inline query)."""
     dates = [post.date for post in examples.latest(limit=50)]

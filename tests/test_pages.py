@@ -561,3 +561,10 @@ def test_every_page_of_the_corpus_is_valid() -> None:
         assert len(tagged) == tc.count
         for page in range(len(tagged) // 10 + 1):
             valid(tag_page(tc.label, tagged, page, key_for=keys))
+
+
+def test_a_capped_total_reads_at_least() -> None:
+    """A total the engine stopped counting at shows as "1000+"."""
+    hit = ScanSearch(EXAMPLES).search("芯片", limit=1).hits[0]
+    page = search_page("芯片", SearchResult((hit,), 1000, capped=True), 0, key_for=no_keys)
+    assert "找到 1000+ 篇" in page.text
