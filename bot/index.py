@@ -366,14 +366,6 @@ class SearchIndex:
         (count,) = self._db.execute("SELECT count(*) FROM search_doc").fetchone()
         return int(count)
 
-    def latest(self, *, limit: int, offset: int = 0) -> list[Post]:
-        """Posts newest first, for an empty inline query."""
-        rows = self._db.execute(
-            "SELECT * FROM search_doc JOIN search_text USING (id) ORDER BY id DESC LIMIT ? OFFSET ?",
-            (max(limit, 0), max(offset, 0)),
-        )
-        return [self._post(row) for row in rows]
-
     def search(
         self, query: str, *, limit: int, offset: int = 0, until: dt.date | None = None
     ) -> SearchResult:

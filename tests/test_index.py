@@ -322,9 +322,3 @@ def test_counting_stops_at_max_total(tmp_path: Path) -> None:
     result = index.search("示例", limit=2)  # every daily example says 示例 in its title
     assert (result.total, result.capped, len(result.hits)) == (3, True, 2)
     assert len(index.search("示例", limit=5, offset=2).hits) == 1  # pages reach the first 3
-
-
-def test_latest_lists_newest_first(examples: SearchIndex) -> None:
-    """`latest` is every post newest first (for an empty inline query)."""
-    dates = [post.date for post in examples.latest(limit=50)]
-    assert dates == sorted(dates, reverse=True)
