@@ -1,4 +1,4 @@
-"""The command line: `check` and `preview`, their output and exit codes."""
+"""The command line: `check`, `preview` and `search`, their output and exit codes."""
 
 from __future__ import annotations
 
@@ -148,3 +148,41 @@ def test_python_dash_m_runs_the_cli() -> None:
     )
     assert result.returncode == EXIT_OK
     assert result.stdout.strip() == "7 files: 7 posts (6 AI 日报), 0 errors, 0 warnings"
+
+
+# -- search ---------------------------------------------------------------------------------------
+
+
+def test_search_prints_ranked_hits(tmp_path: Path) -> None:
+    """`search` prints the total, then each hit's date, title, link and snippet."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'[posts]\ndir = "{EXAMPLE_POSTS}"\n[storage]\ndatabase = "{tmp_path / "bot.db"}"\n')
+    code, out = run("search", "推理芯片", "--config", str(config))
+    assert code == EXIT_OK
+    lines = out.splitlines()
+    assert lines[0] == "1 posts match; showing 1"
+    assert lines[1] == "  1. 2026-11-29  示例日报 | 芯片 & 算力：推理芯片 <新一代> 与数据中心电力"
+    assert (tmp_path / "bot.search.db").exists()  # the configured folder keeps its index file
+
+
+def test_search_json_has_the_documented_fields() -> None:
+    """`search --json` prints path, date, title, url, snippet and score for each hit."""
+    code, out = run("search", "模型", "--posts", str(EXAMPLE_POSTS), "--limit", "2", "--json")
+    assert code == EXIT_OK
+    hits = json.loads(out)
+    assert len(hits) == 2
+    assert set(hits[0]) == {"path", "date", "title", "url", "snippet", "score"}
+    assert hits[0]["score"] == 3.0
+    assert "<b>模型</b>" in hits[0]["snippet"]
+
+
+@pytest.mark.parametrize("query", ['"', "NEAR(a b", "title:x", "*"])
+def test_search_hostile_query_is_not_an_error(query: str) -> None:
+    """FTS5 syntax on the command line is just text to look for."""
+    code, out = run("search", query, "--posts", str(EXAMPLE_POSTS), "--json")
+    assert (code, json.loads(out)) == (EXIT_OK, [])
+
+
+def test_search_limit_out_of_range_is_a_usage_error() -> None:
+    """--limit outside 1..1000 exits 2."""
+    assert run("search", "x", "--posts", str(EXAMPLE_POSTS), "--limit", "0")[0] == 2
