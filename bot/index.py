@@ -382,22 +382,15 @@ class SearchIndex:
         every = " AND ".join(_term(t) for t in terms)
         unwanted = f" NOT ({' OR '.join(_term(t) for t in excluded)})" if excluded else ""
         match = f"({every}){unwanted}"
-        # A column filter implies the unfiltered match, so each tier is one filtered expression.
-        tiers = (
-            f"({{title}} : ({every})){unwanted}",
-            f"({{title summary}} : ({every})) NOT ({{title}} : ({every})){unwanted}",
-            f"{match} NOT ({{title summary}} : ({every}))",
-        )
         offset, limit = max(offset, 0), max(limit, 0)
         # Ids sort like dates, so "dated up to `until`" is a rowid range FTS5 applies itself.
         bound = (until.toordinal() + 1) << 20 if until is not None else 1 << 62
-        # Up to max_total matches (every query on a blog of a few hundred posts, and most words on
-        # any): one FTS5 pass, then the tiers from the short normalised title and summary. More
-        # (a common character in 100,000 posts): the total is "max_total+" and FTS5 streams each
-        # tier newest-first, so the whole match list is never loaded.
+        # One FTS5 pass over the newest max_total + 1 matches (all of them, for any query on a
+        # blog of a few thousand posts), then the tiers from the short normalised title and
+        # summary. Past max_total (a common word in 100,000 posts) the total reads "1000+" and
+        # the ranking is of the newest 1,000 matches: all a reader can page through anyway, and
+        # finding older title matches would mean walking every match of a common word.
         total, picked = self._rank(match, bound, terms, offset, limit)
-        if total > self.max_total:
-            picked = self._stream(tiers, bound, self.max_total, offset, limit)
         docs = self._docs([doc_id for doc_id, _ in picked])
         hits = tuple(
             Hit(found[0], float(_BODY + 1 - tier), _snippet(found[0], found[1], parsed.terms))
@@ -414,47 +407,37 @@ class SearchIndex:
         The tier comes from the stored normalised title and summary (`instr`, in SQLite), so
         ranking a few hundred matches moves a few integers, not their texts, into Python.
         """
-        in_title = " AND ".join(["instr(d.ntitle, ?) > 0"] * len(terms))
-        in_either = " AND ".join(["(instr(d.ntitle, ?) > 0 OR instr(d.nsummary, ?) > 0)"] * len(terms))
-        # Only generated `?` placeholders are formatted into the statement; every value is a parameter.
-        statement = (
-            "WITH matched AS MATERIALIZED ("  # noqa: S608
-            " SELECT rowid AS id FROM search_fts WHERE search_fts MATCH ? AND rowid < ? LIMIT ?)"
-            f" SELECT d.id, CASE WHEN {in_title} THEN {_TITLE} WHEN {in_either} THEN {_SUMMARY}"
-            f" ELSE {_BODY} END AS tier, (SELECT count(*) FROM matched)"
-            " FROM search_doc d JOIN matched USING (id) ORDER BY tier, d.id DESC LIMIT ? OFFSET ?"
-        )
-        pairs = (term for term in terms for _ in range(2))
-        rows = self._db.execute(
-            statement, (match, bound, self.max_total + 1, *terms, *pairs, limit, offset)
-        ).fetchall()
+        limit = min(limit, max(self.max_total - offset, 0))  # pages reach the first max_total
+        if limit == 0:
+            return self._count(match, bound), []
+        rows = self._ranked(match, bound, terms, offset, limit, newest_first=False)
+        if rows and rows[0][2] > self.max_total:
+            # Capped: rank the newest max_total. Unordered is cheaper when it is all of them
+            # (FTS5 reads a one-character prefix query fastest in its own order).
+            rows = self._ranked(match, bound, terms, offset, limit, newest_first=True)
         if not rows:
             return self._count(match, bound), []  # a page past the end
         return int(rows[0][2]), [(row[0], row[1]) for row in rows]
 
-    def _stream(
-        self, tiers: Sequence[str], bound: int, total: int, offset: int, limit: int
-    ) -> list[tuple[int, int]]:
-        """(id, tier) for one page of the first `total`, each tier read newest-first by FTS5 itself."""
-        picked: list[tuple[int, int]] = []
-        skip = offset
-        limit = min(limit, max(total - offset, 0))
-        for tier, expression in enumerate(tiers):
-            if len(picked) >= limit or skip >= total:
-                break
-            if skip:  # only a later page needs to know how many an earlier tier holds
-                count = self._count(expression, bound)
-                if skip >= count:
-                    skip -= count
-                    continue
-            rows = self._db.execute(
-                "SELECT rowid FROM search_fts WHERE search_fts MATCH ? AND rowid < ?"
-                " ORDER BY rowid DESC LIMIT ? OFFSET ?",
-                (expression, bound, limit - len(picked), skip),
-            ).fetchall()
-            picked.extend((row[0], tier) for row in rows)
-            skip = 0
-        return picked
+    def _ranked(
+        self, match: str, bound: int, terms: Sequence[str], offset: int, limit: int, *, newest_first: bool
+    ) -> list[sqlite3.Row]:
+        """Rows of (id, tier, matches up to max_total + 1) for one page."""
+        in_title = " AND ".join(["instr(d.ntitle, ?) > 0"] * len(terms))
+        in_either = " AND ".join(["(instr(d.ntitle, ?) > 0 OR instr(d.nsummary, ?) > 0)"] * len(terms))
+        order = "ORDER BY rowid DESC" if newest_first else ""
+        # Only generated `?` placeholders and fixed words are formatted in; every value is a parameter.
+        statement = (
+            "WITH matched AS MATERIALIZED ("  # noqa: S608
+            f" SELECT rowid AS id FROM search_fts WHERE search_fts MATCH ? AND rowid < ? {order} LIMIT ?)"
+            f" SELECT d.id, CASE WHEN {in_title} THEN {_TITLE} WHEN {in_either} THEN {_SUMMARY}"
+            f" ELSE {_BODY} END AS tier, (SELECT count(*) FROM matched)"
+            " FROM search_doc d JOIN (SELECT id FROM matched ORDER BY id DESC LIMIT ?) USING (id)"
+            " ORDER BY tier, d.id DESC LIMIT ? OFFSET ?"
+        )
+        pairs = (term for term in terms for _ in range(2))
+        parameters = (match, bound, self.max_total + 1, *terms, *pairs, self.max_total, limit, offset)
+        return self._db.execute(statement, parameters).fetchall()
 
     def _count(self, expression: str, bound: int) -> int:
         """How many match, up to max_total + 1: FTS5 stops early instead of walking every doclist."""
