@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -347,6 +348,8 @@ def _search(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     try:
         index.sync()
         result = index.search(" ".join(args.query), limit=args.limit)
+    except sqlite3.Error as exc:  # e.g. locked for longer than the busy timeout by a first build
+        raise _CommandError(f"{location}: search index unavailable: {exc}", EXIT_FAILURE) from None
     finally:
         index.close()
     if args.json:
