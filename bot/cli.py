@@ -28,6 +28,7 @@ from bot.posts import (
     Library,
     Post,
     PostError,
+    Problem,
     daily_posts,
     duplicate_days,
     latest_post,
@@ -36,6 +37,7 @@ from bot.posts import (
     read_post,
 )
 from bot.publish import describe_error, html_to_plain
+from bot.quality import assess
 from bot.render import ApiCall, describe, render_post
 from bot.store import Store, StoreError
 
@@ -143,6 +145,13 @@ def _check(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     folder = _posts_dir(args, config)
     library = load_posts(folder, site_url=config.posts.site_url)
     problems = [*library.problems, *duplicate_days(library.posts, config.posts.category)]
+    # Issue 5 §2: the posts an automatic publish would hold, so they can be fixed beforehand.
+    for post in daily_posts(library.posts, config.posts.category):
+        verdict = assess(post)
+        if verdict.held:
+            problems.append(
+                Problem(post.path, 1, "warning", "held by the quality gate: " + "; ".join(verdict.reasons))
+            )
     problems.sort(key=lambda p: (str(p.path), p.line))
     for problem in problems:
         print(problem, file=out)
