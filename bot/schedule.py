@@ -7,12 +7,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from telegram.error import TelegramError
 from telegram.ext import Application
 
 from bot import texts
 from bot.config import ScheduleConfig
 from bot.context import BotApplication, Context, Services
-from bot.publish import Outcome
+from bot.publish import Outcome, describe_error
+from bot.render import ApiCall
 from bot.store import PubKey, StoreError
 
 logger = logging.getLogger(__name__)
@@ -102,6 +104,66 @@ async def _close_day(services: Services, current: Window, now: dt.datetime, *, p
         await services.publisher.alert(message)
 
 
+async def follow_edits(services: Services) -> int:
+    """Edit the last published post's channel messages in place when its file changed.
+
+    Edited, replaced by a newer file for the same day, or renamed (the link changes): the
+    message is edited, never sent again (issue 5 §3). Returns how many messages were edited.
+    """
+    chat = str(services.config.channel.chat)
+    last = services.store.last_sent(chat)
+    if last is None or last.chat_id is None:
+        return 0
+    post = services.post_for(last.key.day)
+    if post is None:
+        logger.warning(
+            "the post of %s, published as %s, is no longer in the posts folder", last.key.day, last.post_path
+        )
+        return 0
+    edited = 0
+    for row in services.store.day(chat, last.key.day):
+        if row.status != "sent" or row.chat_id is None or not row.message_ids:
+            continue
+        if (row.post_path, row.post_sha256) == (str(post.path), post.sha256):
+            continue
+        calls, _ = services.publisher.render(post, chat_id=row.chat_id)
+        edits = edit_calls(calls, row.chat_id, row.message_ids)
+        try:
+            await services.sender.send(edits)
+        except TelegramError as exc:
+            if "message is not modified" not in str(exc).lower():
+                logger.warning("could not edit the %s post in place: %s", row.key.day, describe_error(exc))
+                continue
+        services.store.update_sent(
+            row.key, post_path=str(post.path), post_sha256=post.sha256, now=services.clock()
+        )
+        logger.info("edited the %s post in place (%s)", row.key.day, post.path.name)
+        edited += len(edits)
+    return edited
+
+
+def edit_calls(calls: list[ApiCall], chat_id: int, message_ids: tuple[int, ...]) -> list[ApiCall]:
+    """The calls that turn sent messages into `calls`' messages: text or caption, link, button."""
+    edits = []
+    for call, message_id in zip(calls, message_ids, strict=False):
+        params = {"chat_id": chat_id, "message_id": message_id}
+        keep = ("parse_mode", "reply_markup")
+        if call.method == "sendPhoto":
+            edits.append(ApiCall("editMessageCaption", {**params, **_pick(call.params, ("caption", *keep))}))
+        else:
+            fields = ("text", "link_preview_options", *keep)
+            edits.append(ApiCall("editMessageText", {**params, **_pick(call.params, fields)}))
+    return edits
+
+
+def _pick(params: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {key: params[key] for key in keys if key in params}
+
+
+async def edits_tick(context: Context) -> None:
+    await follow_edits(context.services)
+
+
 async def tick(context: Context) -> None:
     """The job callback: the daily run, the reconcile run and the start-up check are all this."""
     services = context.services
@@ -110,6 +172,8 @@ async def tick(context: Context) -> None:
 
 DAILY_JOB = "daily"
 RECONCILE_JOB = "reconcile"
+EDITS_JOB = "edits"
+EDITS_EVERY = 60.0  # seconds: an edited post shows in the channel within a minute
 
 
 def schedule_jobs(application: BotApplication, schedule: ScheduleConfig) -> None:
@@ -126,6 +190,9 @@ def schedule_jobs(application: BotApplication, schedule: ScheduleConfig) -> None
     seconds = schedule.retry.total_seconds()
     jobs.run_repeating(
         tick, seconds, first=seconds, name=RECONCILE_JOB, job_kwargs={**options, "id": RECONCILE_JOB}
+    )
+    jobs.run_repeating(
+        edits_tick, EDITS_EVERY, first=EDITS_EVERY, name=EDITS_JOB, job_kwargs={**options, "id": EDITS_JOB}
     )
 
 

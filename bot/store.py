@@ -315,6 +315,15 @@ class Store:
         )
         return [_publication(row) for row in rows]
 
+    def update_sent(self, key: PubKey, *, post_path: str, post_sha256: str, now: float) -> None:
+        """A sent message now shows another version of the post (edited in place)."""
+        with self._write():
+            self._db.execute(
+                "UPDATE publication SET post_path = ?, post_sha256 = ?, updated_at = ?"
+                " WHERE chat = ? AND pub_date = ? AND kind = ? AND request_key = ? AND status = 'sent'",
+                (post_path, post_sha256, now, *_key_args(key)),
+            )
+
     def last_sent(self, chat: str) -> Publication | None:
         rows = self._read(
             "SELECT * FROM publication WHERE chat = ? AND status = 'sent'"

@@ -12,7 +12,7 @@ from bot import texts
 from bot.fakeapi import FakeTelegram
 from bot.posts import read_post
 from bot.render import render_post
-from bot.schedule import DAILY_JOB, RECONCILE_JOB
+from bot.schedule import DAILY_JOB, EDITS_JOB, RECONCILE_JOB
 from bot.store import PubKey
 from bot.telegram_rules import parse_html
 from tests.conftest import HOSTILE_QUERIES
@@ -532,3 +532,49 @@ async def test_start_after_the_window_does_not_send(
         await server.wait_for(lambda: len(server.sent(ADMIN)) == 1)
         assert server.sent(ADMIN)[0]["text"] == texts.ALERT_LATE.format(day=TODAY, end="14:00")
         assert bot.channel() == []
+
+
+# -- changes after publication ---------------------------------------------------------------------
+
+
+async def _published(bot: Bot) -> dict[str, object]:
+    bot.clock.now = at(8)
+    await bot.job(DAILY_JOB)
+    (message,) = bot.channel()
+    return message
+
+
+async def test_edited_post_is_edited_in_place(bot: Bot) -> None:
+    """The day's file edited after publication: the channel message changes, no second message."""
+    sent = await _published(bot)
+    path = bot.posts / TODAY_POST
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("示例日报 |", "示例日报（更正）|", 1), encoding="utf-8"
+    )
+    await bot.job(EDITS_JOB)
+    (message,) = bot.channel()
+    assert message["message_id"] == sent["message_id"]
+    assert message["text"].startswith("示例日报（更正）|")
+    row = bot.store.get(pub_key())
+    assert row is not None
+    post = bot.services.post_for(TODAY)
+    assert post is not None
+    assert row.post_sha256 == post.sha256
+
+
+async def test_renamed_post_gets_its_new_link(bot: Bot) -> None:
+    """Same content under a new file name: recognised, and the message's link follows the name."""
+    await _published(bot)
+    (bot.posts / TODAY_POST).rename(bot.posts / "2026-11-29-renamed.md")
+    await bot.job(EDITS_JOB)
+    (message,) = bot.channel()
+    assert (
+        message["reply_markup"]["inline_keyboard"][0][0]["url"] == "https://aicode.cc/2026-11-29-renamed.html"
+    )
+
+
+async def test_unchanged_post_is_not_edited(bot: Bot) -> None:
+    """Nothing changed: no edit call at all."""
+    await _published(bot)
+    await bot.job(EDITS_JOB)
+    assert bot.server.calls("editMessageText") == []
