@@ -45,6 +45,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2  # bad arguments or configuration
 EXIT_NO_POST = 3  # no post for the day asked for
+EXIT_HELD = 4  # the quality gate held the post: an admin decides (/publish or the 发布 button)
 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -307,10 +308,19 @@ def _publish(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         raise _CommandError(
             f"no post for {day} ({config.posts.category}) in {config.posts.dir}", EXIT_NO_POST
         )
+    verdict = assess(post)
     if args.dry_run:
         print(f"=== {day}: {post.path} -> {config.channel.chat} (dry run: nothing sent)", file=out)
+        if verdict.held:
+            print(f"(held by the quality gate: {'; '.join(verdict.reasons)})", file=out)
         print(describe(render_post(post, chat_id=config.channel.chat, cover=config.channel.cover)), file=out)
         return EXIT_OK
+    if verdict.held:
+        raise _CommandError(
+            f"{post.path}: held by the quality gate ({'; '.join(verdict.reasons)}); "
+            "an admin can still send it with /publish",
+            EXIT_HELD,
+        )
     token = _token(config)
 
     async def main() -> int:

@@ -19,9 +19,9 @@ from bot.pages import Page, PageRef
 from bot.posts import Post, daily_posts, newest
 from bot.publish import Outcome, describe_error, publication_link
 from bot.render import ApiCall, clip, escape, one_line, render_post
-from bot.schedule import next_run
+from bot.schedule import HOLD_PUBLISH, HOLD_SKIP, next_run
 from bot.search import SearchResult
-from bot.store import StoreError
+from bot.store import PubKey, StoreError
 from bot.tags import TagCount, find_tag, posts_with_tag, suggest_tags, tag_counts, tag_key
 
 logger = logging.getLogger(__name__)
@@ -340,6 +340,45 @@ async def inline_query(update: Update, context: Context) -> None:
 
 # -- admin commands ------------------------------------------------------------------------------
 
+HOLD_BUTTONS = re.compile(f"^(?:{re.escape(HOLD_PUBLISH)}|{re.escape(HOLD_SKIP)})")
+
+
+async def hold_button(update: Update, context: Context) -> None:
+    """发布 / 跳过 under a post the quality gate held: only an admin decides (checked again here)."""
+    query = update.callback_query
+    assert query is not None
+    services = context.services
+    data = query.data or ""
+    day = _parse_day(data[len(HOLD_PUBLISH) :])
+    if query.from_user is None or query.from_user.id not in services.config.telegram.admins:
+        await services.sender.send([_answer(query.id, texts.NOT_ADMIN)])
+        return
+    if day is None:
+        await services.sender.send([_answer(query.id, texts.BUTTON_EXPIRED)])
+        return
+    publisher = services.publisher
+    if data.startswith(HOLD_SKIP):
+        key = PubKey(publisher.chat, day)
+        closed = services.store.skip(
+            key, owner=publisher.owner, now=services.clock(), reason="skipped by an admin"
+        )
+        settled = publisher.existing(day)
+        text = texts.HELD_SKIPPED.format(day=day) if closed or settled is None else _outcome_text(settled)
+    else:
+        post = services.post_for(day)
+        if post is None:
+            text = texts.PUBLISH_NO_POST.format(day=day)
+        else:  # an admin's decision skips the gate, like /publish
+            text = _outcome_text(await publisher.publish(post, day=day, deliberate=True))
+    await services.sender.send([_answer(query.id, None)])
+    if isinstance(query.message, Message):
+        edit = {
+            "chat_id": query.message.chat_id,
+            "message_id": query.message.message_id,
+            "text": escape(text),
+        }
+        await services.sender.send([ApiCall("editMessageText", {**edit, "parse_mode": "HTML"})])
+
 
 def _outcome_text(outcome: Outcome) -> str:
     day, link = outcome.day, outcome.link or texts.STATUS_NONE
@@ -491,7 +530,8 @@ def register(application: BotApplication, admins: Sequence[int]) -> None:
     application.add_handler(CommandHandler("preview", preview_command, filters=new_message & admin))
     application.add_handler(CommandHandler("status", status_command, filters=new_message & admin))
     application.add_handler(CommandHandler(list(ADMIN_COMMANDS), refuse, filters=new_message))
-    # Every button press, not only well-formed ones: tampered or stale data still gets answered.
+    application.add_handler(CallbackQueryHandler(hold_button, pattern=HOLD_BUTTONS))
+    # Every other button press, not only well-formed ones: tampered or stale data still gets answered.
     application.add_handler(CallbackQueryHandler(page_button))
     application.add_handler(InlineQueryHandler(inline_query))
     application.add_error_handler(on_error)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -13,8 +14,10 @@ from telegram.ext import Application
 from bot import texts
 from bot.config import ScheduleConfig
 from bot.context import BotApplication, Context, Services
+from bot.posts import Post
 from bot.publish import Outcome, describe_error
-from bot.render import ApiCall
+from bot.quality import assess
+from bot.render import ApiCall, escape
 from bot.store import PubKey, StoreError
 
 logger = logging.getLogger(__name__)
@@ -82,10 +85,49 @@ async def publish_due(services: Services, now: dt.datetime) -> Outcome | None:
     if post is None:
         logger.info("no post for %s yet; looking again in %s", current.day, config.schedule.retry)
         return None
+    verdict = assess(post)
+    if verdict.held:
+        # Not published by itself; the admins see it and decide (issue 5 §2). A newer file for
+        # the day gets its own verdict; the same file is announced once.
+        if services.store.hold(
+            PubKey(str(config.channel.chat), current.day), post.sha256, now=now.timestamp()
+        ):
+            logger.warning("held %s (%s): %s", current.day, post.path.name, "; ".join(verdict.reasons))
+            await announce_hold(services, post, current.day, verdict.reasons)
+        return None
     outcome = await publisher.publish(post, day=current.day, now=now.timestamp())
     if outcome.status in ("failed", "unknown"):
         await publisher.alert(texts.ALERT_SEND_FAILED.format(day=current.day, detail=outcome.detail))
     return outcome
+
+
+HOLD_PUBLISH, HOLD_SKIP = "q:p:", "q:s:"  # callback data prefixes of the two buttons, + YYYY-MM-DD
+
+
+async def announce_hold(services: Services, post: Post, day: dt.date, reasons: Sequence[str]) -> None:
+    """Show each admin the held post as the channel would get it, then the reasons and two buttons."""
+    publisher = services.publisher
+    note = texts.HELD.format(day=day, name=post.path.name, reasons="；".join(reasons))
+    buttons = {
+        "inline_keyboard": [
+            [
+                {"text": texts.HELD_PUBLISH_BUTTON, "callback_data": f"{HOLD_PUBLISH}{day}"},
+                {"text": texts.HELD_SKIP_BUTTON, "callback_data": f"{HOLD_SKIP}{day}"},
+            ]
+        ]
+    }
+    publisher.store.record_event(note, now=services.clock(), level="alert")
+    for admin in services.config.telegram.admins:
+        calls, text_only = publisher.render(post, chat_id=admin)
+        question = ApiCall(
+            "sendMessage",
+            {"chat_id": admin, "text": escape(note), "parse_mode": "HTML", "reply_markup": buttons},
+        )
+        try:
+            await services.sender.send(calls, text_only=text_only)
+            await services.sender.send([question])
+        except TelegramError as exc:
+            logger.warning("could not show the held post to admin %s: %s", admin, describe_error(exc))
 
 
 async def _close_day(services: Services, current: Window, now: dt.datetime, *, post_found: bool) -> None:

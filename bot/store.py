@@ -69,6 +69,13 @@ CREATE TABLE IF NOT EXISTS text_key (
     key  TEXT PRIMARY KEY,  -- short key for text too long for 64-byte callback data
     text TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS held_post (  -- a version of a day's post the quality gate held back
+    chat        TEXT NOT NULL,
+    pub_date    TEXT NOT NULL,
+    post_sha256 TEXT NOT NULL,
+    held_at     REAL NOT NULL,
+    PRIMARY KEY (chat, pub_date, post_sha256)
+);
 CREATE TABLE IF NOT EXISTS event (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
     at      REAL NOT NULL,
@@ -337,6 +344,16 @@ class Store:
         return [_publication(row) for row in rows]
 
     # -- small memories -------------------------------------------------------------------------
+
+    def hold(self, key: PubKey, post_sha256: str, *, now: float) -> bool:
+        """Record that this version of the day's post is held; True only the first time."""
+        with self._write():
+            cursor = self._db.execute(
+                "INSERT INTO held_post (chat, pub_date, post_sha256, held_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (key.chat, key.day.isoformat(), post_sha256, now),
+            )
+            return cursor.rowcount == 1
 
     def first_time(self, update_id: int, *, now: float) -> bool:
         """Record an update id; False when it was seen before (Telegram may deliver an update twice)."""

@@ -130,3 +130,11 @@ INLINE_DESCRIPTION = "📅 {day} · {summary}"
 INLINE_DESCRIPTION_DAY = "📅 {day}"  # a post without summary bullets
 # Above the search results shown for a /tag that no post carries.
 TAG_SEARCH_INSTEAD = "没有标签「{tag}」，以下是搜索结果："
+
+# -- the quality gate (bot/quality.py, bot/schedule.py) -------------------------------------------
+# {reasons} are the gate's findings, in English (they name what was measured).
+
+HELD = "⏸ {day} 的日报（{name}）看起来有问题，没有自动发布：{reasons}\n上面是频道里会看到的样子。要发布吗？"
+HELD_PUBLISH_BUTTON = "发布"
+HELD_SKIP_BUTTON = "跳过"
+HELD_SKIPPED = "已跳过 {day}，今天不会自动发布。"

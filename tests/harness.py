@@ -56,10 +56,12 @@ def copy_example_posts(folder: Path) -> Path:
 def daily_post(day: dt.date, title: str, *, body: str = "", cover: str | None = None) -> str:
     """A daily post in the blog's shape."""
     cover_line = f"coverImage: {cover}\n" if cover else ""
+    # Long enough, in Chinese, with a section: a real day's shape, which the quality gate passes.
+    text = body or "这是当天要闻的详细说明，涵盖背景、进展与影响，供读者参考。" * 6
     return (
         f"---\ntitle: {title}\ndate: {day.isoformat()}\ncategory: AI 日报\ntags: [AI, AI 日报]\n{cover_line}"
         f"summary: |\n  - {title} 的第一条要点\n  - 第二条要点\n---\n\n## 今日要闻\n\n"
-        f"### [{title}](https://example.com/{day})\n\n{body or '正文。'}\n"
+        f"### [{title}](https://example.com/{day})\n\n{text}\n"
     )
 
 

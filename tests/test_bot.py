@@ -578,3 +578,63 @@ async def test_unchanged_post_is_not_edited(bot: Bot) -> None:
     await _published(bot)
     await bot.job(EDITS_JOB)
     assert bot.server.calls("editMessageText") == []
+
+
+# -- the quality gate ------------------------------------------------------------------------------
+
+JUNK = (
+    "---\ntitle: Example Title\ndate: {day}\ncategory: AI 日报\nsummary: This is a summary.\n---\n\nLorem.\n"
+)
+
+
+async def _held(bot: Bot) -> tuple[dt.date, dict[str, object]]:
+    """A junk post for tomorrow, its publish time reached: held, and the admin asked."""
+    tomorrow = TODAY + dt.timedelta(days=1)
+    await bot.ask("/start", user=ADMIN)
+    (bot.posts / "junk.md").write_text(JUNK.format(day=tomorrow), encoding="utf-8")
+    bot.clock.now = at(8, day=tomorrow)
+    await bot.job(DAILY_JOB)
+    await bot.job(RECONCILE_JOB)  # a second look asks nobody again
+    preview, question = bot.server.sent(ADMIN)[-2:]
+    assert preview["text"].startswith("Example Title")
+    assert str(question["text"]).startswith(f"⏸ {tomorrow} 的日报（junk.md）看起来有问题")
+    return tomorrow, question
+
+
+async def test_junk_post_is_held_and_the_admins_asked_once(bot: Bot) -> None:
+    """A post that looks broken is not published by itself; each admin sees it once, with buttons."""
+    _, question = await _held(bot)
+    assert bot.channel() == []
+    labels = [b["text"] for b in question["reply_markup"]["inline_keyboard"][0]]  # type: ignore[index]
+    assert labels == [texts.HELD_PUBLISH_BUTTON, texts.HELD_SKIP_BUTTON]
+    assert len([m for m in bot.server.sent(ADMIN) if str(m.get("text", "")).startswith("⏸")]) == 1
+
+
+async def test_admin_publishes_a_held_post_with_the_button(bot: Bot) -> None:
+    """发布 from an admin sends it to the channel and turns the question into the result."""
+    day, question = await _held(bot)
+    await bot.press(question, f"q:p:{day}", user=ADMIN)
+    assert [m["text"].split("\n")[0] for m in bot.channel()] == ["Example Title"]
+    edited = next(m for m in bot.server.sent(ADMIN) if m["message_id"] == question["message_id"])
+    assert edited["text"].startswith(f"✅ 已发布 {day}")
+
+
+async def test_admin_skips_a_held_post(bot: Bot) -> None:
+    """跳过 closes the day: later ticks send nothing."""
+    day, question = await _held(bot)
+    await bot.press(question, f"q:s:{day}", user=ADMIN)
+    bot.clock.now = at(9, day=day)
+    await bot.job(RECONCILE_JOB)
+    assert bot.channel() == []
+    row = bot.store.get(PubKey(CHANNEL, day))
+    assert row is not None
+    assert row.status == "skipped"
+
+
+async def test_only_admins_decide_on_a_held_post(bot: Bot) -> None:
+    """The same button pressed by a reader (forwarded, or forged data) is refused."""
+    day, question = await _held(bot)
+    bot.server.press_button(question, f"q:p:{day}", user_id=READER)
+    (answer,) = await bot.server.wait_requests("answerCallbackQuery", 1)
+    assert answer.params.get("text") == texts.NOT_ADMIN
+    assert bot.channel() == []

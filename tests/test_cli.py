@@ -186,3 +186,12 @@ def test_search_hostile_query_is_not_an_error(query: str) -> None:
 def test_search_limit_out_of_range_is_a_usage_error() -> None:
     """--limit outside 1..1000 exits 2."""
     assert run("search", "x", "--posts", str(EXAMPLE_POSTS), "--limit", "0")[0] == 2
+
+
+def test_publish_of_a_held_post_exits_4(tmp_path: Path) -> None:
+    """`publish` from cron refuses a post the quality gate holds: exit 4, saying why (no token needed)."""
+    (tmp_path / "junk.md").write_text(
+        "---\ntitle: Example Title\ndate: 2026-12-01\ncategory: AI 日报\nsummary: One.\n---\n\nLorem.\n",
+        encoding="utf-8",
+    )
+    assert run("publish", "2026-12-01", "--posts", str(tmp_path))[0] == 4
