@@ -38,6 +38,7 @@ from telegram.error import (
 )
 from telegram.warnings import PTBDeprecationWarning
 
+from bot import texts
 from bot.config import Config
 from bot.posts import Post
 from bot.render import ApiCall, escape, render_post
@@ -473,6 +474,11 @@ class Publisher:
         link = message_link(self.chat, messages[0].message_id) or message_link(
             messages[0].chat.id, messages[0].message_id
         )
+        configured = self.config.channel.chat
+        if isinstance(configured, int) and messages[0].chat.id != configured:
+            # The group became a supergroup: sent to its new id, but the config still names the old
+            # one. Said on every publish until the config is fixed (issue 5 §4).
+            await self.alert(texts.ALERT_MIGRATED.format(old=configured, new=messages[0].chat.id))
         if row is None:
             return Outcome(
                 "unknown", day, f"{day}: sent, but recording it failed; see the log", claimed, link

@@ -117,6 +117,10 @@ ALERT_LATE = (
     "⚠️ {day} 的日报在 {end} 前没有发出（机器人没有运行，或一直发送失败），今天不再自动发送。"
     "确认频道后可以用 /publish {day} 手动发送。"
 )
+ALERT_MIGRATED = (
+    "ℹ️ 群组 {old} 已升级为超级群组，新 ID 是 {new}。"
+    "日报已发到新群组；请把配置里的 [channel] chat 改成 {new}。"
+)
 ALERT_SEND_FAILED = "⚠️ 日报没有发出去：{detail}"
 ALERT_UNKNOWN = (
     "❓ {day} 的日报发送结果不明（{error}）。请先看看频道里有没有，没有的话用 /publish {day} force。"

@@ -23,6 +23,7 @@ from telegram.error import (
     TimedOut,
 )
 
+from bot import texts
 from bot.fakeapi import FakeTelegram
 from bot.publish import Delivery, classify
 from bot.schedule import DAILY_JOB, RECONCILE_JOB
@@ -197,6 +198,7 @@ async def test_chat_migration_sends_once_to_the_new_id(server: FakeTelegram, tmp
         await _publish_now(bot)
         assert [m["chat"]["id"] for m in server.sent(-100555) if m["from"]["is_bot"]] == [-100555]
         assert bot.store.migrated_chat("-555") == -100555
+        assert server.sent(ADMIN)[-1]["text"] == texts.ALERT_MIGRATED.format(old=-555, new=-100555)
         assert (row := bot.store.get(PubKey("-555", TODAY))) is not None
         assert row.status == "sent"
 
