@@ -14,7 +14,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Config
 from bot.index import SearchIndex, SearchIndexError
-from bot.posts import Library, Post, PostFolder, daily_posts, post_for_day
+from bot.posts import Library, Post, PostFolder, daily_posts, newest, post_for_day
 from bot.publish import Publisher, Sender
 from bot.search import ScanSearch, SearchEngine
 from bot.store import PubKey, Store
@@ -72,11 +72,17 @@ class Services:
         last = self.last_released_day()
         return [post for post in self.library().posts if post.date <= last]
 
+    def released_daily(self) -> list[Post]:
+        """The daily posts readers may see, one a day (the file /today would show), newest first."""
+        by_day: dict[dt.date, list[Post]] = {}
+        for post in daily_posts(self.library().posts, self.config.posts.category):
+            by_day.setdefault(post.date, []).append(post)
+        return [newest(by_day[day]) for day in sorted(by_day, reverse=True) if self.released(day)]
+
     def latest_released(self) -> Post | None:
         """The newest post readers may see."""
-        daily = daily_posts(self.library().posts, self.config.posts.category)
-        days = sorted({post.date for post in daily if self.released(post.date)})
-        return self.post_for(days[-1]) if days else None
+        released = self.released_daily()
+        return released[0] if released else None
 
     def search(self) -> SearchEngine:
         """The full-text index, synced when the posts changed (only changed files are re-read).

@@ -16,7 +16,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, InlineQueryHandle
 from bot import pages, texts
 from bot.context import BotApplication, Context, Services
 from bot.pages import Page, PageRef
-from bot.posts import Post, daily_posts, newest
+from bot.posts import Post, daily_posts
 from bot.publish import Outcome, describe_error, publication_link
 from bot.render import ApiCall, clip, escape, one_line, render_post
 from bot.schedule import HOLD_PUBLISH, HOLD_SKIP, next_run
@@ -259,14 +259,6 @@ def _inline_offset(offset: str) -> int:
     return value if value <= MAX_INLINE_OFFSET else 0
 
 
-def _released_daily(services: Services) -> list[Post]:
-    """The daily posts readers may see, one a day (the file /today would show), newest first."""
-    by_day: dict[dt.date, list[Post]] = {}
-    for post in daily_posts(services.library().posts, services.config.posts.category):
-        by_day.setdefault(post.date, []).append(post)
-    return [newest(by_day[day]) for day in sorted(by_day, reverse=True) if services.released(day)]
-
-
 def _inline_posts(services: Services, query: str, offset: int) -> tuple[list[Post], str]:
     """One page of posts for an inline query, and the `next_offset` for the next page ("" if none).
 
@@ -274,7 +266,7 @@ def _inline_posts(services: Services, query: str, offset: int) -> tuple[list[Pos
     in any chat).
     """
     if not one_line(query):
-        latest = _released_daily(services)
+        latest = services.released_daily()
         shown = latest[offset : offset + INLINE_RESULTS]
         end, total = offset + len(shown), len(latest)
     else:

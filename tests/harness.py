@@ -27,6 +27,7 @@ ADMIN = 4242
 READER = 777
 # The newest example post is dated 2026-11-29; this is that day in the blog's zone.
 TODAY = dt.date(2026, 11, 29)
+TODAY_POST = "2026-11-28-a83d7c41-02f5-4e6b-b1c9-7e4a90d2f365.md"  # the example post dated TODAY
 
 JSON = dict[str, Any]
 

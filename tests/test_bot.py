@@ -22,6 +22,7 @@ from tests.harness import (
     READER,
     SHANGHAI,
     TODAY,
+    TODAY_POST,
     Bot,
     Clock,
     at,
@@ -31,7 +32,6 @@ from tests.harness import (
     running_bot,
 )
 
-TODAY_POST = "2026-11-28-a83d7c41-02f5-4e6b-b1c9-7e4a90d2f365.md"  # dated 2026-11-29
 GROUP = -100555
 
 

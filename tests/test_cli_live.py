@@ -21,10 +21,19 @@ from bot.logs import REDACTED
 from bot.posts import read_post
 from bot.render import describe, render_post
 from tests.conftest import EXAMPLE_POSTS, REPO, SITE
-from tests.harness import CHANNEL, READER, TODAY, Clock, at, copy_example_posts, make_config, running_bot
+from tests.harness import (
+    CHANNEL,
+    READER,
+    TODAY,
+    TODAY_POST,
+    Clock,
+    at,
+    copy_example_posts,
+    make_config,
+    running_bot,
+)
 
 DAY = TODAY.isoformat()  # the newest example post's date; the wall clock's today may differ
-TODAY_POST = "2026-11-28-a83d7c41-02f5-4e6b-b1c9-7e4a90d2f365.md"  # dated 2026-11-29
 # Shaped like a real token (bot id, colon, 35 characters) but not the fake server's: getMe -> 401.
 WRONG_TOKEN = "123456789:AAHnot-the-token-the-server-expects"
 FORBIDDEN = "Forbidden: bot is not a member of the channel chat"

@@ -20,6 +20,7 @@ from tests.harness import (
     JSON,
     READER,
     TODAY,
+    TODAY_POST,
     Bot,
     Clock,
     at,
@@ -28,8 +29,6 @@ from tests.harness import (
     make_config,
     running_bot,
 )
-
-TODAY_POST = "2026-11-28-a83d7c41-02f5-4e6b-b1c9-7e4a90d2f365.md"  # dated 2026-11-29, about 芯片
 
 
 @pytest.fixture
