@@ -24,6 +24,10 @@ MAX_ALIASES = 20
 
 CoverMode = Literal["preview", "photo", "none"]
 COVER_MODES: tuple[CoverMode, ...] = ("preview", "photo", "none")
+# What a send with an unknown outcome (timeout, 5xx, a crash mid-send) leads to: an admin alert
+# and nothing more (at most once, the default), or a resend after the usual wait (at least once).
+Ambiguous = Literal["alert", "resend"]
+AMBIGUOUS_MODES: tuple[Ambiguous, ...] = ("alert", "resend")
 
 
 class ConfigError(Exception):
@@ -59,6 +63,7 @@ class ScheduleConfig:
     # late (looked for again every `retry`) or the bot starts late. Then admins are told.
     catch_up: dt.timedelta = dt.timedelta(hours=6)
     retry: dt.timedelta = dt.timedelta(minutes=5)
+    on_ambiguous: Ambiguous = "alert"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,12 +132,15 @@ def _chat(value: object) -> str | int:
     )
 
 
-def _cover(value: object) -> CoverMode:
-    if value not in COVER_MODES:
-        raise _InvalidValueError(
-            f"expected one of {', '.join(map(repr, COVER_MODES))}, got {_describe(value)}"
-        )
-    return value
+def _choice(choices: tuple[str, ...]) -> _Parser:
+    def parse(value: object) -> str:
+        if value not in choices:
+            raise _InvalidValueError(
+                f"expected one of {', '.join(map(repr, choices))}, got {_describe(value)}"
+            )
+        return value
+
+    return parse
 
 
 def _timezone(value: object) -> ZoneInfo:
@@ -194,7 +202,7 @@ _ANY_KEY = "*"
 # section -> key -> parser. The one place that says which keys exist.
 _SCHEMA: dict[str, dict[str, _Parser]] = {
     "telegram": {"api_url": _url, "admins": _admins},
-    "channel": {"chat": _chat, "cover": _cover},
+    "channel": {"chat": _chat, "cover": _choice(COVER_MODES)},
     "posts": {"dir": _path, "site_url": _url, "category": _string},
     "schedule": {
         "timezone": _timezone,
@@ -203,6 +211,7 @@ _SCHEMA: dict[str, dict[str, _Parser]] = {
         # most a day (the window also ends at local midnight: never post on the next day).
         "catch_up_minutes": _minutes(1, 24 * 60),
         "retry_minutes": _minutes(1, 24 * 60),
+        "on_ambiguous": _choice(AMBIGUOUS_MODES),
     },
     "storage": {"database": _path},
     # topic name -> the names that stand for it in a headline

@@ -389,6 +389,10 @@ class Publisher:
     def chat(self) -> str:
         return str(self.config.channel.chat)
 
+    @property
+    def resend_ambiguous(self) -> bool:
+        return self.config.schedule.on_ambiguous == "resend"
+
     def render(self, post: Post, chat_id: str | int | None = None) -> tuple[list[ApiCall], list[ApiCall]]:
         """The calls for the channel message, and the text-only calls to fall back on."""
         target = self.config.channel.chat if chat_id is None else chat_id
@@ -497,6 +501,16 @@ class Publisher:
                 wait = max(wait, retry_after_seconds(exc))
             logger.warning("%s %s not sent (%s); next attempt in %.0f s", key.chat, key.day, error, wait)
             retry_at: float | None = now + wait
+        elif kind not in (Delivery.REFUSED, Delivery.PERMANENT) and self.resend_ambiguous:
+            # on_ambiguous = "resend": at least once. The message may be in the chat already.
+            status = "retryable"
+            wait = min(RETRY_BASE_SECONDS * 2 ** (claimed.attempt - 1), RETRY_MAX_SECONDS)
+            logger.warning(
+                "%s %s outcome unknown (%s); resending in %.0f s as on_ambiguous = resend asks",
+                *(key.chat, key.day, error, wait),
+            )
+            self._record(lambda: self.store.record_event(f"{key.day} {texts.RESENDING}: {error}", now=now))
+            retry_at = now + wait
         else:
             status = "failed" if kind in (Delivery.REFUSED, Delivery.PERMANENT) else "unknown"
             logger.error("%s %s %s: %s", key.chat, key.day, status, error)

@@ -69,8 +69,13 @@ async def publish_due(services: Services, now: dt.datetime) -> Outcome | None:
         return None
     publisher = services.publisher
     try:
-        for row in services.store.expire_claims(now=now.timestamp()):
-            await publisher.alert(texts.ALERT_UNKNOWN.format(day=row.key.day, error=row.error))
+        for row in services.store.expire_claims(now=now.timestamp(), resend=publisher.resend_ambiguous):
+            if row.status == "unknown":
+                await publisher.alert(texts.ALERT_UNKNOWN.format(day=row.key.day, error=row.error))
+            else:
+                logger.warning(
+                    "%s: its sender died mid-send; sending again (on_ambiguous = resend)", row.key.day
+                )
         settled = publisher.existing(current.day)
     except StoreError as exc:
         # Fail closed: no ledger, no send. The next reconcile tick tries again (RELIABILITY #30).

@@ -296,14 +296,18 @@ class Store:
                 )
             return cursor.rowcount == 1
 
-    def expire_claims(self, *, now: float) -> list[Publication]:
-        """Claims whose lease ran out (their sender died mid-send) become `unknown`, and are returned."""
+    def expire_claims(self, *, now: float, resend: bool = False) -> list[Publication]:
+        """Claims whose lease ran out (their sender died mid-send) become `unknown`, and are returned.
+
+        With `resend` (on_ambiguous = "resend") they become `retryable` at once instead: the next
+        trigger sends again, accepting a possible second message for the sake of never missing one.
+        """
         with self._write():
             rows = self._db.execute(
-                "UPDATE publication SET status = 'unknown', updated_at = ?,"
+                "UPDATE publication SET status = ?, updated_at = ?, lease_until = ?,"
                 " error = 'the sender stopped before recording the result; the message may or may not"
                 " be in the chat' WHERE status = 'claimed' AND lease_until < ? RETURNING *",
-                (now, now),
+                ("retryable" if resend else "unknown", now, now, now),
             ).fetchall()
         return [_publication(row) for row in rows]
 

@@ -125,6 +125,8 @@ ALERT_SEND_FAILED = "⚠️ 日报没有发出去：{detail}"
 ALERT_UNKNOWN = (
     "❓ {day} 的日报发送结果不明（{error}）。请先看看频道里有没有，没有的话用 /publish {day} force。"
 )
+# An event in /status when on_ambiguous = "resend" sends again after an unknown outcome.
+RESENDING = "发送结果不明，按 on_ambiguous = resend 稍后重发（频道里可能出现两条）"
 
 # -- inline mode and the /tag fallback (bot/handlers.py) -----------------------------------------
 # Plain text: handlers escape it (the note) or send it as a plain field (the description).

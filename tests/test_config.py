@@ -76,6 +76,7 @@ timezone = "Europe/Berlin"
 time = "07:45"
 catch_up_minutes = 90
 retry_minutes = 2
+on_ambiguous = "resend"
 [storage]
 database = "state/bot.db"
 """,
@@ -85,7 +86,7 @@ database = "state/bot.db"
     assert config.channel == ChannelConfig(chat=-1001234567890, cover="photo")
     assert config.posts == PostsConfig(Path("/srv/blog/pages"), "https://example.org", "周报")
     assert config.schedule == ScheduleConfig(
-        ZoneInfo("Europe/Berlin"), dt.time(7, 45), dt.timedelta(minutes=90), dt.timedelta(minutes=2)
+        ZoneInfo("Europe/Berlin"), dt.time(7, 45), dt.timedelta(minutes=90), dt.timedelta(minutes=2), "resend"
     )
     assert config.storage == StorageConfig(tmp_path / "state" / "bot.db")
     assert config.source == path
@@ -129,6 +130,10 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
         ("[telegram]\napi_url = 'api.telegram.org'\n", "[telegram] api_url: expected an http(s) URL"),
         ("[channel]\nchat = 'ai_news_plus'\n", '[channel] chat: expected "@channelname" or a numeric'),
         ("[channel]\ncover = 'big'\n", "[channel] cover: expected one of 'preview', 'photo', 'none'"),
+        (
+            "[schedule]\non_ambiguous = 'retry'\n",
+            "[schedule] on_ambiguous: expected one of 'alert', 'resend'",
+        ),
         ("[schedule]\ntimezone = 'Beijing'\n", "[schedule] timezone: expected an IANA time zone such as"),
         ("[schedule]\ntimezone = 8\n", "[schedule] timezone: expected a non-empty string, got 8 (integer)"),
         ("[schedule]\ntime = '8:00'\n", '[schedule] time: expected a 24-hour time "HH:MM"'),

@@ -6,6 +6,7 @@ import struct
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -162,6 +163,60 @@ async def test_server_error_is_unknown(bot: Bot) -> None:
     await bot.job(RECONCILE_JOB)
     assert _status(bot) == "unknown"
     assert bot.channel() == []
+
+
+@asynccontextmanager
+async def resending_bot(server: FakeTelegram, tmp_path: Path, **options: float) -> AsyncIterator[Bot]:
+    """A bot configured with on_ambiguous = "resend" (at least once instead of at most once)."""
+    copy_example_posts(tmp_path / "posts")
+    config = make_config(tmp_path, server)
+    config = replace(config, schedule=replace(config.schedule, on_ambiguous="resend"))
+    async with running_bot(server, config, Clock(at(7)), **options) as running:
+        yield running
+
+
+async def test_resend_mode_sends_again_after_an_unknown_outcome(server: FakeTelegram, tmp_path: Path) -> None:
+    """on_ambiguous = "resend": a 5xx leaves the day retryable, no alert; the next tick sends."""
+    async with resending_bot(server, tmp_path) as bot:
+        server.fail_next("sendMessage", status=502)
+        await _publish_now(bot)
+        assert (bot.channel(), _status(bot)) == ([], "retryable")
+        bot.clock.now = at(8) + 30
+        await bot.job(RECONCILE_JOB)
+        assert _status(bot) == "retryable"  # waits like any retry (60 s, doubling)
+        bot.clock.now = at(8, 2)
+        await bot.job(RECONCILE_JOB)
+        assert (len(bot.channel()), _status(bot)) == (1, "sent")
+        assert server.sent(ADMIN) == []
+        (status,) = await bot.ask("/status", user=ADMIN)
+        assert texts.RESENDING in status["text"]
+
+
+async def test_resend_mode_accepts_a_second_message(server: FakeTelegram, tmp_path: Path) -> None:
+    """The price of "resend": Telegram had stored the timed-out message, so the channel has two."""
+    async with resending_bot(server, tmp_path, read_timeout=0.5) as bot:
+        server.delay_next("sendMessage", 1.5, deliver=True)
+        await _publish_now(bot)
+        bot.clock.now = at(8, 5)
+        await bot.job(RECONCILE_JOB)
+        assert (len(bot.channel()), _status(bot)) == (2, "sent")
+
+
+async def test_resend_mode_resends_after_a_crash_mid_send(server: FakeTelegram, tmp_path: Path) -> None:
+    """A claim whose sender died turns retryable (not unknown) and is sent by the next tick."""
+    async with resending_bot(server, tmp_path) as bot:
+        post = bot.services.post_for(TODAY)
+        assert post is not None
+        bot.store.claim(
+            KEY, owner="dead", now=at(8), lease=600, post_path=str(post.path), post_sha256=post.sha256
+        )
+        bot.clock.now = at(8, 5)
+        await bot.job(RECONCILE_JOB)
+        assert bot.channel() == []  # the lease still runs: the sender may be alive
+        bot.clock.now = at(8, 11)
+        await bot.job(RECONCILE_JOB)
+        assert (len(bot.channel()), _status(bot)) == (1, "sent")
+        assert server.sent(ADMIN) == []
 
 
 async def test_connection_refused_is_retried_after_recovery(bot: Bot) -> None:

@@ -86,6 +86,15 @@ def test_expired_claim_becomes_unknown(store: Store) -> None:
     assert not _claim(store, "b", now=NOW + 700)
 
 
+def test_expired_claim_is_claimable_again_when_resending(store: Store) -> None:
+    """on_ambiguous = "resend": a dead sender's claim becomes `retryable` at once, for anyone."""
+    assert _claim(store, "a")
+    (expired,) = store.expire_claims(now=NOW + 601, resend=True)
+    assert expired.status == "retryable"
+    assert _claim(store, "b", now=NOW + 601)
+    assert not _claim(store, "c", now=NOW + 602)
+
+
 def test_skip_closes_a_day_once(store: Store) -> None:
     """Closing a day unsent is reported to exactly one caller, and blocks later claims."""
     assert store.skip(KEY, owner="a", now=NOW, reason="no post")
