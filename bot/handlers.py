@@ -8,9 +8,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from telegram import Message, Update
+from telegram import CallbackQuery, Message, Update
 from telegram.constants import ChatType, InlineQueryLimit
-from telegram.error import Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, InlineQueryHandler, filters
 
 from bot import pages, texts
@@ -19,7 +19,7 @@ from bot.pages import Page, PageRef
 from bot.posts import Post, daily_posts
 from bot.publish import Outcome, describe_error, publication_link
 from bot.render import ApiCall, clip, escape, one_line, render_post
-from bot.schedule import HOLD_PUBLISH, HOLD_SKIP, next_run
+from bot.schedule import DELETE_POST, HOLD_PUBLISH, HOLD_SKIP, next_run
 from bot.search import SearchResult
 from bot.store import PubKey, StoreError
 from bot.tags import TagCount, find_tag, posts_with_tag, suggest_tags, tag_counts, tag_key
@@ -333,23 +333,44 @@ async def inline_query(update: Update, context: Context) -> None:
 # -- admin commands ------------------------------------------------------------------------------
 
 HOLD_BUTTONS = re.compile(f"^(?:{re.escape(HOLD_PUBLISH)}|{re.escape(HOLD_SKIP)})")
+DELETE_BUTTONS = re.compile(f"^{re.escape(DELETE_POST)}")
+
+
+async def _admin_press(query: CallbackQuery, services: Services, prefix: str) -> dt.date | None:
+    """The day an admin's button is about; None (and the press answered) for anyone else, or for
+    tampered data. Who may press is checked here again, on the numeric id of who pressed."""
+    if query.from_user is None or query.from_user.id not in services.config.telegram.admins:
+        await services.sender.send([_answer(query.id, texts.NOT_ADMIN)])
+        return None
+    day = _parse_day((query.data or "")[len(prefix) :])
+    if day is None:
+        await services.sender.send([_answer(query.id, texts.BUTTON_EXPIRED)])
+    return day
+
+
+async def _settle_press(query: CallbackQuery, services: Services, text: str) -> None:
+    """Answer the press, and replace the admin message's text (and buttons) with what was done."""
+    await services.sender.send([_answer(query.id, None)])
+    if isinstance(query.message, Message):
+        edit = {
+            "chat_id": query.message.chat_id,
+            "message_id": query.message.message_id,
+            "text": escape(text),
+            "parse_mode": "HTML",
+        }
+        await services.sender.send([ApiCall("editMessageText", edit)])
 
 
 async def hold_button(update: Update, context: Context) -> None:
-    """发布 / 跳过 under a post the quality gate held: only an admin decides (checked again here)."""
+    """发布 / 跳过 under a post the quality gate held: only an admin decides."""
     query = update.callback_query
     assert query is not None
     services = context.services
-    data = query.data or ""
-    day = _parse_day(data[len(HOLD_PUBLISH) :])
-    if query.from_user is None or query.from_user.id not in services.config.telegram.admins:
-        await services.sender.send([_answer(query.id, texts.NOT_ADMIN)])
-        return
+    day = await _admin_press(query, services, HOLD_PUBLISH)
     if day is None:
-        await services.sender.send([_answer(query.id, texts.BUTTON_EXPIRED)])
         return
     publisher = services.publisher
-    if data.startswith(HOLD_SKIP):
+    if (query.data or "").startswith(HOLD_SKIP):
         key = PubKey(publisher.chat, day)
         closed = services.store.skip(
             key, owner=publisher.owner, now=services.clock(), reason="skipped by an admin"
@@ -362,14 +383,34 @@ async def hold_button(update: Update, context: Context) -> None:
             text = texts.PUBLISH_NO_POST.format(day=day)
         else:  # an admin's decision skips the gate, like /publish
             text = _outcome_text(await publisher.publish(post, day=day, deliberate=True))
-    await services.sender.send([_answer(query.id, None)])
-    if isinstance(query.message, Message):
-        edit = {
-            "chat_id": query.message.chat_id,
-            "message_id": query.message.message_id,
-            "text": escape(text),
-        }
-        await services.sender.send([ApiCall("editMessageText", {**edit, "parse_mode": "HTML"})])
+    await _settle_press(query, services, text)
+
+
+async def delete_button(update: Update, context: Context) -> None:
+    """删除频道消息 under the alert that a published post's file was deleted: an admin decides."""
+    query = update.callback_query
+    assert query is not None
+    services = context.services
+    day = await _admin_press(query, services, DELETE_POST)
+    if day is None:
+        return
+    text = texts.DELETE_NOTHING.format(day=day)
+    for row in services.store.day(services.publisher.chat, day):
+        if row.status != "sent" or row.chat_id is None or not row.message_ids:
+            continue
+        try:
+            for message_id in row.message_ids:
+                call = ApiCall("deleteMessage", {"chat_id": row.chat_id, "message_id": message_id})
+                await services.sender.send([call])
+        except BadRequest as exc:  # too old (48 h), or deleted by hand already
+            logger.warning("could not delete the %s post: %s", day, describe_error(exc))
+            text = texts.DELETE_REFUSED.format(day=day, error=describe_error(exc))
+            break
+        who = query.from_user.id if query.from_user else "?"
+        services.store.forget_messages(row.key, now=services.clock(), reason=f"deleted by admin {who}")
+        logger.warning("admin %s deleted the %s post from %s", who, day, row.key.chat)
+        text = texts.DELETED.format(day=day)
+    await _settle_press(query, services, text)
 
 
 def _outcome_text(outcome: Outcome) -> str:
@@ -523,6 +564,7 @@ def register(application: BotApplication, admins: Sequence[int]) -> None:
     application.add_handler(CommandHandler("status", status_command, filters=new_message & admin))
     application.add_handler(CommandHandler(list(ADMIN_COMMANDS), refuse, filters=new_message))
     application.add_handler(CallbackQueryHandler(hold_button, pattern=HOLD_BUTTONS))
+    application.add_handler(CallbackQueryHandler(delete_button, pattern=DELETE_BUTTONS))
     # Every other button press, not only well-formed ones: tampered or stale data still gets answered.
     application.add_handler(CallbackQueryHandler(page_button))
     application.add_handler(InlineQueryHandler(inline_query))

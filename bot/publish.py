@@ -20,6 +20,7 @@ from telegram import (
     InlineKeyboardMarkup,
     InlineQueryResultArticle,
     InputFile,
+    InputMediaPhoto,
     InputTextMessageContent,
     LinkPreviewOptions,
     Message,
@@ -214,6 +215,11 @@ class Sender:
     async def _invoke(self, method: str, params: dict[str, Any]) -> Any:
         """Call PTB's own method for `method` with our JSON params turned into PTB objects."""
         kwargs = _objects(params, self.bot)
+        if isinstance(kwargs.get("media"), dict):  # editMessageMedia: the one kind we send
+            media = dict(kwargs["media"])
+            if media.pop("type", None) != "photo":
+                raise ValueError("only photos are edited in")
+            kwargs["media"] = InputMediaPhoto(**media)
         if isinstance(kwargs.get("results"), list):  # answerInlineQuery
             kwargs["results"] = [_inline_result(result, self.bot) for result in kwargs["results"]]
         return await getattr(self.bot, _snake_case(method))(**kwargs)
@@ -229,6 +235,11 @@ class Sender:
             params = dict(call.params)
             if call.reply_to is not None:
                 params["reply_parameters"] = {"message_id": messages[call.reply_to].message_id}
+            if call.method == "editMessageMedia":
+                edited = await self._edit_media(params)
+                if isinstance(edited, Message):
+                    messages.append(edited)
+                continue
             if call.method == "sendPhoto" and isinstance(params.get("photo"), str):
                 sent = await self._send_photo(params)
                 if sent is None:
@@ -259,18 +270,49 @@ class Sender:
 
     async def _send_photo(self, params: dict[str, Any]) -> Message | None:
         """Cached file_id, then the URL, then our own download uploaded; None if all three fail."""
-        url = str(params["photo"])
+
+        async def attempt(photo: str | InputFile) -> Message:
+            message: Message = await self._plain_text_fallback("sendPhoto", {**params, "photo": photo})
+            return message
+
+        return await self._with_cover(str(params["photo"]), attempt)
+
+    async def _edit_media(self, params: dict[str, Any]) -> Message | bool:
+        """A new cover on a sent photo (same chain as sending it); when Telegram will take the new
+        image no way at all, the old one stays and only the caption and button are edited."""
+        media = dict(params["media"])
+
+        async def attempt(photo: str | InputFile) -> Message:
+            message: Message = await self.request(
+                "editMessageMedia", {**params, "media": {**media, "media": photo}}
+            )
+            return message
+
+        edited = await self._with_cover(str(media["media"]), attempt)
+        if edited is not None:
+            return edited
+        logger.error("the new cover %s was refused every way; keeping the old one", media["media"])
+        caption = {"caption": media.get("caption"), "parse_mode": media.get("parse_mode")}
+        rest = {name: value for name, value in params.items() if name != "media"}
+        result: Message | bool = await self._plain_text_fallback("editMessageCaption", {**rest, **caption})
+        return result
+
+    async def _with_cover(
+        self, url: str, attempt: Callable[[str | InputFile], Awaitable[Message]]
+    ) -> Message | None:
+        """Run `attempt` with the cover as cached file_id, then as URL, then downloaded and
+        uploaded; None if all three fail. The file_id Telegram answers with is remembered."""
         cached = self.store.cover_file_id(url)
         if cached is not None:
             try:
-                return await self._photo(params, cached, url)
+                return self._remember(url, await attempt(cached))
             except BadRequest as exc:
                 if not _COVER_REFUSED.search(str(exc)):
                     raise
                 logger.warning("cached file_id for %s refused (%s); forgetting it", url, exc)
                 self.store.remember_cover(url, None, now=self.clock())
         try:
-            return await self._photo(params, url, url)
+            return self._remember(url, await attempt(url))
         except BadRequest as exc:
             if not _COVER_REFUSED.search(str(exc)):
                 raise
@@ -285,15 +327,14 @@ class Sender:
             return None
         name = "cover." + kind.split("/")[1]
         try:
-            return await self._photo(params, InputFile(data, filename=name), url)
+            return self._remember(url, await attempt(InputFile(data, filename=name)))
         except BadRequest as exc:
             if not _COVER_REFUSED.search(str(exc)):
                 raise
             logger.error("Telegram refused the uploaded cover %s: %s", url, exc)
             return None
 
-    async def _photo(self, params: dict[str, Any], photo: str | InputFile, url: str) -> Message:
-        message: Message = await self._plain_text_fallback("sendPhoto", {**params, "photo": photo})
+    def _remember(self, url: str, message: Message) -> Message:
         if message.photo:
             # The largest size's file_id is reusable by this bot without limits (TELEGRAM.md).
             self.store.remember_cover(url, message.photo[-1].file_id, now=self.clock())
@@ -466,6 +507,9 @@ class Publisher:
             return self._record_failure(key, claimed, exc)
         if not messages:
             return self._record_failure(key, claimed, BadRequest("nothing was sent"))
+        # What the messages show, so a later edit knows what it changes: the text-only version
+        # when the cover was refused every way.
+        used = text_only if calls[0].method == "sendPhoto" and not messages[0].photo and text_only else calls
         row = self._record(
             lambda: self.store.mark_sent(
                 key,
@@ -473,6 +517,7 @@ class Publisher:
                 now=self.sender.clock(),
                 chat_id=messages[0].chat.id,
                 message_ids=tuple(m.message_id for m in messages),
+                rendered=[call.to_json() for call in used],
             )
         )
         link = message_link(self.chat, messages[0].message_id) or message_link(
@@ -538,14 +583,17 @@ class Publisher:
             logger.error("could not record the result: %s", exc)
             return None
 
-    async def alert(self, text: str) -> None:
-        """Tell every admin in private; an admin who never started the bot is logged, not fatal."""
+    async def alert(self, text: str, *, buttons: list[dict[str, str]] | None = None) -> None:
+        """Tell every admin in private; an admin who never started the bot is logged, not fatal.
+
+        `buttons` (Bot API InlineKeyboardButton dicts) go under the message as one row.
+        """
         self._record(lambda: self.store.record_event(text, now=self.sender.clock(), level="alert"))
         for admin in self.config.telegram.admins:
-            call = ApiCall(
-                "sendMessage",
-                {"chat_id": admin, "text": escape(text), "parse_mode": "HTML"},
-            )
+            params: dict[str, Any] = {"chat_id": admin, "text": escape(text), "parse_mode": "HTML"}
+            if buttons:
+                params["reply_markup"] = {"inline_keyboard": [buttons]}
+            call = ApiCall("sendMessage", params)
             try:
                 await self.sender.send([call])
             except TelegramError as exc:

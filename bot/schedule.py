@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from telegram.error import TelegramError
@@ -15,10 +16,10 @@ from bot import texts
 from bot.config import ScheduleConfig
 from bot.context import BotApplication, Context, Services
 from bot.posts import Post
-from bot.publish import Outcome, describe_error
+from bot.publish import Outcome, describe_error, publication_link
 from bot.quality import assess
 from bot.render import ApiCall, escape
-from bot.store import PubKey, StoreError
+from bot.store import PubKey, Publication, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -155,56 +156,124 @@ async def follow_edits(services: Services) -> int:
     """Edit the last published post's channel messages in place when its file changed.
 
     Edited, replaced by a newer file for the same day, or renamed (the link changes): the
-    message is edited, never sent again (issue 5 §3). Returns how many messages were edited.
+    message is edited, never sent again (issue 5 §3). Deleted: the admins are asked, once.
+    Returns how many edit and delete calls were made.
     """
     chat = str(services.config.channel.chat)
     last = services.store.last_sent(chat)
-    if last is None or last.chat_id is None:
+    if last is None or last.chat_id is None or not last.message_ids:
         return 0
     post = services.post_for(last.key.day)
     if post is None:
-        logger.warning(
-            "the post of %s, published as %s, is no longer in the posts folder", last.key.day, last.post_path
-        )
+        await _file_gone(services, last)
         return 0
-    edited = 0
+    done = 0
     for row in services.store.day(chat, last.key.day):
         if row.status != "sent" or row.chat_id is None or not row.message_ids:
             continue
         if (row.post_path, row.post_sha256) == (str(post.path), post.sha256):
             continue
-        calls, _ = services.publisher.render(post, chat_id=row.chat_id)
-        edits = edit_calls(calls, row.chat_id, row.message_ids)
-        try:
-            await services.sender.send(edits)
-        except TelegramError as exc:
-            if "message is not modified" not in str(exc).lower():
-                logger.warning("could not edit the %s post in place: %s", row.key.day, describe_error(exc))
-                continue
+        plan = plan_edit(row, *services.publisher.render(post, chat_id=row.chat_id))
+        failed = False
+        for call in plan.calls:
+            try:
+                await services.sender.send([call])
+            except TelegramError as exc:
+                if "message is not modified" in str(exc).lower():
+                    continue
+                logger.warning("could not %s the %s post: %s", call.method, row.key.day, describe_error(exc))
+                failed = call.method != "deleteMessage"
+                if failed:
+                    break
+        if failed:
+            continue  # tried again next minute
         services.store.update_sent(
-            row.key, post_path=str(post.path), post_sha256=post.sha256, now=services.clock()
+            row.key,
+            post_path=str(post.path),
+            post_sha256=post.sha256,
+            now=services.clock(),
+            message_ids=plan.message_ids,
+            rendered=[call.to_json() for call in plan.shown],
         )
-        logger.info("edited the %s post in place (%s)", row.key.day, post.path.name)
-        edited += len(edits)
-    return edited
+        logger.info(
+            "edited the %s post in place (%s): %d calls", row.key.day, post.path.name, len(plan.calls)
+        )
+        done += len(plan.calls)
+    return done
 
 
-def edit_calls(calls: list[ApiCall], chat_id: int, message_ids: tuple[int, ...]) -> list[ApiCall]:
-    """The calls that turn sent messages into `calls`' messages: text or caption, link, button."""
+@dataclass(frozen=True, slots=True)
+class EditPlan:
+    """How sent messages become a new rendering of the post without a new message."""
+
+    calls: list[ApiCall]  # the edits (and deletions) to make, in order
+    shown: list[ApiCall]  # what the messages show afterwards, one call per kept message
+    message_ids: tuple[int, ...]  # the messages kept
+
+
+def plan_edit(row: Publication, calls: list[ApiCall], text_only: list[ApiCall]) -> EditPlan:
+    """Edits that turn the row's messages into `calls`' messages: changed text or caption, cover,
+    link, button. Unchanged messages are left alone. A photo post that now needs a second message
+    keeps one (what does not fit in the caption is on the blog); one that needs fewer deletes the
+    extra reply. A post sent without its cover (Telegram refused it) stays a text message."""
+    before = [ApiCall(c["method"], c["params"], c.get("reply_to_call")) for c in row.rendered]
+    if before and before[0].method == "sendMessage" and calls[0].method == "sendPhoto" and text_only:
+        calls = text_only
+    if before and before[0].method == "sendPhoto" and calls[0].method != "sendPhoto":
+        # Telegram cannot take the photo off a message; its caption would need the photo layout.
+        logger.warning("the %s post lost its cover; its channel photo stays as it was", row.key.day)
+        return EditPlan([], before, row.message_ids)
+    assert row.chat_id is not None
+    shown = calls[: len(row.message_ids)]
+    if len(calls) > len(shown):
+        logger.info("the %s post now needs %d messages; keeping its %d", row.key.day, len(calls), len(shown))
     edits = []
-    for call, message_id in zip(calls, message_ids, strict=False):
-        params = {"chat_id": chat_id, "message_id": message_id}
-        keep = ("parse_mode", "reply_markup")
-        if call.method == "sendPhoto":
-            edits.append(ApiCall("editMessageCaption", {**params, **_pick(call.params, ("caption", *keep))}))
-        else:
-            fields = ("text", "link_preview_options", *keep)
-            edits.append(ApiCall("editMessageText", {**params, **_pick(call.params, fields)}))
-    return edits
+    for index, (call, message_id) in enumerate(zip(shown, row.message_ids, strict=False)):
+        old = before[index] if index < len(before) else None
+        if old is not None and old.method == call.method and _content(old) == _content(call):
+            continue
+        edits.append(_edit(call, row.chat_id, message_id, old))
+    extra = row.message_ids[len(shown) :]
+    edits += [ApiCall("deleteMessage", {"chat_id": row.chat_id, "message_id": m}) for m in extra]
+    return EditPlan(edits, shown, row.message_ids[: len(shown)])
+
+
+def _content(call: ApiCall) -> dict[str, Any]:
+    return {name: value for name, value in call.params.items() if name != "chat_id"}
+
+
+def _edit(call: ApiCall, chat_id: int, message_id: int, old: ApiCall | None) -> ApiCall:
+    params = {"chat_id": chat_id, "message_id": message_id}
+    keep = ("parse_mode", "reply_markup")
+    if call.method != "sendPhoto":
+        fields = ("text", "link_preview_options", *keep)
+        return ApiCall("editMessageText", {**params, **_pick(call.params, fields)})
+    if old is None or old.params.get("photo") == call.params["photo"]:
+        return ApiCall("editMessageCaption", {**params, **_pick(call.params, ("caption", *keep))})
+    media = {"type": "photo", "media": call.params["photo"], **_pick(call.params, ("caption", "parse_mode"))}
+    return ApiCall("editMessageMedia", {**params, "media": media, **_pick(call.params, ("reply_markup",))})
 
 
 def _pick(params: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return {key: params[key] for key in keys if key in params}
+
+
+DELETE_POST = "q:d:"  # callback data prefix of the delete button under ALERT_FILE_GONE, + YYYY-MM-DD
+
+
+async def _file_gone(services: Services, row: Publication) -> None:
+    """The published post's file is gone: ask the admins once per version; never delete alone."""
+    name = Path(row.post_path or "?").name
+    if not services.store.notify_once(
+        f"gone:{row.key.chat}:{row.key.day}:{row.post_sha256}", now=services.clock()
+    ):
+        return
+    logger.warning("the post of %s, published as %s, is no longer in the posts folder", row.key.day, name)
+    link = publication_link(row) or texts.STATUS_NONE
+    button = {"text": texts.DELETE_BUTTON, "callback_data": f"{DELETE_POST}{row.key.day}"}
+    await services.publisher.alert(
+        texts.ALERT_FILE_GONE.format(day=row.key.day, name=name, link=link), buttons=[button]
+    )
 
 
 async def edits_tick(context: Context) -> None:

@@ -6,11 +6,11 @@ import datetime as dt
 import json
 import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from bot.db import connect, transaction
 
@@ -27,7 +27,8 @@ Status = Literal["claimed", "sent", "retryable", "failed", "unknown", "skipped"]
 Kind = Literal["daily", "manual"]
 STATUSES: tuple[str, ...] = get_args(Status)
 
-SCHEMA_VERSION = 1
+# 2: publication.rendered, and the notice table. Older files are upgraded in place on open.
+SCHEMA_VERSION = 2
 
 # One SQL string (STYLE.md §3). The publication table follows RELIABILITY.md's design; the
 # primary key is what makes a second sender lose the claim.
@@ -45,6 +46,7 @@ CREATE TABLE IF NOT EXISTS publication (
     post_sha256 TEXT,
     chat_id     INTEGER,           -- the numeric chat id Telegram answered with
     message_ids TEXT,              -- JSON list of the message ids that make up the post
+    rendered    TEXT,              -- JSON list of the calls those messages were sent with (for edits)
     error       TEXT,
     created_at  REAL    NOT NULL,
     updated_at  REAL    NOT NULL,
@@ -76,14 +78,19 @@ CREATE TABLE IF NOT EXISTS held_post (  -- a version of a day's post the quality
     held_at     REAL NOT NULL,
     PRIMARY KEY (chat, pub_date, post_sha256)
 );
+CREATE TABLE IF NOT EXISTS notice (  -- something the admins were told about once, by key
+    key    TEXT PRIMARY KEY,
+    at     REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS event (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
     at      REAL NOT NULL,
     level   TEXT NOT NULL,
     message TEXT NOT NULL
 );
-PRAGMA user_version = {SCHEMA_VERSION};
 """
+# Columns added after version 1, for files created before them: (table, column, declaration).
+ADDED_COLUMNS = (("publication", "rendered", "TEXT"),)
 
 
 class StoreError(Exception):
@@ -116,6 +123,9 @@ class Publication:
     error: str | None
     created_at: float
     updated_at: float
+    # The Bot API calls (method, params) the messages were sent or last edited with; empty in rows
+    # written before schema version 2.
+    rendered: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +149,7 @@ def _publication(row: sqlite3.Row) -> Publication:
         error=row["error"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        rendered=tuple(json.loads(row["rendered"] or "[]")),
     )
 
 
@@ -158,9 +169,25 @@ class Store:
         connection.row_factory = sqlite3.Row
         self._db = connection
         try:
-            connection.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
+            self._set_up()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot set up the database: {exc}") from exc
+
+    def _set_up(self) -> None:
+        """Create what is missing and upgrade an older file in place."""
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version > SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(
+                f"it was written by a newer ai-news-bot (schema {version}, this one knows {SCHEMA_VERSION})"
+            )
+        self._db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
+        with transaction(self._db):
+            for table, column, declaration in ADDED_COLUMNS:
+                columns = {row["name"] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                if column not in columns:
+                    logger.info("upgrading the database: adding %s.%s", table, column)
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @classmethod
     def open(cls, path: Path | str, *, timeout: float = 5.0) -> Store:
@@ -239,16 +266,19 @@ class Store:
         lease_until: float | None = None,
         chat_id: int | None = None,
         message_ids: tuple[int, ...] | None = None,
+        rendered: Sequence[Mapping[str, Any]] | None = None,
     ) -> Publication:
         """Update a row this owner still holds; losing it means another process took over."""
         ids = None if message_ids is None else json.dumps(list(message_ids))
+        calls = None if rendered is None else json.dumps(list(rendered), ensure_ascii=False)
         with self._write():
             cursor = self._db.execute(
                 "UPDATE publication SET status = ?, error = ?, lease_until = COALESCE(?, lease_until),"
-                " chat_id = COALESCE(?, chat_id), message_ids = COALESCE(?, message_ids), updated_at = ?"
+                " chat_id = COALESCE(?, chat_id), message_ids = COALESCE(?, message_ids),"
+                " rendered = COALESCE(?, rendered), updated_at = ?"
                 " WHERE chat = ? AND pub_date = ? AND kind = ? AND request_key = ?"
                 " AND owner = ? AND status = 'claimed'",
-                (status, error, lease_until, chat_id, ids, now, *_key_args(key), owner),
+                (status, error, lease_until, chat_id, ids, calls, now, *_key_args(key), owner),
             )
             if cursor.rowcount != 1:
                 raise StoreError(f"lost the claim on {key.chat} {key.day} before recording its result")
@@ -257,9 +287,18 @@ class Store:
         return row
 
     def mark_sent(
-        self, key: PubKey, *, owner: str, now: float, chat_id: int, message_ids: tuple[int, ...]
+        self,
+        key: PubKey,
+        *,
+        owner: str,
+        now: float,
+        chat_id: int,
+        message_ids: tuple[int, ...],
+        rendered: Sequence[Mapping[str, Any]] = (),
     ) -> Publication:
-        return self._finish(key, owner, status="sent", now=now, chat_id=chat_id, message_ids=message_ids)
+        return self._finish(
+            key, owner, status="sent", now=now, chat_id=chat_id, message_ids=message_ids, rendered=rendered
+        )
 
     def mark(
         self,
@@ -326,13 +365,34 @@ class Store:
         )
         return [_publication(row) for row in rows]
 
-    def update_sent(self, key: PubKey, *, post_path: str, post_sha256: str, now: float) -> None:
+    def update_sent(
+        self,
+        key: PubKey,
+        *,
+        post_path: str,
+        post_sha256: str,
+        now: float,
+        message_ids: tuple[int, ...] | None = None,
+        rendered: Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
         """A sent message now shows another version of the post (edited in place)."""
+        ids = None if message_ids is None else json.dumps(list(message_ids))
+        calls = None if rendered is None else json.dumps(list(rendered), ensure_ascii=False)
         with self._write():
             self._db.execute(
-                "UPDATE publication SET post_path = ?, post_sha256 = ?, updated_at = ?"
+                "UPDATE publication SET post_path = ?, post_sha256 = ?, updated_at = ?,"
+                " message_ids = COALESCE(?, message_ids), rendered = COALESCE(?, rendered)"
                 " WHERE chat = ? AND pub_date = ? AND kind = ? AND request_key = ? AND status = 'sent'",
-                (post_path, post_sha256, now, *_key_args(key)),
+                (post_path, post_sha256, now, ids, calls, *_key_args(key)),
+            )
+
+    def forget_messages(self, key: PubKey, *, now: float, reason: str) -> None:
+        """The sent messages were deleted from the chat (by an admin): nothing is left to edit."""
+        with self._write():
+            self._db.execute(
+                "UPDATE publication SET message_ids = NULL, rendered = NULL, error = ?, updated_at = ?"
+                " WHERE chat = ? AND pub_date = ? AND kind = ? AND request_key = ? AND status = 'sent'",
+                (reason, now, *_key_args(key)),
             )
 
     def last_sent(self, chat: str) -> Publication | None:
@@ -356,6 +416,14 @@ class Store:
                 "INSERT INTO held_post (chat, pub_date, post_sha256, held_at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT DO NOTHING",
                 (key.chat, key.day.isoformat(), post_sha256, now),
+            )
+            return cursor.rowcount == 1
+
+    def notify_once(self, key: str, *, now: float) -> bool:
+        """True the first time `key` is seen: the admins are told about a thing once, not every tick."""
+        with self._write():
+            cursor = self._db.execute(
+                "INSERT INTO notice (key, at) VALUES (?, ?) ON CONFLICT DO NOTHING", (key, now)
             )
             return cursor.rowcount == 1
 

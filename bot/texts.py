@@ -144,3 +144,13 @@ HELD = "⏸ {day} 的日报（{name}）看起来有问题，没有自动发布�
 HELD_PUBLISH_BUTTON = "发布"
 HELD_SKIP_BUTTON = "跳过"
 HELD_SKIPPED = "已跳过 {day}，今天不会自动发布。"
+
+# -- a published post's file deleted (bot/schedule.py, the button in bot/handlers.py) ------------
+ALERT_FILE_GONE = (
+    "🗑 {day} 的日报文件 {name} 已经从文章目录里删除了，频道里的消息还在：{link}\n"
+    "如果这篇不该发出去，点下面的按钮删除频道消息；如果文件只是暂时移走，不用理会。"
+)
+DELETE_BUTTON = "删除频道消息"
+DELETED = "已删除 {day} 在频道里的消息。"
+DELETE_NOTHING = "{day} 在频道里没有可删除的消息了。"
+DELETE_REFUSED = "Telegram 没有删除 {day} 的消息（{error}）。超过 48 小时的消息只能在频道里手动删除。"

@@ -580,6 +580,66 @@ async def test_unchanged_post_is_not_edited(bot: Bot) -> None:
     assert bot.server.calls("editMessageText") == []
 
 
+async def _file_deleted(bot: Bot) -> tuple[dict[str, object], dict[str, object]]:
+    """Today's post published, then its file deleted: the channel message and the admin's alert."""
+    await bot.ask("/start", user=ADMIN)
+    sent = await _published(bot)
+    (bot.posts / TODAY_POST).unlink()
+    await bot.job(EDITS_JOB)
+    await bot.job(EDITS_JOB)  # every minute: asked once, not every minute
+    (alert,) = [m for m in bot.server.sent(ADMIN) if str(m.get("text", "")).startswith("🗑")]
+    return sent, alert
+
+
+async def test_deleted_post_file_asks_the_admins_once(bot: Bot) -> None:
+    """The published file deleted: the message stays, the admins are told once, with a button."""
+    sent, alert = await _file_deleted(bot)
+    assert bot.channel() == [sent]
+    assert TODAY_POST in str(alert["text"])
+    (button,) = alert["reply_markup"]["inline_keyboard"][0]  # type: ignore[index]
+    assert (button["text"], button["callback_data"]) == (texts.DELETE_BUTTON, f"q:d:{TODAY}")
+    assert bot.server.calls("deleteMessage") == []
+
+
+async def test_admin_deletes_the_channel_message_with_the_button(bot: Bot) -> None:
+    """删除频道消息 from an admin deletes the day's channel message and says so."""
+    _, alert = await _file_deleted(bot)
+    await bot.press(alert, f"q:d:{TODAY}", user=ADMIN)
+    assert bot.channel() == []
+    edited = next(m for m in bot.server.sent(ADMIN) if m["message_id"] == alert["message_id"])
+    assert edited["text"] == texts.DELETED.format(day=TODAY)
+    row = bot.store.get(pub_key())
+    assert row is not None
+    assert (row.status, row.message_ids, row.error) == ("sent", (), f"deleted by admin {ADMIN}")
+    await bot.press(alert, f"q:d:{TODAY}", user=ADMIN)  # pressed again: nothing left to delete
+    edited = next(m for m in bot.server.sent(ADMIN) if m["message_id"] == alert["message_id"])
+    assert edited["text"] == texts.DELETE_NOTHING.format(day=TODAY)
+
+
+async def test_only_admins_delete_channel_messages(bot: Bot) -> None:
+    """The delete button pressed by a reader, or with tampered data: refused, nothing deleted."""
+    sent, alert = await _file_deleted(bot)
+    for user, data in ((READER, f"q:d:{TODAY}"), (ADMIN, "q:d:2026-13-45"), (ADMIN, "q:d:")):
+        bot.server.press_button(alert, data, user_id=user)
+    answers = await bot.server.wait_requests("answerCallbackQuery", 3)
+    assert [a.params.get("text") for a in answers] == [
+        texts.NOT_ADMIN,
+        texts.BUTTON_EXPIRED,
+        texts.BUTTON_EXPIRED,
+    ]
+    assert bot.channel() == [sent]
+
+
+async def test_message_too_old_to_delete_is_explained(bot: Bot) -> None:
+    """Telegram refuses (past 48 h): the admin is told to delete it by hand."""
+    _, alert = await _file_deleted(bot)
+    bot.server.fail_next("deleteMessage", status=400, description="Bad Request: message can't be deleted")
+    await bot.press(alert, f"q:d:{TODAY}", user=ADMIN)
+    edited = next(m for m in bot.server.sent(ADMIN) if m["message_id"] == alert["message_id"])
+    assert str(edited["text"]).startswith(f"Telegram 没有删除 {TODAY} 的消息")
+    assert len(bot.channel()) == 1
+
+
 # -- the quality gate ------------------------------------------------------------------------------
 
 JUNK = (

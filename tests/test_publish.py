@@ -27,7 +27,7 @@ from telegram.error import (
 from bot import texts
 from bot.fakeapi import FakeTelegram
 from bot.publish import Delivery, classify
-from bot.schedule import DAILY_JOB, RECONCILE_JOB
+from bot.schedule import DAILY_JOB, EDITS_JOB, RECONCILE_JOB
 from bot.store import PubKey
 from tests.harness import (
     ADMIN,
@@ -372,3 +372,102 @@ async def test_cover_preview_mode_needs_no_download(bot: Bot) -> None:
     (message,) = bot.channel()
     assert message["link_preview_options"]["url"].endswith("cover-chips.png")
     assert bot.server.calls("sendPhoto") == []
+
+
+# -- edits after publication in photo mode -------------------------------------------------------
+
+
+def _photo_post(cover: str, bullets: int = 2, title: str = "今日要闻") -> str:
+    summary = "".join(
+        f"  - 第 {n} 条要点：" + "模型发布与行业动态的说明。" * 12 + "\n" for n in range(bullets)
+    )
+    return (
+        f"---\ntitle: {title}\ndate: {TODAY}\ncategory: AI 日报\ntags: [AI]\ncoverImage: {cover}\n"
+        f"summary: |\n{summary}---\n\n## 今日要闻\n\n### [{title}](https://example.com/a)\n\n"
+        + "这是当天要闻的详细说明，涵盖背景、进展与影响，供读者参考。" * 6
+        + "\n"
+    )
+
+
+@asynccontextmanager
+async def photo_channel(server: FakeTelegram, tmp_path: Path, post: str) -> AsyncIterator[Bot]:
+    """A bot in cover = "photo" mode that has published `post` as today's post."""
+    posts = tmp_path / "posts"
+    posts.mkdir()
+    (posts / "today.md").write_text(post, encoding="utf-8")
+    config = with_channel(make_config(tmp_path, server), cover="photo")
+    async with running_bot(server, config, Clock(at(7))) as bot:
+        await _publish_now(bot)
+        yield bot
+
+
+async def _edit_post(bot: Bot, post: str) -> None:
+    (bot.posts / "today.md").write_text(post, encoding="utf-8")
+    await bot.job(EDITS_JOB)
+
+
+async def test_new_cover_replaces_the_photo_in_place(server: FakeTelegram, tmp_path: Path) -> None:
+    """The post's cover changed after publication: editMessageMedia, same message, new photo."""
+    async with photo_channel(server, tmp_path, _photo_post("https://img.example/a.png")) as bot:
+        (before,) = bot.channel()
+        await _edit_post(bot, _photo_post("https://img.example/b.png"))
+        (after,) = bot.channel()
+        assert after["message_id"] == before["message_id"]
+        assert after["photo"] != before["photo"]
+        (edit,) = server.calls("editMessageMedia")
+        assert edit.params["media"]["media"] == "https://img.example/b.png"
+        row = bot.store.get(KEY)
+        assert row is not None
+        assert row.rendered[0]["params"]["photo"] == "https://img.example/b.png"
+
+
+async def test_caption_change_keeps_the_photo(server: FakeTelegram, tmp_path: Path) -> None:
+    """Only the words changed: the caption is edited, the photo is not sent again."""
+    async with photo_channel(server, tmp_path, _photo_post("https://img.example/a.png")) as bot:
+        await _edit_post(bot, _photo_post("https://img.example/a.png", title="今日要闻（更正）"))
+        (message,) = bot.channel()
+        assert message["caption"].startswith("今日要闻（更正）")
+        assert len(server.calls("editMessageCaption")) == 1
+        assert server.calls("editMessageMedia") == []
+
+
+async def test_post_that_now_fits_the_caption_drops_its_reply(server: FakeTelegram, tmp_path: Path) -> None:
+    """Sent as photo + reply (too long for a caption); shortened so it fits: the reply goes."""
+    async with photo_channel(server, tmp_path, _photo_post("https://img.example/a.png", bullets=8)) as bot:
+        photo, reply = bot.channel()
+        await _edit_post(bot, _photo_post("https://img.example/a.png", bullets=2))
+        (message,) = bot.channel()
+        assert message["message_id"] == photo["message_id"]
+        assert "第 1 条要点" in message["caption"]
+        assert [r.params["message_id"] for r in server.calls("deleteMessage")] == [reply["message_id"]]
+        row = bot.store.get(KEY)
+        assert row is not None
+        assert row.message_ids == (photo["message_id"],)
+
+
+async def test_post_that_outgrows_its_caption_gets_no_second_message(
+    server: FakeTelegram, tmp_path: Path
+) -> None:
+    """Sent as one photo; grown past the caption: the caption is edited, no message is added."""
+    async with photo_channel(server, tmp_path, _photo_post("https://img.example/a.png", bullets=2)) as bot:
+        (before,) = bot.channel()
+        await _edit_post(bot, _photo_post("https://img.example/a.png", bullets=8))
+        (after,) = bot.channel()
+        assert after["message_id"] == before["message_id"]
+        assert "第 1 条要点" in after["caption"]
+        assert len(server.calls("sendPhoto")) == 1
+        assert len([r for r in server.calls("sendMessage") if r.params["chat_id"] == CHANNEL]) == 0
+
+
+async def test_post_sent_without_its_cover_is_edited_as_text(
+    server: FakeTelegram, tmp_path: Path, images: str
+) -> None:
+    """The cover was refused every way, so the post went out as text: its edits stay text edits."""
+    async with photo_bot(server, tmp_path, f"{images}/missing.png") as bot:
+        (bot.posts / "today.md").write_text(
+            daily_post(TODAY, "今日要闻（更正）", cover=f"{images}/missing.png"), encoding="utf-8"
+        )
+        await bot.job(EDITS_JOB)
+        (message,) = bot.channel()
+        assert message["text"].startswith("今日要闻（更正）")
+        assert server.calls("editMessageCaption") == []

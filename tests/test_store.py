@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from bot.store import PubKey, Store, StoreError
+from bot.store import SCHEMA_VERSION, PubKey, Store, StoreError
 
 DAY = dt.date(2026, 11, 29)
 KEY = PubKey("@ai_news_plus", DAY)
@@ -198,3 +199,51 @@ def test_unopenable_database_is_a_store_error(tmp_path: Path) -> None:
     (tmp_path / "dir.db").mkdir()
     with pytest.raises(StoreError, match=r"dir\.db"):
         Store.open(tmp_path / "dir.db")
+
+
+# A version 1 file, as the first release wrote it: the publication table without `rendered`.
+V1_PUBLICATION = """
+CREATE TABLE publication (
+    chat TEXT NOT NULL, pub_date TEXT NOT NULL, kind TEXT NOT NULL, request_key TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL, owner TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 1,
+    lease_until REAL NOT NULL, post_path TEXT, post_sha256 TEXT, chat_id INTEGER, message_ids TEXT,
+    error TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+    PRIMARY KEY (chat, pub_date, kind, request_key)
+);
+INSERT INTO publication VALUES ('@ai_news_plus', '2026-11-29', 'daily', '', 'sent', 'a', 1, 0, 'p.md',
+    'h', -100, '[7]', NULL, 0, 0);
+PRAGMA user_version = 1;
+"""
+
+
+def test_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
+    """A database from the first release opens: its rows kept, the new column added, once."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(V1_PUBLICATION)
+    store = Store.open(path)
+    row = store.get(KEY)
+    assert row is not None
+    assert (row.status, row.message_ids, row.rendered) == ("sent", (7,), ())
+    store.update_sent(KEY, post_path="p.md", post_sha256="h2", now=NOW, rendered=[{"method": "sendMessage"}])
+    store.close()
+    again = Store.open(path)  # opening an upgraded file changes nothing
+    row = again.get(KEY)
+    assert row is not None
+    assert row.rendered == ({"method": "sendMessage"},)
+    assert again._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_file_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    """Downgrading the bot must not write into a schema it does not know: a clear error."""
+    path = tmp_path / "new.db"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="written by a newer ai-news-bot"):
+        Store.open(path)
+
+
+def test_notify_once_is_true_once(store: Store) -> None:
+    assert store.notify_once("gone:x", now=NOW)
+    assert not store.notify_once("gone:x", now=NOW + 60)
+    assert store.notify_once("gone:y", now=NOW)
