@@ -206,6 +206,7 @@ class FakeTelegram:
             "sendPhoto": self._send_photo,
             "editMessageText": self._edit_message_text,
             "editMessageCaption": self._edit_message_caption,
+            "editMessageMedia": self._edit_message_media,
             "editMessageReplyMarkup": self._edit_message_reply_markup,
             "deleteMessage": self._delete_message,
             "answerCallbackQuery": self._answer_callback_query,
@@ -827,6 +828,16 @@ class FakeTelegram:
 
     def _edit_message_caption(self, params: JSONDict, files: Files) -> JSONDict | bool:
         fields = self._formatted(params, "caption", "caption_entities", MessageLimit.CAPTION_LENGTH)
+        fields["reply_markup"] = self._markup(params)
+        return self._edit(params, fields, "caption")
+
+    def _edit_message_media(self, params: JSONDict, files: Files) -> JSONDict | bool:
+        """A new photo (URL, file_id or upload) and caption on a photo message; photos only here."""
+        media = params.get("media")
+        if not isinstance(media, dict) or media.get("type") != "photo":
+            raise _bad("can't parse InputMedia: media type is not photo")
+        fields = self._formatted(media, "caption", "caption_entities", MessageLimit.CAPTION_LENGTH)
+        fields["photo"] = self._photo(media.get("media"), files)
         fields["reply_markup"] = self._markup(params)
         return self._edit(params, fields, "caption")
 
