@@ -14,6 +14,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Config
 from bot.index import SearchIndex, SearchIndexError
+from bot.limits import ReaderLimits
 from bot.posts import Library, Post, PostFolder, daily_posts, newest, post_for_day
 from bot.publish import Publisher, Sender
 from bot.search import ScanSearch, SearchEngine
@@ -32,6 +33,7 @@ class Services:
     sender: Sender
     publisher: Publisher
     clock: Callable[[], float]  # Unix seconds; tests pass a fixed clock
+    limits: ReaderLimits = field(default_factory=ReaderLimits)
     _index: SearchIndex | None = field(default=None, repr=False)
     _indexed: Library | None = field(default=None, repr=False)  # the library the index last synced to
     _fallback: tuple[Library, SearchEngine] | None = field(default=None, repr=False)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from telegram import CallbackQuery, Message, Update
@@ -82,6 +84,39 @@ def _key_for(services: Services) -> pages.KeyFor:
         return key
 
     return key_for
+
+
+# -- pacing readers --------------------------------------------------------------------------------
+
+Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
+
+
+async def _within_limits(update: Update, context: Context) -> tuple[bool, float]:
+    """Whether to answer this reader now (admins always); (False, wait) when over their budget."""
+    services = context.services
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None or user is None or _is_admin(services, update):
+        return True, 0.0
+    group = chat.type != ChatType.PRIVATE
+    verdict, wait = services.limits.check(chat.id, user.id, group=group, now=services.clock())
+    if verdict == "answer":
+        return True, 0.0
+    logger.info("reader %s in chat %s is over the limit (%s)", user.id, chat.id, verdict)
+    if verdict == "slow_down" and update.callback_query is None and update.effective_message is not None:
+        await _reply_text(context, update.effective_message, texts.SLOW_DOWN.format(seconds=math.ceil(wait)))
+    return False, wait
+
+
+def paced(handler: Handler) -> Handler:
+    """A reader command answered only within the reader's and the group's budget (bot/limits.py):
+    over it, one note to slow down, then silence, so a flood cannot use up Telegram's limits."""
+
+    @functools.wraps(handler)
+    async def wrapper(update: Update, context: Context) -> None:
+        if (await _within_limits(update, context))[0]:
+            await handler(update, context)
+
+    return wrapper
 
 
 # -- reader commands -----------------------------------------------------------------------------
@@ -203,6 +238,10 @@ async def page_button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None
     services = context.services
+    allowed, wait = await _within_limits(update, context)
+    if not allowed:  # a button answer costs nothing; an edit would
+        await services.sender.send([_answer(query.id, texts.SLOW_DOWN.format(seconds=math.ceil(wait)))])
+        return
     data = query.data or ""
     ref = pages.decode_page(data) if data != pages.NOOP else None
     page = _page_for(services, ref) if ref is not None else None
@@ -555,10 +594,10 @@ def register(application: BotApplication, admins: Sequence[int]) -> None:
     """
     new_message = filters.UpdateType.MESSAGE
     admin = filters.User(user_id=list(admins)) & ~filters.SenderChat.ALL
-    application.add_handler(CommandHandler(["start", "help"], help_command, filters=new_message))
-    application.add_handler(CommandHandler("today", today_command, filters=new_message))
-    application.add_handler(CommandHandler("tag", tag_command, filters=new_message))
-    application.add_handler(CommandHandler("search", search_command, filters=new_message))
+    application.add_handler(CommandHandler(["start", "help"], paced(help_command), filters=new_message))
+    application.add_handler(CommandHandler("today", paced(today_command), filters=new_message))
+    application.add_handler(CommandHandler("tag", paced(tag_command), filters=new_message))
+    application.add_handler(CommandHandler("search", paced(search_command), filters=new_message))
     application.add_handler(CommandHandler("publish", publish_command, filters=new_message & admin))
     application.add_handler(CommandHandler("preview", preview_command, filters=new_message & admin))
     application.add_handler(CommandHandler("status", status_command, filters=new_message & admin))

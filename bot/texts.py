@@ -75,6 +75,8 @@ NO_POST_FOR_DAY = "{day} 没有日报。"
 TODAY_NOT_YET = "今天（{today}）的日报还没有发布，先看看最新一期（{day}）："
 NOT_ADMIN = "抱歉，这个命令只有管理员可以使用。"
 BUTTON_EXPIRED = "这个按钮已经失效了，请重新发送命令。"
+# A reader over their budget of commands (bot/limits.py); sent once, then they are not answered.
+SLOW_DOWN = "查询太频繁了，请 {seconds} 秒后再试。"
 SOMETHING_WRONG = "出了点问题，请稍后再试。"
 
 # -- admin replies and alerts --------------------------------------------------------------------

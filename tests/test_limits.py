@@ -1,0 +1,99 @@
+"""Pacing readers (RELIABILITY #26): the budgets themselves, then a /search flood in a live group."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot import texts
+from bot.fakeapi import FakeTelegram
+from bot.limits import GROUP_ANSWERS, USER_BURST, ReaderLimits, TokenBuckets
+from bot.schedule import DAILY_JOB
+from tests.harness import ADMIN, CHANNEL, Bot, Clock, at, copy_example_posts, make_config, running_bot
+
+GROUP = -100777
+
+
+@pytest.fixture
+async def bot(server: FakeTelegram, tmp_path: Path) -> AsyncIterator[Bot]:
+    copy_example_posts(tmp_path / "posts")
+    async with running_bot(server, make_config(tmp_path, server), Clock(at(7))) as running:
+        yield running
+
+
+def test_bucket_allows_a_burst_then_one_per_interval() -> None:
+    buckets = TokenBuckets(capacity=3, per_seconds=30)
+    assert [buckets.take("k", 0) for _ in range(3)] == [0, 0, 0]
+    assert buckets.take("k", 0) == pytest.approx(10)
+    assert buckets.take("k", 5) == pytest.approx(5)
+    assert buckets.take("k", 10) == 0
+    assert buckets.take("other", 10) == 0  # keys are independent
+
+
+def test_bucket_forgets_idle_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory stays bounded: once there are many keys, the ones with a full bucket are dropped."""
+    monkeypatch.setattr("bot.limits.MAX_KEYS", 10)
+    buckets = TokenBuckets(capacity=1, per_seconds=1)
+    for key in range(10):
+        buckets.take(key, 0)
+    buckets.take("new", 100)  # by now every old bucket is full again
+    assert list(buckets._buckets) == ["new"]
+
+
+def test_reader_gets_one_note_then_silence() -> None:
+    limits = ReaderLimits()
+    verdicts = [limits.check(GROUP, 1, group=True, now=0)[0] for _ in range(USER_BURST + 3)]
+    assert verdicts == ["answer"] * USER_BURST + ["slow_down", "ignore", "ignore"]
+    assert limits.check(GROUP, 2, group=True, now=0)[0] == "answer"  # others are not punished
+
+
+def test_group_budget_is_shared_by_its_readers() -> None:
+    limits = ReaderLimits()
+    answered = sum(limits.check(GROUP, user, group=True, now=0)[0] == "answer" for user in range(40))
+    assert answered == GROUP_ANSWERS
+    assert limits.check(-100888, 1, group=True, now=0)[0] == "answer"  # another group is not
+
+
+async def test_search_flood_in_a_group_leaves_room_for_the_daily_post(bot: Bot) -> None:
+    """50 /search from 10 readers at once: the group gets at most 20 messages a minute (Telegram's
+    limit), the flooders a note each at most, and the daily post still goes out at once."""
+    for n in range(50):
+        bot.server.user_message("/search 模型", user_id=1000 + n % 10, chat_id=GROUP, chat_type="supergroup")
+    answers = await bot.answers(GROUP, count=GROUP_ANSWERS, settle=1.0)
+    assert GROUP_ANSWERS <= len(answers) <= 20
+    notes = [a for a in answers if str(a.get("text", "")).startswith("查询太频繁")]
+    assert len(notes) <= 10
+    bot.clock.now = at(8)
+    await bot.job(DAILY_JOB)
+    assert len(bot.channel()) == 1
+    assert [r.status for r in bot.server.calls("sendMessage") if r.params["chat_id"] == CHANNEL] == [200]
+
+
+async def test_reader_over_the_limit_is_told_once_and_can_ask_again_later(bot: Bot) -> None:
+    for _ in range(USER_BURST + 3):
+        bot.server.user_message("/search 模型", user_id=5151, chat_id=GROUP, chat_type="supergroup")
+    answers = [str(a["text"]) for a in await bot.answers(GROUP, count=USER_BURST + 1, settle=0.5)]
+    assert len(answers) == USER_BURST + 1
+    assert answers[-1] == texts.SLOW_DOWN.format(seconds=8)
+    bot.clock.now += 60
+    (again,) = await bot.ask("/search 模型", user=5151, chat_id=GROUP, chat_type="supergroup")
+    assert not str(again["text"]).startswith("查询太频繁")
+
+
+async def test_admins_are_not_paced(bot: Bot) -> None:
+    for _ in range(USER_BURST + 2):
+        (answer,) = await bot.ask("/search 模型", user=ADMIN, chat_id=GROUP, chat_type="supergroup")
+        assert not str(answer["text"]).startswith("查询太频繁")
+
+
+async def test_page_buttons_over_the_limit_get_a_note_not_an_edit(bot: Bot) -> None:
+    (listing,) = await bot.ask("/tag", user=4343, chat_id=GROUP, chat_type="supergroup")
+    buttons = listing["reply_markup"]["inline_keyboard"]
+    data = buttons[0][0]["callback_data"]
+    for _ in range(USER_BURST + 1):
+        bot.server.press_button(listing, data, user_id=4343)
+    answers = await bot.server.wait_requests("answerCallbackQuery", USER_BURST + 1)
+    assert answers[-1].params.get("text") == texts.SLOW_DOWN.format(seconds=8)
+    assert len(bot.server.calls("editMessageText")) == USER_BURST - 1
