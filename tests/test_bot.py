@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -379,6 +380,40 @@ async def test_messages_on_behalf_of_a_chat_are_not_admins(bot: Bot, sender_chat
     (reply,) = await bot.answers(GROUP)
     assert reply["text"] == texts.NOT_ADMIN
     assert bot.channel() == []
+
+
+async def test_automatic_forward_is_not_an_admin(bot: Bot) -> None:
+    """A channel post auto-forwarded into its discussion group (from 777000) cannot /publish."""
+    bot.server.user_message("你好", user_id=READER, chat_id=GROUP, chat_type="supergroup")  # the group exists
+    bot.server.raw_update(
+        {
+            "message": {
+                "message_id": 99,
+                "date": int(at(7)),
+                "chat": {"id": GROUP, "type": "supergroup", "title": "群"},
+                "from": {"id": 777000, "is_bot": False, "first_name": "Telegram"},
+                "sender_chat": {"id": -1001234567890, "type": "channel", "title": "ai_news_plus"},
+                "is_automatic_forward": True,
+                "text": "/publish",
+                "entities": [{"type": "bot_command", "offset": 0, "length": 8}],
+            }
+        }
+    )
+    (reply,) = await bot.answers(GROUP)
+    assert reply["text"] == texts.NOT_ADMIN
+    assert bot.channel() == []
+
+
+async def test_admin_removed_from_config_is_refused_after_restart(
+    server: FakeTelegram, tmp_path: Path, posts: Path
+) -> None:
+    """RELIABILITY #23: the admin list is the config's; taken out of it, an admin is a reader."""
+    config = make_config(tmp_path, server)
+    removed = replace(config, telegram=replace(config.telegram, admins=()))
+    async with running_bot(server, removed, Clock(at(7))) as bot:
+        (reply,) = await bot.ask("/publish", user=ADMIN)
+        assert reply["text"] == texts.NOT_ADMIN
+        assert bot.channel() == []
 
 
 async def test_edited_publish_does_nothing(bot: Bot) -> None:

@@ -155,6 +155,17 @@ async def test_run_with_rejected_token_never_says_it_is_polling(server: FakeTele
     assert (result.code, result.out) == (EXIT_USAGE, "")
 
 
+async def test_run_refuses_to_poll_while_a_webhook_is_set(server: FakeTelegram, home: Path) -> None:
+    """RELIABILITY #18: PTB's polling start would delete a live webhook; `run` refuses instead."""
+    server.webhook_url = "https://bot.example/hook"
+    result = await cli("run", *CONFIG, cwd=home, env=environment(server, token=server.token))
+    assert (result.code, len(result.err_lines)) == (EXIT_USAGE, 1)
+    assert "a webhook is set (https://bot.example/hook)" in result.err
+    assert server.calls("deleteWebhook") == []
+    assert server.calls("getUpdates") == []
+    assert server.webhook_url == "https://bot.example/hook"
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 async def test_run_stops_on_signal(server: FakeTelegram, home: Path, signum: signal.Signals) -> None:
     """`run` polls until SIGTERM or Ctrl-C, then exits 0 within seconds saying it stopped."""
