@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import struct
 import zlib
 from collections.abc import AsyncIterator
@@ -278,6 +279,29 @@ async def test_publish_records_path_and_hash(bot: Bot) -> None:
     post = bot.services.post_for(TODAY)
     assert post is not None
     assert (row.post_path, row.post_sha256) == (str(post.path), post.sha256)
+
+
+async def test_file_swapped_mid_send_sends_what_was_claimed(bot: Bot) -> None:
+    """RELIABILITY #29: the file changes between the claim and the send: the message is the
+    claimed version and the ledger says so; the edits job then brings the message up to date."""
+    post = bot.services.post_for(TODAY)
+    assert post is not None
+    bot.server.delay_next("sendMessage", 0.5)
+    bot.clock.now = at(8)
+    publishing = asyncio.create_task(bot.job(DAILY_JOB))
+    await bot.server.wait_for(lambda: _status(bot) == "claimed")
+    post.path.write_text(
+        post.path.read_text(encoding="utf-8").replace("示例日报", "换掉的日报", 1), encoding="utf-8"
+    )
+    await publishing
+    (message,) = bot.channel()
+    assert message["text"].startswith("示例日报")
+    row = bot.store.get(KEY)
+    assert row is not None
+    assert row.post_sha256 == post.sha256
+    await bot.job(EDITS_JOB)
+    (message,) = bot.channel()
+    assert message["text"].startswith("换掉的日报")
 
 
 # -- covers --------------------------------------------------------------------------------------
