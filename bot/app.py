@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest, Conflict, Forbidden, TelegramError
 from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defaults
 from telegram.request import HTTPXRequest
 
@@ -22,7 +22,7 @@ from bot import handlers, texts
 from bot.config import Config
 from bot.context import BotApplication, Context, Services
 from bot.posts import PostFolder
-from bot.publish import Publisher, Sender
+from bot.publish import Publisher, Sender, describe_error
 from bot.schedule import publish_due, schedule_jobs
 from bot.store import Store
 
@@ -118,6 +118,73 @@ async def set_commands(application: BotApplication, config: Config) -> None:
             logger.warning("admin %s: command menu not set (%s); send the bot /start once", admin, exc)
 
 
+def log_post_problems(services: Services) -> None:
+    """Name every post file the bot skips, once at start-up (RELIABILITY #27); the rest still load.
+
+    `ai-news-bot check` lists the same problems, warnings included; /status counts the files.
+    """
+    for problem in services.library().errors:
+        logger.warning("post file skipped: %s", problem)
+
+
+# After this long without a 409, a new Conflict is a new incident and the admins hear of it again.
+CONFLICT_QUIET_SECONDS = 3600.0
+
+
+class PollingErrors:
+    """PTB's polling `error_callback`: each error logged in one line; a 409 Conflict alerts the admins.
+
+    Telegram answers 409 to `getUpdates` when another process polls with the same token (or a
+    webhook was set meanwhile): the two take turns and each loses updates (RELIABILITY #6). The
+    admins are told once per incident, not on every poll; the publish claim still allows one post.
+    PTB calls this synchronously and aborts polling if it raises, so the alert runs as a task.
+    """
+
+    def __init__(self, services: Services, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.services = services
+        self.monotonic = monotonic
+        self.conflicts = 0
+        self._last_conflict: float | None = None
+        self._alerts: set[asyncio.Task[None]] = set()
+
+    def __call__(self, exc: TelegramError) -> None:
+        if not isinstance(exc, Conflict):
+            logger.error("polling for updates failed: %s", describe_error(exc))
+            return
+        self.conflicts += 1
+        now = self.monotonic()
+        new_incident = self._last_conflict is None or now - self._last_conflict > CONFLICT_QUIET_SECONDS
+        self._last_conflict = now
+        if not new_incident:
+            logger.debug("polling conflict again (%d so far): %s", self.conflicts, exc)
+            return
+        logger.error(
+            "polling conflict: %s. Another process is polling with this token (or a webhook was set); "
+            "run only one instance",
+            exc,
+        )
+        task = asyncio.get_running_loop().create_task(
+            self._alert(texts.ALERT_POLL_CONFLICT.format(detail=exc))
+        )
+        self._alerts.add(task)
+        task.add_done_callback(self._alerts.discard)
+
+    async def _alert(self, text: str) -> None:
+        try:
+            await self.services.publisher.alert(text)
+        except Exception:  # a background task: nothing above it would see the error
+            logger.exception("could not alert the admins about the polling conflict")
+
+    async def drain(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Let alerts in flight finish before the bot's HTTP client closes; cancel stragglers."""
+        if not self._alerts:
+            return
+        _, pending = await asyncio.wait(set(self._alerts), timeout=timeout)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
 async def run_bot(
     application: BotApplication,
     services: Services,
@@ -137,19 +204,28 @@ async def run_bot(
         await set_commands(application, services.config)
         updater = application.updater
         assert updater is not None
-        await updater.start_polling(timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES)
+        polling_errors = PollingErrors(services)
+        await updater.start_polling(
+            timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES, error_callback=polling_errors
+        )
         await application.start()
         if ready is not None:
             ready()
         try:
+            log_post_problems(services)
             # Started after the publish time (restart, crash, deploy): catch up now.
             await publish_due(services, services.now())
             # Bring the search index up to date now (a first build takes seconds on a big blog),
-            # after the catch-up publish so that never waits for it.
-            services.search()
+            # after the catch-up publish so that never waits for it. A cache: the bot publishes
+            # and answers without it, so no failure here may stop the bot.
+            try:
+                services.search()
+            except Exception:
+                logger.exception("search index not built at start-up; /search tries again")
             await stop.wait()
         finally:
             await updater.stop()
+            await polling_errors.drain()
             await application.stop()
 
 

@@ -7,8 +7,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+# How long a writer waits for another process's write lock. Our transactions last milliseconds,
+# and the bot's SQLite calls run on its event loop, which stands still while one waits: longer
+# than this is someone else holding the lock (a backup, a stuck process), and the write fails
+# closed instead; the reconcile job tries again (RELIABILITY #30).
+BUSY_TIMEOUT = 1.0
 
-def connect(path: Path | str, *, timeout: float = 5.0) -> sqlite3.Connection:
+
+def connect(path: Path | str, *, timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
     """Open (creating its folder) a database in autocommit mode: transactions only via `transaction`.
 
     WAL lets readers go on while one process writes; `busy_timeout` makes a second writer wait

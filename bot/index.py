@@ -186,7 +186,8 @@ class SearchIndex:
         """Create the tables; rebuild from nothing when the schema, folder or site changed."""
         identity = {
             "schema": str(SCHEMA_VERSION),
-            "folder": str(self.folder.resolve()),
+            # realpath, not Path.resolve(): that raises RuntimeError on a symlink loop (Python < 3.13).
+            "folder": os.path.realpath(self.folder),
             "site_url": self.site_url,
         }
         with self._write():

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from bot.db import connect, transaction
+from bot.db import BUSY_TIMEOUT, connect, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ class Store:
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @classmethod
-    def open(cls, path: Path | str, *, timeout: float = 5.0) -> Store:
+    def open(cls, path: Path | str, *, timeout: float = BUSY_TIMEOUT) -> Store:
         """Open (creating if needed) the database file; WAL so readers never block the sender."""
         try:
             return cls(connect(path, timeout=timeout))
