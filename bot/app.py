@@ -196,18 +196,34 @@ async def run_bot(
 
     `ready` is called once the token was accepted and polling runs.
     """
+    webhook = services.config.webhook
     async with application:  # initialize(): getMe, so a rejected token fails here
-        info = await application.bot.get_webhook_info()
-        if info.url:
-            # PTB's polling start would delete it and silently take the bot off its webhook.
-            raise RunError(f"a webhook is set ({info.url}); remove it first, or run the webhook deployment")
-        await set_commands(application, services.config)
         updater = application.updater
         assert updater is not None
         polling_errors = PollingErrors(services)
-        await updater.start_polling(
-            timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES, error_callback=polling_errors
-        )
+        if webhook.url:
+            await set_commands(application, services.config)
+            # PTB's server refuses (403) a request whose X-Telegram-Bot-Api-Secret-Token header
+            # is not the secret, or that is not JSON (RELIABILITY #25). setWebhook is idempotent:
+            # every instance sets the same URL and secret; pending updates are never dropped.
+            await updater.start_webhook(
+                listen=webhook.listen,
+                port=webhook.port,
+                url_path=webhook.path,
+                webhook_url=webhook.url,
+                secret_token=webhook.secret,
+                allowed_updates=ALLOWED_UPDATES,
+                drop_pending_updates=False,
+            )
+        else:
+            info = await application.bot.get_webhook_info()
+            if info.url:
+                # PTB's polling start would delete it and silently take the bot off its webhook.
+                raise RunError(f"a webhook is set ({info.url}); remove it first, or configure [webhook] url")
+            await set_commands(application, services.config)
+            await updater.start_polling(
+                timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES, error_callback=polling_errors
+            )
         await application.start()
         if ready is not None:
             ready()

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from telegram.error import InvalidToken, TelegramError
 
 from bot.app import RunError, build_application, build_services, cover_client, run_bot
-from bot.config import TOKEN_ENV, Config, ConfigError, default_environ, load_config
+from bot.config import TOKEN_ENV, WEBHOOK_SECRET_ENV, Config, ConfigError, default_environ, load_config
 from bot.context import search_index_path
 from bot.demo import run_demo
 from bot.index import SearchIndex, SearchIndexError
@@ -268,6 +268,17 @@ def _run_async(main: Coroutine[Any, Any, int], config: Config) -> int:
 def _run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     config = _with_posts(args, config)
     token = _token(config)
+    webhook = config.webhook
+    if webhook.url and not webhook.secret:
+        raise _CommandError(
+            f"[webhook] url is set but {WEBHOOK_SECRET_ENV} is not: without it anyone could post updates",
+            EXIT_USAGE,
+        )
+    where = (
+        f"receiving updates at {webhook.url} (listening on {webhook.listen}:{webhook.port})"
+        if webhook.url
+        else f"polling {config.telegram.api_url}"
+    )
 
     async def main() -> int:
         stop = asyncio.Event()
@@ -284,9 +295,7 @@ def _run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
                         application,
                         services,
                         stop,
-                        ready=lambda: print(
-                            f"ai-news-bot: polling {config.telegram.api_url}; Ctrl-C stops", file=out
-                        ),
+                        ready=lambda: print(f"ai-news-bot: {where}; Ctrl-C stops", file=out),
                     )
                 finally:
                     services.close()

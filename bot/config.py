@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.posts import normalize_label
@@ -17,6 +19,9 @@ from bot.topics import DEFAULT_TOPICS, Topic
 CONFIG_ENV = "AI_NEWS_BOT_CONFIG"
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"  # noqa: S105 - the variable's name, not a secret
 API_URL_ENV = "TELEGRAM_API_URL"
+WEBHOOK_SECRET_ENV = "TELEGRAM_WEBHOOK_SECRET"  # noqa: S105 - the variable's name, not a secret
+# What Telegram accepts as a webhook's secret_token (Bot API setWebhook).
+_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 # [topics] stays a short list a reader can page through in /tag; 20 names cover any company.
 MAX_TOPICS = 50
@@ -56,6 +61,24 @@ class PostsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookConfig:
+    """Updates by webhook instead of long polling: Telegram posts them to `url`, a reverse proxy
+    passes them to `listen`:`port` (same path). Unset `url`: the bot polls."""
+
+    url: str | None = None
+    listen: str = "127.0.0.1"
+    port: int = 8080
+    # Only from the environment, like the token; Telegram sends it back in a header with every
+    # update, and a request without it is refused (RELIABILITY #25).
+    secret: str | None = field(default=None, repr=False)
+
+    @property
+    def path(self) -> str:
+        """The URL's path: where the local server takes the updates."""
+        return (urlsplit(self.url).path if self.url else "") or "/"
+
+
+@dataclass(frozen=True, slots=True)
 class ScheduleConfig:
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     time: dt.time = dt.time(8, 0)
@@ -78,6 +101,7 @@ class Config:
     posts: PostsConfig = field(default_factory=PostsConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    webhook: WebhookConfig = field(default_factory=WebhookConfig)
     # Topic tags for /tag (issue 4); DEFAULT_TOPICS unless the file has a [topics] table.
     topics: tuple[Topic, ...] = DEFAULT_TOPICS
     source: Path | None = None  # the file it came from, None when defaults apply
@@ -107,6 +131,12 @@ def _url(value: object) -> str:
     if not text.startswith(("https://", "http://")):
         raise _InvalidValueError(f'expected an http(s) URL such as "https://example.org", got {text!r}')
     return text.rstrip("/")
+
+
+def _port(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise _InvalidValueError(f"expected a TCP port from 1 to 65535, got {_describe(value)}")
+    return value
 
 
 def _admins(value: object) -> tuple[int, ...]:
@@ -214,6 +244,7 @@ _SCHEMA: dict[str, dict[str, _Parser]] = {
         "on_ambiguous": _choice(AMBIGUOUS_MODES),
     },
     "storage": {"database": _path},
+    "webhook": {"url": _url, "listen": _string, "port": _port},
     # topic name -> the names that stand for it in a headline
     "topics": {_ANY_KEY: _aliases},
 }
@@ -232,7 +263,10 @@ def _parse_tables(data: Mapping[str, object], where: str, base: Path) -> dict[st
         for key, raw in table.items():
             parse = keys.get(key) or keys.get(_ANY_KEY)
             if parse is None:
-                hint = " (the token comes only from env TELEGRAM_BOT_TOKEN)" if key == "token" else ""
+                hint = {
+                    ("telegram", "token"): f" (the token comes only from env {TOKEN_ENV})",
+                    ("webhook", "secret"): f" (it comes only from env {WEBHOOK_SECRET_ENV})",
+                }.get((section, key), "")
                 raise ConfigError(
                     f"{where}: unknown key [{section}] {key}{hint}; expected one of: {', '.join(keys)}"
                 )
@@ -275,12 +309,19 @@ def load_config(path: Path | None, environ: Mapping[str, str]) -> Config:
         except _InvalidValueError as exc:
             raise ConfigError(f"env {API_URL_ENV}: {exc}") from None
     token = environ.get(TOKEN_ENV, "").strip() or None
+    secret = environ.get(WEBHOOK_SECRET_ENV, "").strip() or None
+    if secret is not None and (not _SECRET.fullmatch(secret) or secret == token):
+        # Never echoed: it is a secret. Telegram takes 1-256 of these characters only.
+        raise ConfigError(
+            f"env {WEBHOOK_SECRET_ENV}: expected 1 to 256 characters A-Z a-z 0-9 _ -, not the bot token"
+        )
     return Config(
         telegram=TelegramConfig(**telegram, token=token),
         channel=ChannelConfig(**sections.get("channel", {})),
         posts=PostsConfig(**sections.get("posts", {})),
         schedule=_schedule(sections.get("schedule", {})),
         storage=StorageConfig(**sections.get("storage", {})),
+        webhook=WebhookConfig(**sections.get("webhook", {}), secret=secret),
         topics=_topics(sections["topics"], str(path)) if "topics" in sections else DEFAULT_TOPICS,
         source=path,
     )

@@ -155,6 +155,7 @@ async def test_run_with_rejected_token_never_says_it_is_polling(server: FakeTele
     assert (result.code, result.out) == (EXIT_USAGE, "")
 
 
+@pytest.mark.reliability(18)
 async def test_run_refuses_to_poll_while_a_webhook_is_set(server: FakeTelegram, home: Path) -> None:
     """RELIABILITY #18: PTB's polling start would delete a live webhook; `run` refuses instead."""
     server.webhook_url = "https://bot.example/hook"
@@ -164,6 +165,16 @@ async def test_run_refuses_to_poll_while_a_webhook_is_set(server: FakeTelegram, 
     assert server.calls("deleteWebhook") == []
     assert server.calls("getUpdates") == []
     assert server.webhook_url == "https://bot.example/hook"
+
+
+async def test_webhook_without_its_secret_is_a_usage_error(server: FakeTelegram, home: Path) -> None:
+    """[webhook] url set but no TELEGRAM_WEBHOOK_SECRET: refused before anything is contacted."""
+    config = home / "config.toml"
+    config.write_text(config.read_text() + '\n[webhook]\nurl = "https://bot.example.org/tg"\n')
+    result = await cli("run", *CONFIG, cwd=home, env=environment(server, token=server.token))
+    assert (result.code, len(result.err_lines)) == (EXIT_USAGE, 1)
+    assert "TELEGRAM_WEBHOOK_SECRET" in result.err
+    assert server.requests == []
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -182,6 +193,7 @@ async def test_run_stops_on_signal(server: FakeTelegram, home: Path, signum: sig
     assert "Traceback" not in result.err
 
 
+@pytest.mark.reliability(24)
 async def test_debug_logging_never_shows_the_token(server: FakeTelegram, home: Path) -> None:
     """`run -vv` logs every Bot API call at DEBUG through a conversation, the token redacted."""
     process = await start("-vv", "run", *CONFIG, cwd=home, env=environment(server, token=server.token))
@@ -264,6 +276,7 @@ OUTCOMES = (
 
 
 @pytest.mark.parametrize("race", ["together", "cli-sending", "bot-sending"])
+@pytest.mark.reliability(7)
 async def test_run_and_cron_publish_send_exactly_once(server: FakeTelegram, home: Path, race: str) -> None:
     """The running bot's catch-up and a cron `publish` on one database: one channel message."""
     # together: both start at once. cli-sending: the bot starts while the CLI's send is held in

@@ -122,7 +122,12 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
     [
         ("[telegram]\ntoken = 'x'\n", "unknown key [telegram] token (the token comes only from env"),
         ("[posts]\ndirectory = 'x'\n", "unknown key [posts] directory; expected one of: dir, site_url"),
-        ("[webhook]\nurl = 'x'\n", "unknown section [webhook]; expected one of: telegram, channel"),
+        ("[webhooks]\nurl = 'x'\n", "unknown section [webhooks]; expected one of: telegram, channel"),
+        ("[webhook]\nurl = 'x'\n", "[webhook] url: expected an http(s) URL"),
+        (
+            "[webhook]\nsecret = 'x'\n",
+            "unknown key [webhook] secret (it comes only from env TELEGRAM_WEBHOOK_SECRET)",
+        ),
         ("posts = 'x'\n", "[posts] must be a table"),
         ("[telegram]\nadmins = 42\n", "[telegram] admins: expected an array of numeric Telegram user ids"),
         ("[telegram]\nadmins = ['@me']\n", "[telegram] admins: expected an array of numeric"),
