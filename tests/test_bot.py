@@ -196,6 +196,7 @@ async def test_unknown_tag_gets_the_search_results(bot: Bot) -> None:
     ]
 
 
+@pytest.mark.reliability(20)
 async def test_unknown_tag_note_is_escaped(bot: Bot) -> None:
     """The tag in the note is the reader's text, shown as typed (the fake server rejects bad HTML)."""
     bot.clock.now = at(9)  # the post with "<新一代>" is out
@@ -270,6 +271,7 @@ async def test_search_without_query_shows_usage(bot: Bot) -> None:
 
 
 @pytest.mark.parametrize("query", [q for q in HOSTILE_QUERIES if q.strip()])
+@pytest.mark.reliability(19)
 async def test_hostile_search_gets_an_answer(bot: Bot, query: str) -> None:
     """Any query gets a valid reply (the fake server rejects invalid HTML), never a traceback."""
     (answer,) = await bot.ask(f"/search {query}")
@@ -278,6 +280,8 @@ async def test_hostile_search_gets_an_answer(bot: Bot, query: str) -> None:
 
 
 @pytest.mark.parametrize("command", ["/today", "/tag", "/search", "/publish", "/preview", "/status"])
+@pytest.mark.reliability(19)
+@pytest.mark.reliability(20)
 async def test_hostile_arguments_get_a_sensible_reply(bot: Bot, command: str) -> None:
     """5,000 characters, HTML, control characters, emoji: every command answers, never errs."""
     bot.server.user_message("hi", user_id=ADMIN)
@@ -292,6 +296,7 @@ async def test_hostile_arguments_get_a_sensible_reply(bot: Bot, command: str) ->
 @pytest.mark.parametrize(
     "data", ["x", "s:-1:q", "s:99999:q", "t:１:AI", "tk:0:AAAAAAAAAAAA", "T:0:extra", "n"]
 )
+@pytest.mark.reliability(21)
 async def test_tampered_button_data_gets_a_polite_answer(bot: Bot, data: str) -> None:
     """Stale or forged callback data is answered (no spinner), edits nothing and sends nothing."""
     (listing,) = await bot.ask("/tag")
@@ -358,6 +363,7 @@ async def test_publish_without_post(bot: Bot) -> None:
     assert bot.channel() == []
 
 
+@pytest.mark.reliability(23)
 async def test_non_admin_publish_is_refused(bot: Bot) -> None:
     """A reader's /publish is refused politely; the channel gets nothing."""
     (reply,) = await bot.ask("/publish", user=READER)
@@ -372,6 +378,7 @@ async def test_non_admin_publish_is_refused(bot: Bot) -> None:
         {"id": -100999, "type": "channel", "title": "某频道"},  # posting on behalf of a channel
     ],
 )
+@pytest.mark.reliability(22)
 async def test_messages_on_behalf_of_a_chat_are_not_admins(bot: Bot, sender_chat: dict[str, object]) -> None:
     """Anonymous admins and channel identities are never admins, whatever id they carry."""
     bot.server.user_message(
@@ -382,6 +389,7 @@ async def test_messages_on_behalf_of_a_chat_are_not_admins(bot: Bot, sender_chat
     assert bot.channel() == []
 
 
+@pytest.mark.reliability(22)
 async def test_automatic_forward_is_not_an_admin(bot: Bot) -> None:
     """A channel post auto-forwarded into its discussion group (from 777000) cannot /publish."""
     bot.server.user_message("你好", user_id=READER, chat_id=GROUP, chat_type="supergroup")  # the group exists
@@ -404,6 +412,7 @@ async def test_automatic_forward_is_not_an_admin(bot: Bot) -> None:
     assert bot.channel() == []
 
 
+@pytest.mark.reliability(23)
 async def test_admin_removed_from_config_is_refused_after_restart(
     server: FakeTelegram, tmp_path: Path, posts: Path
 ) -> None:
@@ -416,6 +425,7 @@ async def test_admin_removed_from_config_is_refused_after_restart(
         assert bot.channel() == []
 
 
+@pytest.mark.reliability(17)
 async def test_edited_publish_does_nothing(bot: Bot) -> None:
     """An edit that turns a message into /publish is ignored."""
     update = bot.server.user_message("hi", user_id=ADMIN)
@@ -427,6 +437,7 @@ async def test_edited_publish_does_nothing(bot: Bot) -> None:
     assert bot.channel() == []
 
 
+@pytest.mark.reliability(16)
 async def test_same_update_twice_publishes_once(bot: Bot) -> None:
     """Telegram may deliver an update twice; /publish force runs once per update id."""
     await bot.ask("/publish", user=ADMIN)
@@ -478,6 +489,7 @@ async def test_command_menus_for_everyone_and_for_admins(
 # -- the daily push ------------------------------------------------------------------------------
 
 
+@pytest.mark.reliability(5)
 async def test_daily_job_is_at_the_configured_local_time(bot: Bot) -> None:
     """The daily job fires at 08:00 Asia/Shanghai (+08:00), not 08:00 UTC."""
     jobs = bot.application.job_queue
@@ -488,6 +500,8 @@ async def test_daily_job_is_at_the_configured_local_time(bot: Bot) -> None:
     assert (local.hour, local.minute, local.utcoffset()) == (8, 0, dt.timedelta(hours=8))
 
 
+@pytest.mark.reliability(3)
+@pytest.mark.reliability(7)
 async def test_daily_job_publishes_once(bot: Bot) -> None:
     """At the publish time the job sends today's post; firing again (or reconcile) sends nothing more."""
     bot.clock.now = at(8)
@@ -518,6 +532,7 @@ async def test_late_post_is_sent_when_it_arrives(bot: Bot) -> None:
     assert [m["text"].split("\n")[0] for m in bot.channel()] == ["迟到的日报"]
 
 
+@pytest.mark.reliability(29)
 async def test_no_post_by_the_deadline_tells_the_admins_once(bot: Bot) -> None:
     """At the end of the window with no post, the admins are told once and nothing is sent."""
     tomorrow = TODAY + dt.timedelta(days=1)
@@ -541,6 +556,7 @@ async def test_admin_publishes_a_day_the_schedule_gave_up_on(bot: Bot) -> None:
     assert [m["text"].split("\n")[0] for m in bot.channel()] == ["很晚的日报"]
 
 
+@pytest.mark.reliability(2)
 async def test_no_backfill_of_earlier_days(bot: Bot) -> None:
     """The day after an outage only today's post may go out, never yesterday's."""
     bot.clock.now = at(8, 30, day=TODAY + dt.timedelta(days=1))
@@ -549,6 +565,7 @@ async def test_no_backfill_of_earlier_days(bot: Bot) -> None:
     assert bot.store.get(pub_key()) is None
 
 
+@pytest.mark.reliability(1)
 async def test_catch_up_after_a_late_start(server: FakeTelegram, tmp_path: Path, posts: Path) -> None:
     """Started at 08:10 with today's post unsent: it goes out at start-up, once."""
     async with running_bot(server, make_config(tmp_path, server), Clock(at(8, 10))) as bot:
@@ -651,6 +668,7 @@ async def test_admin_deletes_the_channel_message_with_the_button(bot: Bot) -> No
     assert edited["text"] == texts.DELETE_NOTHING.format(day=TODAY)
 
 
+@pytest.mark.reliability(21)
 async def test_only_admins_delete_channel_messages(bot: Bot) -> None:
     """The delete button pressed by a reader, or with tampered data: refused, nothing deleted."""
     sent, alert = await _file_deleted(bot)
@@ -726,6 +744,7 @@ async def test_admin_skips_a_held_post(bot: Bot) -> None:
     assert row.status == "skipped"
 
 
+@pytest.mark.reliability(21)
 async def test_only_admins_decide_on_a_held_post(bot: Bot) -> None:
     """The same button pressed by a reader (forwarded, or forged data) is refused."""
     day, question = await _held(bot)

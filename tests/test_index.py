@@ -130,6 +130,7 @@ def test_snippet_marks_the_match(examples: SearchIndex) -> None:
 
 
 @pytest.mark.parametrize("query", HOSTILE_QUERIES)
+@pytest.mark.reliability(19)
 def test_hostile_queries_never_raise(examples: SearchIndex, query: str) -> None:
     """FTS5 syntax, quotes, SQL, control characters, huge input: a result or nothing, no exception."""
     result = examples.search(query, limit=5)
@@ -138,6 +139,7 @@ def test_hostile_queries_never_raise(examples: SearchIndex, query: str) -> None:
 
 @settings(max_examples=150, deadline=None)
 @given(st.text(max_size=300))
+@pytest.mark.reliability(19)
 def test_any_text_query_never_raises(tmp_path_factory: pytest.TempPathFactory, query: str) -> None:
     """Any Unicode query returns results or nothing, never an exception."""
     index = _shared_examples(tmp_path_factory)

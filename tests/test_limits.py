@@ -42,6 +42,7 @@ def test_bucket_forgets_idle_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     assert list(buckets._buckets) == ["new"]
 
 
+@pytest.mark.reliability(26)
 def test_reader_gets_one_note_then_silence() -> None:
     limits = ReaderLimits()
     verdicts = [limits.check(GROUP, 1, group=True, now=0)[0] for _ in range(USER_BURST + 3)]
@@ -56,6 +57,7 @@ def test_group_budget_is_shared_by_its_readers() -> None:
     assert limits.check(-100888, 1, group=True, now=0)[0] == "answer"  # another group is not
 
 
+@pytest.mark.reliability(26)
 async def test_search_flood_in_a_group_leaves_room_for_the_daily_post(bot: Bot) -> None:
     """50 /search from 10 readers at once: the group gets at most 20 messages a minute (Telegram's
     limit), the flooders a note each at most, and the daily post still goes out at once."""

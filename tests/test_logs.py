@@ -47,6 +47,7 @@ def test_redact(text: str, expected: str) -> None:
     assert redact(text, ("s3cret-webhook",)) == expected
 
 
+@pytest.mark.reliability(24)
 def test_token_in_arguments_redacted_at_debug(captured: io.StringIO) -> None:
     """A token passed as a %-argument at DEBUG (as PTB logs its base URL) is redacted."""
     logging.getLogger("telegram.ext").debug("Set Bot API URL: %s", f"https://api.telegram.org/bot{TOKEN}")
@@ -64,6 +65,7 @@ def test_token_in_traceback_redacted(captured: io.StringIO) -> None:
     assert "RuntimeError: cannot reach /bot<redacted-token>/getMe" in captured.getvalue()
 
 
+@pytest.mark.reliability(24)
 def test_httpx_request_lines_hidden(captured: io.StringIO) -> None:
     """httpx's INFO request lines (full URL with token) are not even emitted."""
     logging.getLogger("httpx").info("HTTP Request: POST https://api.telegram.org/bot%s/getMe", TOKEN)

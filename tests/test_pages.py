@@ -195,6 +195,7 @@ _RANDOM_BYTES = [bytes(_RNG.randrange(256) for _ in range(64)) for _ in range(3)
         *(raw.decode("latin-1") for raw in _RANDOM_BYTES),
     ],
 )
+@pytest.mark.reliability(21)
 def test_tampered_callback_data_decodes_to_none(data: str) -> None:
     """Anything this module did not make is None, never an exception."""
     assert decode_page(data) is None

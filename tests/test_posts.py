@@ -248,6 +248,7 @@ def test_h1_differing_from_the_title_is_kept() -> None:
     assert post.body == "# 别的\n\n正文"
 
 
+@pytest.mark.reliability(27)
 def test_bom_and_crlf_do_not_hide_front_matter() -> None:
     """A UTF-8 BOM and Windows line ends still parse (RELIABILITY #27)."""
     raw = "\ufeff---\r\ntitle: T\r\ndate: 2026-03-01\r\n---\r\n正文\r\n".encode()
@@ -298,6 +299,7 @@ def test_article_url_encodes() -> None:
         ("---\nx: &a [1]\ny: *a\ntitle: T\n---\n", 2, "YAML anchors and aliases are not allowed"),
     ],
 )
+@pytest.mark.reliability(27)
 def test_file_that_cannot_be_a_post(text: str, line: int, reason: str) -> None:
     """Each kind of broken file raises PostError naming the line and the reason."""
     error = parse_error(text)
@@ -311,6 +313,7 @@ def test_invalid_utf8_names_the_line() -> None:
     assert (error.line, error.reason) == (6, "file is not valid UTF-8")
 
 
+@pytest.mark.reliability(28)
 def test_oversized_file_rejected_before_parsing(tmp_path: Path) -> None:
     """A file over 1 MB is refused without being parsed (RELIABILITY #28)."""
     path = tmp_path / "huge.md"
@@ -321,6 +324,7 @@ def test_oversized_file_rejected_before_parsing(tmp_path: Path) -> None:
     assert time.perf_counter() - started < 1  # a guard against hanging, not a benchmark
 
 
+@pytest.mark.reliability(28)
 def test_alias_bomb_rejected_quickly() -> None:
     """A billion-laughs front matter is refused at the first anchor, in well under a second."""
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
@@ -382,6 +386,7 @@ def test_post_for_day_ignores_other_categories(tmp_path: Path) -> None:
     assert day.path.name == "daily.md"
 
 
+@pytest.mark.reliability(29)
 def test_post_for_day_newest_file_wins(tmp_path: Path) -> None:
     """The blog re-runs a failed post under a new file name: the newest file is the day's post."""
     write_post(tmp_path, "z-first.md", date="2026-03-01", mtime=1_000_000_000)

@@ -70,6 +70,7 @@ def _caused(exc: Exception, cause: BaseException) -> Exception:
         (ValueError("anything else"), Delivery.AMBIGUOUS),
     ],
 )
+@pytest.mark.reliability(15)
 def test_classifier_uses_exact_class_and_cause(error: Exception, delivery: Delivery) -> None:
     """BadRequest and TimedOut are NetworkErrors too: only the class plus __cause__ tell what happened."""
     assert classify(error) is delivery
@@ -98,6 +99,7 @@ async def _publish_now(bot: Bot) -> None:
     await bot.job(DAILY_JOB)
 
 
+@pytest.mark.reliability(11)
 async def test_flood_wait_is_waited_out(bot: Bot) -> None:
     """429 retry_after=3: the sender waits at least 3 s, then the post goes out once."""
     bot.server.fail_next("sendMessage", status=429, retry_after=3)
@@ -108,6 +110,7 @@ async def test_flood_wait_is_waited_out(bot: Bot) -> None:
     assert _status(bot) == "sent"
 
 
+@pytest.mark.reliability(11)
 async def test_long_flood_wait_is_retried_later(bot: Bot) -> None:
     """A 429 longer than we wait in place leaves the day retryable; a later reconcile sends it."""
     bot.server.fail_next("sendMessage", status=429, retry_after=300)
@@ -122,6 +125,7 @@ async def test_long_flood_wait_is_retried_later(bot: Bot) -> None:
     assert _status(bot) == "sent"
 
 
+@pytest.mark.reliability(12)
 async def test_forbidden_fails_once_tells_admins_and_commands_keep_working(bot: Bot) -> None:
     """403: one attempt, `failed`, admins alerted, /status shows it, /today still answers, no retry loop."""
     bot.server.fail_next(
@@ -142,6 +146,7 @@ async def test_forbidden_fails_once_tells_admins_and_commands_keep_working(bot: 
     assert today["text"].startswith("示例日报")
 
 
+@pytest.mark.reliability(9)
 async def test_read_timeout_is_unknown_and_never_resent(server: FakeTelegram, tmp_path: Path) -> None:
     """Telegram stored the message but answered too late: `unknown`, alert, no second message."""
     copy_example_posts(tmp_path / "posts")
@@ -156,6 +161,7 @@ async def test_read_timeout_is_unknown_and_never_resent(server: FakeTelegram, tm
         assert server.sent(ADMIN)[-1]["text"].startswith("⚠️ 日报没有发出去：")
 
 
+@pytest.mark.reliability(9)
 async def test_server_error_is_unknown(bot: Bot) -> None:
     """A 5xx after sending proves nothing: `unknown`, not resent."""
     bot.server.fail_next("sendMessage", status=500)
@@ -203,6 +209,7 @@ async def test_resend_mode_accepts_a_second_message(server: FakeTelegram, tmp_pa
         assert (len(bot.channel()), _status(bot)) == (2, "sent")
 
 
+@pytest.mark.reliability(8)
 async def test_resend_mode_resends_after_a_crash_mid_send(server: FakeTelegram, tmp_path: Path) -> None:
     """A claim whose sender died turns retryable (not unknown) and is sent by the next tick."""
     async with resending_bot(server, tmp_path) as bot:
@@ -220,6 +227,7 @@ async def test_resend_mode_resends_after_a_crash_mid_send(server: FakeTelegram, 
         assert server.sent(ADMIN) == []
 
 
+@pytest.mark.reliability(10)
 async def test_connection_refused_is_retried_after_recovery(bot: Bot) -> None:
     """The API down at publish time (nothing sent): retryable; once it is back, one message."""
     port = bot.server.port
@@ -233,6 +241,7 @@ async def test_connection_refused_is_retried_after_recovery(bot: Bot) -> None:
     assert _status(bot) == "sent"
 
 
+@pytest.mark.reliability(14)
 async def test_unparsable_html_falls_back_to_plain_text_once(bot: Bot) -> None:
     """`can't parse entities`: the same message once more as plain text, nothing more."""
     bot.server.fail_next("sendMessage", status=400, description="Bad Request: can't parse entities: oops")
@@ -243,6 +252,7 @@ async def test_unparsable_html_falls_back_to_plain_text_once(bot: Bot) -> None:
     assert _status(bot) == "sent"
 
 
+@pytest.mark.reliability(13)
 async def test_chat_migration_sends_once_to_the_new_id(server: FakeTelegram, tmp_path: Path) -> None:
     """A group that became a supergroup: the new id is remembered and the post sent there once."""
     copy_example_posts(tmp_path / "posts")
@@ -259,6 +269,7 @@ async def test_chat_migration_sends_once_to_the_new_id(server: FakeTelegram, tmp
         assert row.status == "sent"
 
 
+@pytest.mark.reliability(30)
 async def test_database_down_sends_nothing_until_it_recovers(bot: Bot) -> None:
     """Fail closed: no ledger, no claim, no send; the next tick after recovery sends once."""
     db = bot.store._db
@@ -271,6 +282,7 @@ async def test_database_down_sends_nothing_until_it_recovers(bot: Bot) -> None:
     assert len(bot.channel()) == 1
 
 
+@pytest.mark.reliability(29)
 async def test_publish_records_path_and_hash(bot: Bot) -> None:
     """The ledger keeps which file and which exact bytes were sent."""
     await _publish_now(bot)
@@ -281,6 +293,7 @@ async def test_publish_records_path_and_hash(bot: Bot) -> None:
     assert (row.post_path, row.post_sha256) == (str(post.path), post.sha256)
 
 
+@pytest.mark.reliability(29)
 async def test_file_swapped_mid_send_sends_what_was_claimed(bot: Bot) -> None:
     """RELIABILITY #29: the file changes between the claim and the send: the message is the
     claimed version and the ledger says so; the edits job then brings the message up to date."""

@@ -1,15 +1,18 @@
 """RELIABILITY.md cases not covered elsewhere, each through the running bot (or the CLI as a process).
 
-Every test is marked `reliability(N)` with its case number in ../shared/RELIABILITY.md.
+Every test for a case, here or in another file, is marked `reliability(N)` with its case number in
+../shared/RELIABILITY.md; the first test below checks that all 30 cases have one.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import datetime as dt
 import logging
 import math
 import os
+import re
 import signal
 import sqlite3
 import time
@@ -27,6 +30,7 @@ from bot.fakeapi import FakeTelegram
 from bot.posts import MAX_FILE_BYTES, MAX_FRONT_MATTER_BYTES, PostFolder
 from bot.schedule import DAILY_JOB, RECONCILE_JOB
 from bot.store import PubKey
+from tests.conftest import REPO
 from tests.harness import (
     ADMIN,
     CHANNEL,
@@ -45,6 +49,38 @@ from tests.harness import (
 from tests.test_cli_live import OUTCOMES, environment, finish, start, until_polling
 
 KEY = PubKey(CHANNEL, TODAY)
+RELIABILITY_CASES = 30
+
+
+def _marked_cases() -> dict[int, list[str]]:
+    """Case number -> the tests marked `@pytest.mark.reliability(N)`, read from the test files."""
+    found: dict[int, list[str]] = {}
+    for path in sorted(Path(__file__).parent.glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for decorator in node.decorator_list:
+                match decorator:
+                    case ast.Call(
+                        func=ast.Attribute(attr="reliability", value=ast.Attribute(attr="mark")),
+                        args=[ast.Constant(value=int(case))],
+                    ):
+                        found.setdefault(case, []).append(f"{path.name}::{node.name}")
+    return found
+
+
+def test_every_reliability_case_has_a_test() -> None:
+    """Each of the 30 cases in ../shared/RELIABILITY.md is covered by at least one marked test."""
+    found = _marked_cases()
+    assert sorted(found) == list(range(1, RELIABILITY_CASES + 1)), (
+        f"cases without a test: {sorted(set(range(1, RELIABILITY_CASES + 1)) - set(found))}"
+    )
+    cases = REPO.parent / "shared" / "RELIABILITY.md"
+    if cases.exists():  # the numbering still matches the document
+        rows = re.findall(r"^\| (\d+) \|", cases.read_text(encoding="utf-8"), re.M)
+        assert [int(n) for n in rows] == list(range(1, RELIABILITY_CASES + 1))
+
+
 TOKYO = ZoneInfo("Asia/Tokyo")
 
 

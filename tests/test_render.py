@@ -475,6 +475,7 @@ POSTS = st.builds(
 @pytest.mark.filterwarnings("ignore:Generating overly large repr")
 @given(post=POSTS, cover=st.sampled_from(COVER_MODES))
 @settings(max_examples=200, deadline=None)
+@pytest.mark.reliability(14)
 def test_any_post_renders_to_valid_calls_within_budget(post: Post, cover: CoverMode) -> None:
     """Any post, any cover mode: every call is valid and within budget, and no bullet is lost silently."""
     check_rendering(post, render.render_post(post, chat_id=1, cover=cover), cover)

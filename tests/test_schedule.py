@@ -21,6 +21,7 @@ def schedule(zone: ZoneInfo, hour: int, minute: int = 0, catch_up_hours: float =
     )
 
 
+@pytest.mark.reliability(5)
 def test_window_is_the_local_time_not_utc() -> None:
     """08:00 in Asia/Shanghai is 00:00 UTC: a naive time is never read as UTC (RELIABILITY #5)."""
     w = window(dt.date(2026, 11, 29), schedule(SHANGHAI, 8))
@@ -37,6 +38,7 @@ def test_window_is_the_local_time_not_utc() -> None:
         (dt.date(2026, 10, 25), dt.datetime(2026, 10, 25, 0, 30, tzinfo=UTC)),  # 02:30 happens twice
     ],
 )
+@pytest.mark.reliability(4)
 def test_dst_days_have_one_window(day: dt.date, start_utc: dt.datetime) -> None:
     """A publish time in the skipped or repeated hour still gives one window that day (RELIABILITY #4)."""
     w = window(day, schedule(BERLIN, 2, 30))
@@ -44,6 +46,7 @@ def test_dst_days_have_one_window(day: dt.date, start_utc: dt.datetime) -> None:
     assert w.end - w.start == dt.timedelta(hours=6)
 
 
+@pytest.mark.reliability(4)
 def test_every_instant_of_a_dst_day_belongs_to_that_date() -> None:
     """Walking a DST day minute by minute, the window is always that local date's, opened once."""
     sched = schedule(BERLIN, 2, 30)

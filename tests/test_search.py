@@ -326,6 +326,7 @@ HOSTILE_ENGINE = ScanSearch(
 
 
 @pytest.mark.parametrize("query", HOSTILE)
+@pytest.mark.reliability(20)
 def test_hostile_queries_render_valid_telegram_html(examples: ScanSearch, query: str) -> None:
     """Any query: no exception, and every page of the answer is a message Telegram accepts."""
     result = examples.search(query, limit=5)
