@@ -90,6 +90,7 @@ async def publish_due(services: Services, now: dt.datetime) -> Outcome | None:
         return None
     if post is None:
         logger.info("no post for %s yet; looking again in %s", current.day, config.schedule.retry)
+        await _folder_trouble(services, current)
         return None
     verdict = assess(post)
     if verdict.held:
@@ -105,6 +106,19 @@ async def publish_due(services: Services, now: dt.datetime) -> Outcome | None:
     if outcome.status in ("failed", "unknown"):
         await publisher.alert(texts.ALERT_SEND_FAILED.format(day=current.day, detail=outcome.detail))
     return outcome
+
+
+async def _folder_trouble(services: Services, current: Window) -> None:
+    """The posts folder is missing, unreadable or empty while the day's post is due: the admins
+    hear it at once (once per day and problem), not only when the window closes."""
+    folder = services.config.posts.dir
+    for problem in services.library().errors:
+        if problem.path != folder:
+            continue  # a broken post file: `ai-news-bot check` and /status report those
+        if services.store.notify_once(f"folder:{current.day}:{problem.message}", now=services.clock()):
+            local_end = current.end.astimezone(services.config.schedule.timezone).strftime("%H:%M")
+            text = texts.ALERT_FOLDER.format(folder=folder, problem=problem.message, end=local_end)
+            await services.publisher.alert(text)
 
 
 HOLD_PUBLISH, HOLD_SKIP = "q:p:", "q:s:"  # callback data prefixes of the two buttons, + YYYY-MM-DD

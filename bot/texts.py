@@ -124,6 +124,7 @@ ALERT_MIGRATED = (
     "日报已发到新群组；请把配置里的 [channel] chat 改成 {new}。"
 )
 ALERT_SEND_FAILED = "⚠️ 日报没有发出去：{detail}"
+ALERT_FOLDER = "📂 日报还发不出去：文章目录 {folder} 有问题（{problem}）。修好后 {end} 前会自动发送。"
 ALERT_UNKNOWN = (
     "❓ {day} 的日报发送结果不明（{error}）。请先看看频道里有没有，没有的话用 /publish {day} force。"
 )

@@ -618,8 +618,8 @@ async def test_short_lock_at_fire_time_is_waited_out(bot: Bot) -> None:
 async def test_unusable_posts_folder_keeps_the_bot_answering(
     server: FakeTelegram, tmp_path: Path, how: str
 ) -> None:
-    """No usable posts folder: commands are answered, nothing is sent, and at the window's end
-    the admins hear once that there was no post."""
+    """No usable posts folder: commands are answered, nothing is sent, the admins hear at the
+    publish time what is wrong with the folder, and at the window's end once that there was no post."""
     folder = tmp_path / "posts"
     if how == "empty":
         folder.mkdir()
@@ -651,6 +651,10 @@ async def test_unusable_posts_folder_keeps_the_bot_answering(
             assert "文章：0 篇" in status["text"]
             bot.clock.now = at(8)
             await bot.job(DAILY_JOB)
+            await bot.job(RECONCILE_JOB)
+            # told at once, and once, what is wrong with the folder
+            (trouble,) = [text for text in alerts(bot) if text.startswith("📂")]
+            assert trouble.startswith(f"📂 日报还发不出去：文章目录 {tmp_path / 'posts'} 有问题（")
             bot.clock.now = at(14, 1)
             await bot.job(RECONCILE_JOB)
             await bot.job(RECONCILE_JOB)
