@@ -340,6 +340,9 @@ def _publish(args: argparse.Namespace, config: Config, out: TextIO) -> int:
                 services = build_services(application, config, store, http=http)
                 async with application:
                     outcome = await services.publisher.publish(post, day=day, deliberate=True)
+                    # Cron may be the only process: it tells the admins itself (once) about a
+                    # failure, an unknown outcome or a dead sender's claim.
+                    await services.publisher.settle(services.clock())
         finally:
             store.close()
         print(f"ai-news-bot: {outcome.detail}", file=out)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Protocol, Self
+from typing import Any, Literal, Protocol, Self
 
 import tornado.httpserver
 import tornado.netutil
@@ -63,6 +63,17 @@ _ERROR_DESCRIPTIONS = {
     500: "Internal Server Error",
     502: "Bad Gateway",
 }
+
+
+# When `FakeTelegram.on_request` sees a call (the tests' crash points): "received" before anything
+# happens to it (no fault taken, nothing executed), "executed" right after the method ran (a sent
+# message is stored) but before the answer, "answered" once the answer was written or the
+# connection closed. Only for calls with the right token to a known method.
+RequestPhase = Literal["received", "executed", "answered"]
+# (method, params, phase) -> False to hang up there: at "received" the call is never executed (as
+# if the client died before its request was complete), at "executed" it is never answered. The
+# return value is ignored at "answered". A hook must not change `params`.
+RequestHook = Callable[[str, JSONDict, RequestPhase], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +127,10 @@ class _ApiError(Exception):
         if parameters:
             self.body["parameters"] = parameters
         self.status = status
+
+
+class _HangUpError(Exception):
+    """An `on_request` hook asked to close the connection without an answer."""
 
 
 def _bad(description: str) -> _ApiError:
@@ -184,6 +199,9 @@ class FakeTelegram:
         self._open_callbacks: set[str] = set()
         self._open_inline: set[str] = set()
         self._faults: list[_Fault] = []
+        # Called at each phase of every call (see RequestHook): a test can act at an exact point of
+        # a send, e.g. kill its client. A fault added from the "received" call applies to that call.
+        self.on_request: RequestHook | None = None
         # Message ids are unique across chats here (Telegram numbers per chat) so an int names one.
         self._last_message_id = 0
         self._last_update_id = 100_000_000
@@ -466,7 +484,12 @@ class FakeTelegram:
         elif method is None:
             outcome = 404, _ApiError(404, "Not Found: method not found").body
         else:
-            outcome = await self._answer(method, params, files, client_gone)
+            try:
+                if not self._hook(method, params, "received"):
+                    raise _HangUpError
+                outcome = await self._answer(method, params, files, client_gone)
+            except _HangUpError:
+                outcome = None
         status, body = outcome if outcome is not None else (0, {})
         self.requests.append(Request(method or name, params, files, status, body))
         self._notify()
@@ -495,6 +518,7 @@ class FakeTelegram:
     async def _execute(
         self, method: str, params: JSONDict, files: Files, client_gone: Callable[[], bool]
     ) -> tuple[int, JSONDict]:
+        outcome: tuple[int, JSONDict]
         try:
             if method in _VALIDATED:
                 check_call(method, params)
@@ -503,10 +527,23 @@ class FakeTelegram:
             else:
                 result = self._api[method](params, files)
         except ApiRuleError as exc:
-            return 400, _ApiError(400, str(exc)).body
+            outcome = 400, _ApiError(400, str(exc)).body
         except _ApiError as exc:
-            return exc.status, exc.body
-        return 200, {"ok": True, "result": result}
+            outcome = exc.status, exc.body
+        else:
+            outcome = 200, {"ok": True, "result": result}
+        if not self._hook(method, params, "executed"):
+            raise _HangUpError
+        return outcome
+
+    def _hook(self, method: str, params: JSONDict, phase: RequestPhase) -> bool:
+        """Run `on_request`; False means hang up here."""
+        return self.on_request is None or self.on_request(method, params, phase)
+
+    def _answered(self, token: str, name: str, params: JSONDict) -> None:
+        method = self._canonical.get(name.lower())
+        if token == self.token and method is not None:
+            self._hook(method, params, "answered")
 
     def _notify(self) -> None:
         # Wakes every waiter at once without a lock, so the synchronous injection methods can call it.
@@ -944,6 +981,7 @@ class _BotApiHandler(tornado.web.RequestHandler):
                 self.detach().close()  # no status line at all: the client sees the connection drop
             else:
                 self._reply(*outcome)
+            self.server._answered(token, method, params)
         finally:
             self.server._inflight -= 1
             self.server._notify()

@@ -415,6 +415,10 @@ LEASE_SECONDS = 600.0
 # After a send that provably did not happen: wait this long, doubling per attempt, at most MAX.
 RETRY_BASE_SECONDS = 60.0
 RETRY_MAX_SECONDS = 900.0
+# Failures of the last this many days are reported (each once); older ones were reported already.
+ALERT_DAYS = 2
+# An alert taken on by a process that died before sending it is taken on again after this long.
+NOTICE_LEASE_SECONDS = 120.0
 
 
 class Publisher:
@@ -480,6 +484,9 @@ class Publisher:
         key = PubKey(self.chat, day) if force_key is None else PubKey(self.chat, day, "manual", force_key)
         when = self.sender.clock() if now is None else now
         try:
+            # A dead sender's claim is not "being sent right now": it is unknown (RELIABILITY #8),
+            # whichever process looks first, the bot or a cron `ai-news-bot publish`.
+            self.expire(when)
             claimed = self.store.claim(
                 key,
                 owner=self.owner,
@@ -582,6 +589,53 @@ class Publisher:
         except StoreError as exc:
             logger.error("could not record the result: %s", exc)
             return None
+
+    def expire(self, now: float) -> None:
+        """Claims whose lease ran out become `unknown` (or, resending, `retryable`)."""
+        for row in self.store.expire_claims(now=now, resend=self.resend_ambiguous):
+            logger.error("%s %s: its sender died mid-send; now %s", row.key.chat, row.key.day, row.status)
+
+    async def settle(self, now: float) -> bool:
+        """Tell the admins, once each, about every recent publication that ended without a
+        message anyone can vouch for: a dead sender's claim, `unknown`, `failed`.
+
+        Every trigger calls this after its publish attempt, so an alert is never lost to a
+        process killed between recording a failure and telling, nor in a cron-only setup.
+        False when the database cannot be used now.
+        """
+        try:
+            self.expire(now)
+            rows = self.store.unsettled(self.chat, since=now - ALERT_DAYS * 86400)
+        except StoreError as exc:
+            logger.error("could not check the ledger for failures to report: %s", exc)
+            return False
+        for row in rows:
+            day, error = row.key.day, row.error or "?"
+            if row.status == "unknown":
+                text = texts.ALERT_UNKNOWN.format(day=day, error=error)
+            else:
+                text = texts.ALERT_SEND_FAILED.format(day=day, detail=f"{day}: {error}")
+            key = row.key
+            await self.alert_once(
+                f"told:{key.chat}:{key.day}:{key.kind}:{key.request_key}:{row.status}:{row.attempt}",
+                text,
+                now=now,
+            )
+        return True
+
+    async def alert_once(
+        self, key: str, text: str, *, now: float, buttons: list[dict[str, str]] | None = None
+    ) -> None:
+        """`alert`, once per `key` across processes and restarts; retried by a later call if the
+        process dies before the alert went out."""
+        try:
+            if not self.store.claim_notice(key, now=now, lease=NOTICE_LEASE_SECONDS):
+                return
+        except StoreError as exc:
+            logger.error("could not record the alert %s: %s", key, exc)
+            return
+        await self.alert(text, buttons=buttons)
+        self._record(lambda: self.store.notice_done(key, now=self.sender.clock()))
 
     async def alert(self, text: str, *, buttons: list[dict[str, str]] | None = None) -> None:
         """Tell every admin in private; an admin who never started the bot is logged, not fatal.

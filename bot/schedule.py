@@ -69,14 +69,12 @@ async def publish_due(services: Services, now: dt.datetime) -> Outcome | None:
     if phase == "early":
         return None
     publisher = services.publisher
+    # Dead senders' claims expire, and every failure not yet told is told (once). A database
+    # that cannot be used now means no claim and no send: fail closed, the next tick tries again
+    # (RELIABILITY #30), having stalled the bot for one busy timeout, not one per write.
+    if not await publisher.settle(now.timestamp()):
+        return None
     try:
-        for row in services.store.expire_claims(now=now.timestamp(), resend=publisher.resend_ambiguous):
-            if row.status == "unknown":
-                await publisher.alert(texts.ALERT_UNKNOWN.format(day=row.key.day, error=row.error))
-            else:
-                logger.warning(
-                    "%s: its sender died mid-send; sending again (on_ambiguous = resend)", row.key.day
-                )
         settled = publisher.existing(current.day)
     except StoreError as exc:
         # Fail closed: no ledger, no send. The next reconcile tick tries again (RELIABILITY #30).
@@ -104,7 +102,7 @@ async def publish_due(services: Services, now: dt.datetime) -> Outcome | None:
         return None
     outcome = await publisher.publish(post, day=current.day, now=now.timestamp())
     if outcome.status in ("failed", "unknown"):
-        await publisher.alert(texts.ALERT_SEND_FAILED.format(day=current.day, detail=outcome.detail))
+        await publisher.settle(now.timestamp())
     return outcome
 
 
@@ -115,10 +113,11 @@ async def _folder_trouble(services: Services, current: Window) -> None:
     for problem in services.library().errors:
         if problem.path != folder:
             continue  # a broken post file: `ai-news-bot check` and /status report those
-        if services.store.notify_once(f"folder:{current.day}:{problem.message}", now=services.clock()):
-            local_end = current.end.astimezone(services.config.schedule.timezone).strftime("%H:%M")
-            text = texts.ALERT_FOLDER.format(folder=folder, problem=problem.message, end=local_end)
-            await services.publisher.alert(text)
+        local_end = current.end.astimezone(services.config.schedule.timezone).strftime("%H:%M")
+        text = texts.ALERT_FOLDER.format(folder=folder, problem=problem.message, end=local_end)
+        await services.publisher.alert_once(
+            f"folder:{current.day}:{problem.message}", text, now=services.clock()
+        )
 
 
 HOLD_PUBLISH, HOLD_SKIP = "q:p:", "q:s:"  # callback data prefixes of the two buttons, + YYYY-MM-DD
@@ -278,15 +277,14 @@ DELETE_POST = "q:d:"  # callback data prefix of the delete button under ALERT_FI
 async def _file_gone(services: Services, row: Publication) -> None:
     """The published post's file is gone: ask the admins once per version; never delete alone."""
     name = Path(row.post_path or "?").name
-    if not services.store.notify_once(
-        f"gone:{row.key.chat}:{row.key.day}:{row.post_sha256}", now=services.clock()
-    ):
-        return
     logger.warning("the post of %s, published as %s, is no longer in the posts folder", row.key.day, name)
     link = publication_link(row) or texts.STATUS_NONE
     button = {"text": texts.DELETE_BUTTON, "callback_data": f"{DELETE_POST}{row.key.day}"}
-    await services.publisher.alert(
-        texts.ALERT_FILE_GONE.format(day=row.key.day, name=name, link=link), buttons=[button]
+    await services.publisher.alert_once(
+        f"gone:{row.key.chat}:{row.key.day}:{row.post_sha256}",
+        texts.ALERT_FILE_GONE.format(day=row.key.day, name=name, link=link),
+        now=services.clock(),
+        buttons=[button],
     )
 
 

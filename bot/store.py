@@ -78,9 +78,10 @@ CREATE TABLE IF NOT EXISTS held_post (  -- a version of a day's post the quality
     held_at     REAL NOT NULL,
     PRIMARY KEY (chat, pub_date, post_sha256)
 );
-CREATE TABLE IF NOT EXISTS notice (  -- something the admins were told about once, by key
+CREATE TABLE IF NOT EXISTS notice (  -- something the admins are told about once, by key
     key    TEXT PRIMARY KEY,
-    at     REAL NOT NULL
+    at     REAL NOT NULL,     -- when a process took it on (claimed) or told them (done)
+    done   INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS event (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -419,13 +420,31 @@ class Store:
             )
             return cursor.rowcount == 1
 
-    def notify_once(self, key: str, *, now: float) -> bool:
-        """True the first time `key` is seen: the admins are told about a thing once, not every tick."""
+    def claim_notice(self, key: str, *, now: float, lease: float) -> bool:
+        """Take on telling the admins about `key`: True for one caller, until `notice_done`; taken
+        again only when its taker died without telling (after `lease`). At least once, never twice
+        at the same time: like a publication, the claim is committed before any message."""
         with self._write():
             cursor = self._db.execute(
-                "INSERT INTO notice (key, at) VALUES (?, ?) ON CONFLICT DO NOTHING", (key, now)
+                "INSERT INTO notice (key, at) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET at = excluded.at WHERE done = 0 AND at < ?",
+                (key, now, now - lease),
             )
             return cursor.rowcount == 1
+
+    def notice_done(self, key: str, *, now: float) -> None:
+        with self._write():
+            self._db.execute("UPDATE notice SET done = 1, at = ? WHERE key = ?", (now, key))
+
+    def unsettled(self, chat: str, *, since: float) -> list[Publication]:
+        """Publications that ended without a message anyone can vouch for (`unknown`, `failed`),
+        changed since `since`: what the admins must hear about."""
+        rows = self._read(
+            "SELECT * FROM publication WHERE chat = ? AND status IN ('unknown', 'failed')"
+            " AND updated_at >= ? ORDER BY pub_date, created_at",
+            (chat, since),
+        )
+        return [_publication(row) for row in rows]
 
     def first_time(self, update_id: int, *, now: float) -> bool:
         """Record an update id; False when it was seen before (Telegram may deliver an update twice)."""

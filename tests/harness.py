@@ -170,3 +170,14 @@ def with_channel(config: Config, **changes: Any) -> Config:
 
 
 Factory = Callable[..., Any]
+
+
+def midday_zone(now: float) -> ZoneInfo:
+    """A fixed-offset IANA zone in which `now` is between 12:00 and 13:00 local time.
+
+    The subprocesses read the wall clock; with [schedule] time 00:00 and a day-long catch-up, the
+    day's window is open from the crash until well after the recovering bot's clock (the wall
+    clock plus the lease) in this zone, at any hour the tests run.
+    """
+    offset = 12 - dt.datetime.fromtimestamp(now, dt.UTC).hour  # -11 .. +12 hours from UTC
+    return ZoneInfo(f"Etc/GMT{-offset:+d}")  # POSIX sign: Etc/GMT-3 is UTC+3

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import signal
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -27,9 +28,10 @@ from tests.harness import (
     TODAY,
     TODAY_POST,
     Clock,
-    at,
     copy_example_posts,
+    daily_post,
     make_config,
+    midday_zone,
     running_bot,
 )
 
@@ -268,11 +270,17 @@ async def test_publish_refused_by_channel_fails_and_is_left_to_an_admin(
 
 # -- run and publish at once ---------------------------------------------------------------------
 
-OUTCOMES = (
-    f"ai-news-bot: {DAY} sent: ",
-    f"ai-news-bot: {DAY} was already sent: ",
-    f"ai-news-bot: {DAY} is being sent by ",
-)
+
+def outcomes(day: dt.date | str) -> tuple[str, ...]:
+    """What `publish DAY` prints when the day's post is, or is being, sent: all exit 0."""
+    return (
+        f"ai-news-bot: {day} sent: ",
+        f"ai-news-bot: {day} was already sent: ",
+        f"ai-news-bot: {day} is being sent by ",
+    )
+
+
+OUTCOMES = outcomes(DAY)
 
 
 @pytest.mark.parametrize("race", ["together", "cli-sending", "bot-sending"])
@@ -282,16 +290,24 @@ async def test_run_and_cron_publish_send_exactly_once(server: FakeTelegram, home
     # together: both start at once. cli-sending: the bot starts while the CLI's send is held in
     # flight by the server. bot-sending: the CLI starts while the bot's catch-up send is held.
     # Each ends differently for the CLI (already sent / sent / being sent): all are exit 0.
+    # Both read the same clock, the wall clock (the CLI cannot be given another), so the bot's
+    # window is set to be open now: a zone where it is midday, publishing from 00:00.
+    now = time.time()
+    zone = midday_zone(now)
+    day = dt.datetime.fromtimestamp(now, zone).date()
+    (home / "posts" / "race.md").write_text(daily_post(day, "赛跑日报"), encoding="utf-8")
+    config = make_config(home, server)
+    schedule = replace(config.schedule, timezone=zone, time=dt.time(0, 0), catch_up=dt.timedelta(hours=23))
     if race != "together":
         server.delay_next("sendMessage", 1.0 if race == "cli-sending" else 2.5)
-    process = await start("publish", DAY, *CONFIG, cwd=home, env=environment(server, token=server.token))
+    process = await start("publish", str(day), *CONFIG, cwd=home, env=environment(server, token=server.token))
     if race == "cli-sending":
         await server.wait_for(lambda: bool(server.calls("getMe")) or process.returncode is not None, WITHIN)
-    async with running_bot(server, make_config(home, server), Clock(at(8))):
+    async with running_bot(server, replace(config, schedule=schedule), Clock(now)):
         result = await finish(process)
     assert result.code == EXIT_OK, result
     (line,) = result.out.splitlines()
-    assert line.startswith(OUTCOMES), line
+    assert line.startswith(outcomes(day)), line
     assert len(server.sent(CHANNEL)) == 1
 
 

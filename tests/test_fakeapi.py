@@ -37,7 +37,7 @@ from telegram.error import (
 )
 from telegram.request import HTTPXRequest
 
-from bot.fakeapi import DEFAULT_USER_ID, FakeTelegram
+from bot.fakeapi import DEFAULT_USER_ID, FakeTelegram, RequestPhase
 
 CHANNEL = "@ai_news_plus"
 CHANNEL_ID = -1001234567890
@@ -373,6 +373,61 @@ async def test_fault_on_an_unknown_method_name_is_refused(server: FakeTelegram) 
     """A typo in a fault's method name fails loudly instead of never matching."""
     with pytest.raises(ValueError, match="unknown Bot API method"):
         server.fail_next("sendMesage", status=500)
+
+
+async def test_request_hook_sees_each_phase_of_a_call_in_order(server: FakeTelegram, bot: Bot) -> None:
+    """on_request runs at received, executed and answered, with the decoded params, then the client has it."""
+    seen: list[tuple[str, str, object, int]] = []
+
+    def hook(method: str, params: dict[str, object], phase: RequestPhase) -> bool:
+        seen.append((method, phase, params.get("text"), len(server.sent(CHANNEL))))
+        return True
+
+    server.on_request = hook
+    message = await bot.send_message(CHANNEL, "x")
+    assert message.text == "x"
+    assert seen == [
+        ("sendMessage", "received", "x", 0),
+        ("sendMessage", "executed", "x", 1),
+        ("sendMessage", "answered", "x", 1),
+    ]
+
+
+async def test_request_hook_hanging_up_on_receipt_executes_nothing(server: FakeTelegram, bot: Bot) -> None:
+    """A hook returning False at received: the connection drops and the call never runs (status 0)."""
+    server.on_request = lambda method, params, phase: phase != "received"
+    with pytest.raises(NetworkError):
+        await bot.send_message(CHANNEL, "lost", read_timeout=2)
+    assert server.calls("sendMessage")[-1].status == 0
+    assert server.sent() == []
+
+
+async def test_request_hook_hanging_up_after_execution_keeps_the_message(
+    server: FakeTelegram, bot: Bot
+) -> None:
+    """A hook returning False at executed: the message is stored, the client gets no answer."""
+    server.on_request = lambda method, params, phase: phase != "executed"
+    with pytest.raises(NetworkError):
+        await bot.send_message(CHANNEL, "stored", read_timeout=2)
+    assert server.calls("sendMessage")[-1].status == 0
+    assert [m["text"] for m in server.sent(CHANNEL)] == ["stored"]
+
+
+async def test_fault_added_on_receipt_applies_to_that_call(server: FakeTelegram, bot: Bot) -> None:
+    """A fault the hook adds when a call is received answers that very call (here: only the channel's)."""
+
+    def hook(method: str, params: dict[str, object], phase: RequestPhase) -> bool:
+        if phase == "received" and params.get("chat_id") == CHANNEL:
+            server.fail_next(method, status=500, deliver=True)
+        return True
+
+    server.on_request = hook
+    server.user_message("hi")  # the user wrote first, so the bot may write to them
+    assert (await bot.send_message(DEFAULT_USER_ID, "private", read_timeout=2)).text == "private"
+    with pytest.raises(NetworkError):
+        await bot.send_message(CHANNEL, "maybe", read_timeout=2)
+    assert [r.status for r in server.calls("sendMessage")] == [200, 500]
+    assert [m["text"] for m in server.sent(CHANNEL)] == ["maybe"]
 
 
 async def test_wait_for_times_out_naming_the_last_requests(server: FakeTelegram, bot: Bot) -> None:

@@ -243,7 +243,11 @@ def test_file_from_a_newer_version_is_refused(tmp_path: Path) -> None:
         Store.open(path)
 
 
-def test_notify_once_is_true_once(store: Store) -> None:
-    assert store.notify_once("gone:x", now=NOW)
-    assert not store.notify_once("gone:x", now=NOW + 60)
-    assert store.notify_once("gone:y", now=NOW)
+def test_notice_is_claimed_once_and_again_only_when_its_taker_died(store: Store) -> None:
+    """At least once, never twice at a time: a claimed notice is taken again after its lease."""
+    assert store.claim_notice("gone:x", now=NOW, lease=120)
+    assert not store.claim_notice("gone:x", now=NOW + 60, lease=120)  # being told right now
+    assert store.claim_notice("gone:x", now=NOW + 121, lease=120)  # its taker died
+    store.notice_done("gone:x", now=NOW + 122)
+    assert not store.claim_notice("gone:x", now=NOW + 9999, lease=120)  # told: never again
+    assert store.claim_notice("gone:y", now=NOW, lease=120)
