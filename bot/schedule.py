@@ -192,9 +192,15 @@ async def follow_edits(services: Services) -> int:
             try:
                 await services.sender.send([call])
             except TelegramError as exc:
-                if "message is not modified" in str(exc).lower():
+                reason = str(exc).lower()
+                if "message is not modified" in reason:
                     continue
                 logger.warning("could not %s the %s post: %s", call.method, row.key.day, describe_error(exc))
+                if "message to edit not found" in reason:
+                    # Deleted in Telegram by hand: nothing is left to follow (not every minute).
+                    services.store.forget_messages(
+                        row.key, now=services.clock(), reason="deleted in Telegram; no longer edited"
+                    )
                 failed = call.method != "deleteMessage"
                 if failed:
                     break

@@ -625,6 +625,22 @@ async def test_renamed_post_gets_its_new_link(bot: Bot) -> None:
     )
 
 
+async def test_message_deleted_in_telegram_is_no_longer_followed(bot: Bot) -> None:
+    """Someone deleted the channel message by hand: the edit fails once, and is not retried."""
+    await _published(bot)
+    path = bot.posts / TODAY_POST
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("示例日报 |", "示例日报（更正）|", 1), encoding="utf-8"
+    )
+    bot.server.fail_next("editMessageText", status=400, description="Bad Request: message to edit not found")
+    await bot.job(EDITS_JOB)
+    await bot.job(EDITS_JOB)
+    assert len(bot.server.calls("editMessageText")) == 1
+    row = bot.store.get(pub_key())
+    assert row is not None
+    assert (row.status, row.message_ids) == ("sent", ())
+
+
 async def test_unchanged_post_is_not_edited(bot: Bot) -> None:
     """Nothing changed: no edit call at all."""
     await _published(bot)
