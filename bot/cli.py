@@ -99,8 +99,9 @@ def _parser() -> argparse.ArgumentParser:
         "run",
         parents=[common, posts],
         help="run the bot: daily push, reader and admin commands (needs TELEGRAM_BOT_TOKEN)",
-        description="Long-poll [telegram] api_url until SIGTERM or Ctrl-C. Exit 2 when the token is "
-        "missing or rejected.",
+        description="Long-poll [telegram] api_url (or serve the [webhook] url) until SIGTERM or Ctrl-C. "
+        "Exit 2 when the token is missing or rejected, a webhook is set while polling, or [webhook] url "
+        "lacks TELEGRAM_WEBHOOK_SECRET.",
     )
     run.set_defaults(handler=_run)
     publish = commands.add_parser(
@@ -109,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
         help="publish a day's post to [channel] chat once, for system cron (needs TELEGRAM_BOT_TOKEN)",
         description="Publish through the same ledger as `run`: never twice for one day, even while "
         "`run` is running. Exit 0 when sent, already sent or being sent; 1 on failure; 3 when there "
-        "is no post for the day.",
+        "is no post for the day; 4 when the quality gate holds it.",
     )
     publish.add_argument(
         "day", nargs="?", metavar="DAY", help="YYYY-MM-DD (default: today in [schedule] timezone)"

@@ -78,7 +78,9 @@ class ReaderLimits:
     def check(self, chat_id: int, user_id: int, *, group: bool, now: float) -> tuple[Verdict, float]:
         """("answer", 0) or, over a budget, ("slow_down" once, then "ignore") with the wait in seconds."""
         wait = (self.users if group else self.private).take((chat_id, user_id), now)
-        if wait == 0 and (not group or (wait := self.groups.take(chat_id, now)) == 0):
+        if wait == 0 and group:
+            wait = self.groups.take(chat_id, now)
+        if wait == 0:
             return "answer", 0.0
         if self.notes.take((chat_id, user_id), now) == 0 and (
             not group or self.groups.take(chat_id, now) == 0

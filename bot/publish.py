@@ -421,6 +421,11 @@ ALERT_DAYS = 2
 NOTICE_LEASE_SECONDS = 120.0
 
 
+def _backoff(attempt: int) -> float:
+    """Seconds to wait before attempt `attempt` + 1 of a send that did not go through."""
+    return min(RETRY_BASE_SECONDS * 2.0 ** (attempt - 1), RETRY_MAX_SECONDS)
+
+
 class Publisher:
     """Claim the day in the ledger, send the post through the `Sender`, record what happened."""
 
@@ -548,7 +553,7 @@ class Publisher:
         status: Literal["retryable", "failed", "unknown"]
         if kind in (Delivery.NOT_SENT, Delivery.RETRY_AFTER, Delivery.MIGRATED):
             status = "retryable"
-            wait = min(RETRY_BASE_SECONDS * 2 ** (claimed.attempt - 1), RETRY_MAX_SECONDS)
+            wait = _backoff(claimed.attempt)
             if isinstance(exc, RetryAfter):
                 wait = max(wait, retry_after_seconds(exc))
             logger.warning("%s %s not sent (%s); next attempt in %.0f s", key.chat, key.day, error, wait)
@@ -556,7 +561,7 @@ class Publisher:
         elif kind not in (Delivery.REFUSED, Delivery.PERMANENT) and self.resend_ambiguous:
             # on_ambiguous = "resend": at least once. The message may be in the chat already.
             status = "retryable"
-            wait = min(RETRY_BASE_SECONDS * 2 ** (claimed.attempt - 1), RETRY_MAX_SECONDS)
+            wait = _backoff(claimed.attempt)
             logger.warning(
                 "%s %s outcome unknown (%s); resending in %.0f s as on_ambiguous = resend asks",
                 *(key.chat, key.day, error, wait),

@@ -154,6 +154,11 @@ def _publication(row: sqlite3.Row) -> Publication:
     )
 
 
+def _json(values: Sequence[object] | None) -> str | None:
+    """A list column's text; None leaves the column as it is (COALESCE in the UPDATE)."""
+    return None if values is None else json.dumps(list(values), ensure_ascii=False)
+
+
 def _key_args(key: PubKey) -> tuple[str, str, str, str]:
     return (key.chat, key.day.isoformat(), key.kind, key.request_key)
 
@@ -270,8 +275,7 @@ class Store:
         rendered: Sequence[Mapping[str, Any]] | None = None,
     ) -> Publication:
         """Update a row this owner still holds; losing it means another process took over."""
-        ids = None if message_ids is None else json.dumps(list(message_ids))
-        calls = None if rendered is None else json.dumps(list(rendered), ensure_ascii=False)
+        ids, calls = _json(message_ids), _json(rendered)
         with self._write():
             cursor = self._db.execute(
                 "UPDATE publication SET status = ?, error = ?, lease_until = COALESCE(?, lease_until),"
@@ -377,8 +381,7 @@ class Store:
         rendered: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         """A sent message now shows another version of the post (edited in place)."""
-        ids = None if message_ids is None else json.dumps(list(message_ids))
-        calls = None if rendered is None else json.dumps(list(rendered), ensure_ascii=False)
+        ids, calls = _json(message_ids), _json(rendered)
         with self._write():
             self._db.execute(
                 "UPDATE publication SET post_path = ?, post_sha256 = ?, updated_at = ?,"
