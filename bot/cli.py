@@ -154,7 +154,7 @@ def _check(args: argparse.Namespace, config: Config, out: TextIO) -> int:
             problems.append(
                 Problem(post.path, 1, "warning", "held by the quality gate: " + "; ".join(verdict.reasons))
             )
-    problems.sort(key=lambda p: (str(p.path), p.line))
+    problems.sort(key=lambda p: (str(p.path), p.line or 0))
     for problem in problems:
         print(problem, file=out)
     errors = sum(p.severity == "error" for p in problems)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.db import connect, transaction
-from bot.posts import Post, PostError, article_url, parse_post, read_bytes
+from bot.posts import Post, PostError, article_url, parse_post, read_bytes, scan_folder
 from bot.render import ELLIPSIS
 from bot.search import (
     SUMMARY_SEPARATOR,
@@ -129,7 +129,9 @@ def grams(text: str) -> str:
     norm = normalize(text)
     if not norm:
         return ""
-    return " ".join("g" + pair for pair in _PAIRS.findall((norm + _END).translate(_HEX)))
+    hexed = (norm + _END).translate(_HEX)
+    # Each token is one character's 6 digits and the next one's: slices at every 6th position.
+    return "g" + " g".join([hexed[at : at + 12] for at in range(0, len(hexed) - 6, 6)])
 
 
 def _term(term: str) -> str:
@@ -214,17 +216,13 @@ class SearchIndex:
 
     def sync(self) -> SyncStats:
         """Re-read only new and changed files (size or mtime moved, sha256 differs); drop removed ones."""
-        on_disk: dict[str, tuple[int, int]] = {}
         try:
-            with os.scandir(self.folder) as entries:
-                for entry in entries:
-                    if entry.name.endswith(".md") and entry.is_file():
-                        st = entry.stat()
-                        on_disk[entry.name] = (st.st_size, st.st_mtime_ns)
+            scan = scan_folder(self.folder)
         except OSError as exc:
             # The folder is gone or unreadable for now: keep what is indexed (PostFolder reports it).
             logger.warning("search index not synced: %s", exc)
             return SyncStats()
+        on_disk = {path.name: (size, mtime_ns) for path, (size, mtime_ns, _) in scan.files.items()}
         known = {
             row["name"]: row
             for row in self._db.execute("SELECT id, name, size, mtime_ns, sha256 FROM search_doc")
@@ -246,7 +244,9 @@ class SearchIndex:
                     unchanged += 1
                     continue
                 outcome = self._read(name, row)
-                if outcome == "broken":
+                if outcome == "vanished":
+                    removed += row is not None
+                elif outcome == "broken":
                     bad += 1
                 elif outcome == "touched":
                     unchanged += 1
@@ -268,30 +268,45 @@ class SearchIndex:
         path = self.folder / name
         try:
             raw, mtime_ns = read_bytes(path)
-            sha = hashlib.sha256(raw).hexdigest()
-            if row is not None and row["sha256"] == sha:  # touched, not changed: no re-parse
-                self._db.execute(
-                    "UPDATE search_doc SET size = ?, mtime_ns = ? WHERE id = ?",
-                    (len(raw), mtime_ns, row["id"]),
-                )
-                return "touched"
-            post, _ = parse_post(raw, path, site_url=self.site_url, mtime_ns=mtime_ns)
-        except PostError as exc:
+        except FileNotFoundError:  # removed since the folder was listed: gone, for now
             if row is not None:
                 self._delete(row["id"])
-            stat = path.stat() if path.exists() else None
+            return "vanished"
+        except PostError as exc:
+            return self._broken(name, path, row, exc)
+        sha = hashlib.sha256(raw).hexdigest()
+        if row is not None and row["sha256"] == sha:  # touched, not changed: no re-parse
             self._db.execute(
-                "INSERT INTO search_broken (name, size, mtime_ns) VALUES (?, ?, ?)"
-                " ON CONFLICT (name) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns",
-                (name, stat.st_size if stat else -1, stat.st_mtime_ns if stat else -1),
+                "UPDATE search_doc SET size = ?, mtime_ns = ? WHERE id = ?",
+                (len(raw), mtime_ns, row["id"]),
             )
-            logger.debug("not indexed: %s", exc)
-            return "broken"
+            return "touched"
+        try:
+            post, _ = parse_post(raw, path, site_url=self.site_url, mtime_ns=mtime_ns)
+        except Exception as exc:  # one file's trouble is that file's, as in PostFolder
+            return self._broken(name, path, row, exc)
         self._db.execute("DELETE FROM search_broken WHERE name = ?", (name,))
         if row is not None:
             self._delete(row["id"])
         self._insert(name, len(raw), post)
         return "indexed"
+
+    def _broken(self, name: str, path: Path, row: sqlite3.Row | None, exc: Exception) -> str:
+        """Remember a file that is not a post, so it is not read again until it changes."""
+        if row is not None:
+            self._delete(row["id"])
+        try:
+            stat = path.stat()
+            size, mtime_ns = stat.st_size, stat.st_mtime_ns
+        except OSError:
+            size = mtime_ns = -1
+        self._db.execute(
+            "INSERT INTO search_broken (name, size, mtime_ns) VALUES (?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns",
+            (name, size, mtime_ns),
+        )
+        logger.debug("not indexed: %s", exc)
+        return "broken"
 
     def _new_id(self, day: dt.date) -> int:
         """Ids sort like dates (then insertion), so FTS5 can stream newest-first without sorting."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import logging
 import os
 import re
 import unicodedata
@@ -16,6 +17,8 @@ from urllib.parse import quote
 
 import yaml
 from frontmatter.default_handlers import SafeLoader, YAMLHandler
+
+logger = logging.getLogger(__name__)
 
 # RELIABILITY.md #28: a file of several megabytes or a YAML alias bomb must be refused cheaply.
 MAX_FILE_BYTES = 1024 * 1024
@@ -31,19 +34,20 @@ class Problem:
     """One line of `ai-news-bot check` output."""
 
     path: Path
-    line: int
+    line: int | None  # None for what concerns the whole file or folder, not one line of it
     severity: Severity
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.severity}: {self.message}"
+        where = f"{self.path}:{self.line}" if self.line is not None else str(self.path)
+        return f"{where}: {self.severity}: {self.message}"
 
 
 class PostError(Exception):
     """A file that cannot be a post; `str()` is `PATH:LINE: reason`."""
 
-    def __init__(self, path: Path, line: int, reason: str) -> None:
-        super().__init__(f"{path}:{line}: {reason}")
+    def __init__(self, path: Path, line: int | None, reason: str) -> None:
+        super().__init__(f"{path}:{line}: {reason}" if line is not None else f"{path}: {reason}")
         self.path = path
         self.line = line
         self.reason = reason
@@ -100,7 +104,6 @@ _YAML = YAMLHandler()
 # An anchor (&a) or alias (*a) token can only start after these; a cheap pre-filter so that the
 # exact (slower) event scan runs only on the rare front matter that might contain one.
 _MAYBE_ANCHOR = re.compile(r"(?:^|[\s:\-\[{,])[&*][^\s,\[\]{}]", re.MULTILINE)
-_H1 = re.compile(r"\A\s*#[ \t]+(.+?)[ \t#]*(?:\n|\Z)")
 _CARD = '<div class="telegram-card"'
 _RULE = re.compile(r"[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*")
 _LINKED_HEADLINE = re.compile(r"^#{2,3}[ \t]+\[(.+?)\]\((?:[^()\s]|\([^()\s]*\))+\)", re.MULTILINE)
@@ -110,7 +113,9 @@ _GENERIC_HEADING = re.compile(r"更多|其他动态|其它动态|总结|结语|�
 _HEADING_NUMBER = re.compile(r"^(?:[一二三四五六七八九十]+[、.．]|\d+[、.．｜|)]|\d+\s*[｜|])\s*")
 _BULLET_PREFIX = re.compile(r"^\s*(?:[-*+•·●▪]|\d{1,2}[.、)])\s+")
 _SENTENCE_END = re.compile(r"(?<=[。！？!?])")
-_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+# Link text holds no brackets and a URL one level of parentheses: each attempt stops at the next
+# bracket, so runs of `[` or `(` cost linear time (a 1 MB post of them parses in milliseconds).
+_MD_LINK = re.compile(r"!?\[([^\[\]\n]*)\]\((?:[^()\n]|\([^()\n]*\))*\)")
 _MD_EMPHASIS = re.compile(r"(\*\*|__|`)")
 _STRING_DATE = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:[ T].*)?$")
 
@@ -146,6 +151,27 @@ def _check_no_aliases(front: str, path: Path, first_line: int) -> None:
                 raise PostError(path, line, "YAML anchors and aliases are not allowed in front matter")
     except yaml.YAMLError:
         return  # the real load reports the syntax error with its line
+
+
+def _unreadable_value(front: str, path: Path, first_line: int, exc: Exception) -> PostError:
+    """The error for YAML that parses but whose value cannot be built: `date: 2026-02-29`, year 0,
+    an offset of 24 h or more, an integer of over 4,300 digits. PyYAML raises these as plain
+    ValueErrors without a line, so each top-level value is built again alone to find its key."""
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    try:
+        root = yaml.compose(front, Loader=yaml.SafeLoader)
+        pairs = root.value if isinstance(root, yaml.MappingNode) else []
+        for key_node, value_node in pairs:
+            try:
+                yaml.SafeLoader("").construct_object(value_node, deep=True)
+            except Exception as inner:  # the same family of errors as above
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
+                why = str(inner).splitlines()[0] if str(inner) else type(inner).__name__
+                line = first_line + value_node.start_mark.line
+                return PostError(path, line, f"{key!r} cannot be read: {why}")
+    except Exception:  # noqa: S110 - fall back to the file's first line below
+        pass
+    return PostError(path, first_line, f"front matter cannot be read: {reason}")
 
 
 class _Parse:
@@ -306,9 +332,25 @@ def _strip_trailing_rules(content: str) -> str:
 def _clean_body(content: str, title: str) -> str:
     """Drop the H1 that repeats the title and the trailing web-only telegram-card block."""
     content = _strip_trailing_rules(_strip_card(content))
-    if (h1 := _H1.match(content)) and normalize_label(_plain_inline(h1[1])) == normalize_label(title):
-        content = content[h1.end() :]
+    h1 = _leading_h1(content)
+    if h1 is not None and normalize_label(_plain_inline(h1[0])) == normalize_label(title):
+        content = content[h1[1] :]
     return content.strip("\n")
+
+
+def _leading_h1(content: str) -> tuple[str, int] | None:
+    """The text of an ATX H1 (`# Title #`) on the first non-blank line, and where that line ends.
+
+    String methods, not a regex: a lazy `(.+?)[ \t#]*` is quadratic on a long line of spaces.
+    """
+    start = len(content) - len(content.lstrip())
+    end = content.find("\n", start)
+    end = len(content) if end == -1 else end + 1
+    line = content[start:end]
+    if not line.startswith("#") or line[1:2] not in (" ", "\t"):
+        return None
+    text = line[1:].strip().rstrip(" \t#")
+    return (text, end) if text else None
 
 
 def parse_post(raw: bytes, path: Path, *, site_url: str, mtime_ns: int = 0) -> tuple[Post, list[Problem]]:
@@ -341,6 +383,8 @@ def parse_post(raw: bytes, path: Path, *, site_url: str, mtime_ns: int = 0) -> t
         line = first_line + mark.line if mark is not None else first_line
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise PostError(path, line, f"front matter is not valid YAML: {problem}") from None
+    except Exception as exc:  # PyYAML's constructors raise plain ValueErrors and more
+        raise _unreadable_value(front, path, first_line, exc) from None
     if not isinstance(meta, dict):
         raise PostError(path, first_line, "front matter must be a mapping of 'key: value' lines")
 
@@ -369,29 +413,86 @@ def parse_post(raw: bytes, path: Path, *, site_url: str, mtime_ns: int = 0) -> t
 
 
 def read_bytes(path: Path) -> tuple[bytes, int]:
-    """A post file's bytes and mtime_ns, refusing huge files; I/O errors become `PostError`."""
+    """A post file's bytes and mtime_ns, refusing huge files; I/O errors become `PostError`.
+
+    A file that no longer exists raises `FileNotFoundError` as it is: it was removed after the
+    folder was listed (a `git pull`, the generator rewriting it), and callers skip it.
+    """
     try:
         stat = path.stat()
         if stat.st_size > MAX_FILE_BYTES:  # refuse before reading a huge file into memory
             raise _too_big(path, stat.st_size)
         with path.open("rb") as fh:
             raw = fh.read(MAX_FILE_BYTES + 1)  # the file may have grown since stat()
+    except FileNotFoundError:
+        raise
     except OSError as exc:
         raise PostError(path, 1, f"cannot read file: {exc.strerror or exc}") from None
     return raw, stat.st_mtime_ns
 
 
 def read_post(path: Path, *, site_url: str) -> tuple[Post, list[Problem]]:
-    """Read and parse one file; I/O errors become `PostError` too."""
-    raw, mtime_ns = read_bytes(path)
+    """Read and parse one file; I/O errors, a missing file included, become `PostError` too."""
+    try:
+        raw, mtime_ns = read_bytes(path)
+    except FileNotFoundError as exc:
+        raise PostError(path, 1, f"cannot read file: {exc.strerror or exc}") from None
     return parse_post(raw, path, site_url=site_url, mtime_ns=mtime_ns)
 
 
-def post_files(folder: Path) -> list[Path]:
-    """The `*.md` files directly in `folder`, sorted by name."""
+def load_file(path: Path, *, site_url: str) -> tuple[Post | None, tuple[Problem, ...]] | None:
+    """One file of a folder as a post and its warnings, or no post and its error; None when the
+    file vanished since the folder was listed. Never raises: whatever goes wrong while reading
+    one file is that file's error, and the rest of the folder still loads."""
+    try:
+        raw, mtime_ns = read_bytes(path)
+        post, warnings = parse_post(raw, path, site_url=site_url, mtime_ns=mtime_ns)
+    except FileNotFoundError:
+        return None
+    except PostError as exc:
+        return None, (exc.problem,)
+    except Exception as exc:  # a bug or a library's surprise must not stop the bot
+        logger.exception("unexpected error reading %s", path)
+        return None, (Problem(path, 1, "error", f"cannot read file: {type(exc).__name__}: {exc}"),)
+    return post, tuple(warnings)
+
+
+Signature = tuple[int, int, int]  # size, mtime_ns, inode: a rewrite or an atomic replace changes one
+
+
+@dataclass(frozen=True, slots=True)
+class FolderScan:
+    """The `*.md` files directly in a folder, by path, and the entries that cannot be read."""
+
+    files: dict[Path, Signature]
+    problems: tuple[Problem, ...] = ()
+
+
+def scan_folder(folder: Path) -> FolderScan:
+    """List the folder's `*.md` files with their signatures; the one folder scan of the bot.
+
+    Raises `OSError` only when the folder itself cannot be listed. A file removed while it is
+    listed is left out (a `git pull` in progress); an entry that cannot be followed (a symlink
+    loop, a dangling permission) is that file's problem, not the folder's.
+    """
+    found: dict[Path, Signature] = {}
+    problems: list[Problem] = []
     with os.scandir(folder) as entries:
-        names = sorted(e.name for e in entries if e.name.endswith(".md") and e.is_file())
-    return [folder / name for name in names]
+        for entry in entries:
+            if not entry.name.endswith(".md"):
+                continue
+            path = folder / entry.name
+            try:
+                if not entry.is_file():
+                    continue
+                st = entry.stat()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                problems.append(Problem(path, 1, "error", f"cannot read file: {exc.strerror or exc}"))
+                continue
+            found[path] = (st.st_size, st.st_mtime_ns, st.st_ino)
+    return FolderScan(dict(sorted(found.items())), tuple(problems))
 
 
 def duplicate_days(posts: Iterable[Post], category: str) -> Iterator[Problem]:
@@ -417,12 +518,9 @@ def load_posts(folder: Path, *, site_url: str) -> Library:
     return PostFolder(folder, site_url=site_url).load()
 
 
-_Signature = tuple[int, int, int]  # size, mtime_ns, inode: a rewrite or an atomic replace changes one
-
-
 @dataclass(frozen=True, slots=True)
 class _Read:
-    signature: _Signature
+    signature: Signature
     post: Post | None
     problems: tuple[Problem, ...]
 
@@ -438,52 +536,48 @@ class PostFolder:
         self.folder = folder
         self.site_url = site_url
         self._files: dict[Path, _Read] = {}
+        self._unreadable: tuple[Problem, ...] = ()
         self._library: Library | None = None
-
-    def _scan(self) -> dict[Path, _Signature]:
-        found: dict[Path, _Signature] = {}
-        with os.scandir(self.folder) as entries:
-            for entry in entries:
-                if entry.name.endswith(".md") and entry.is_file():
-                    st = entry.stat()
-                    found[self.folder / entry.name] = (st.st_size, st.st_mtime_ns, st.st_ino)
-        return found
-
-    def _read(self, path: Path, signature: _Signature) -> _Read:
-        try:
-            post, warnings = read_post(path, site_url=self.site_url)
-        except PostError as exc:
-            return _Read(signature, None, (exc.problem,))
-        return _Read(signature, post, tuple(warnings))
 
     def load(self) -> Library:
         try:
-            found = self._scan()
+            scan = scan_folder(self.folder)
         except (FileNotFoundError, NotADirectoryError):
-            problem = Problem(self.folder, 1, "error", "posts folder does not exist or is not a folder")
+            problem = Problem(self.folder, None, "error", "posts folder does not exist or is not a folder")
             return self._forget(problem)
         except OSError as exc:
-            return self._forget(Problem(self.folder, 1, "error", f"cannot read posts folder: {exc.strerror}"))
+            problem = Problem(self.folder, None, "error", f"cannot read posts folder: {exc.strerror or exc}")
+            return self._forget(problem)
+        found = scan.files
         unchanged = {
             path for path, sig in found.items() if (read := self._files.get(path)) and read.signature == sig
         }
-        if self._library is not None and len(unchanged) == len(found) == len(self._files):
+        if (
+            self._library is not None
+            and len(unchanged) == len(found) == len(self._files)
+            and scan.problems == self._unreadable
+        ):
             return self._library
-        files = {
-            path: self._files[path] if path in unchanged else self._read(path, sig)
-            for path, sig in sorted(found.items())
-        }
+        files: dict[Path, _Read] = {}
+        for path, sig in found.items():
+            if path in unchanged:
+                files[path] = self._files[path]
+            elif (loaded := load_file(path, site_url=self.site_url)) is not None:
+                files[path] = _Read(sig, *loaded)
         problems = [problem for read in files.values() for problem in read.problems]
-        if not files:
-            problems.append(Problem(self.folder, 1, "error", "no *.md files in the posts folder"))
-        problems.sort(key=lambda p: (str(p.path), p.line))
+        problems += scan.problems
+        if not files and not scan.problems:
+            problems.append(Problem(self.folder, None, "error", "no *.md files in the posts folder"))
+        problems.sort(key=lambda p: (str(p.path), p.line or 0))
         posts = tuple(read.post for read in files.values() if read.post is not None)
         self._files = files
-        self._library = Library(posts, tuple(problems), files=len(files))
+        self._unreadable = scan.problems
+        self._library = Library(posts, tuple(problems), files=len(files) + len(scan.problems))
         return self._library
 
     def _forget(self, problem: Problem) -> Library:
         self._files = {}
+        self._unreadable = ()
         self._library = None
         return Library((), (problem,))
 

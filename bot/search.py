@@ -164,28 +164,47 @@ def shown_text(text: str) -> str:
 
 
 _FENCE = re.compile(r"^[ \t]*(?:```|~~~).*$", re.MULTILINE)
-_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 # Only the HTML a blog post uses for layout; `<String>` or `<field>` in code samples is content.
+# The lookahead fails at once on a `<` not followed by a letter, which keeps runs of `<` cheap.
 _HTML_TAG = re.compile(
-    r"</?(?:a|abbr|b|br|center|details|div|em|figure|figcaption|font|hr|i|iframe|img|kbd|p|picture"
+    r"<(?=/?[A-Za-z])/?(?:a|abbr|b|br|center|details|div|em|figure|figcaption|font|hr|i|iframe|img|kbd|p|picture"
     r"|source|span|strong|sub|summary|sup|u|video)\b[^<>]*>",
     re.IGNORECASE,
 )
-# [text](url), ![alt](url), with one level of parentheses inside the URL (Wikipedia links).
-_INLINE_LINK = re.compile(r"!?\[([^\]\n]*)\]\((?:[^()\n]|\([^()\n]*\))*\)")
-_REF_LINK = re.compile(r"!?\[([^\]\n]+)\]\[[^\]\n]*\]")
+# [text](url), ![alt](url), with one level of parentheses inside the URL (Wikipedia links). The
+# text holds no bracket, so every attempt stops at the next one: linear time on runs of `[`.
+_INLINE_LINK = re.compile(r"!?\[([^\[\]\n]*)\]\((?:[^()\n]|\([^()\n]*\))*\)")
+_REF_LINK = re.compile(r"!?\[([^\[\]\n]+)\]\[[^\[\]\n]*\]")
 # `[id]: url "title"` lines; a footnote `[^id]: text` is prose and keeps its text.
 _REF_DEFINITION = re.compile(
     r"^[ \t]{0,3}\[(?!\^)[^\]\n]+\]:[ \t]*\S+(?:[ \t]+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^)\n]*\)))?[ \t]*$",
     re.MULTILINE,
 )
-_FOOTNOTE_MARK = re.compile(r"\[\^[^\]\n]+\]:?")
+_FOOTNOTE_MARK = re.compile(r"\[\^[^\[\]\n]+\]:?")
 _AUTOLINK = re.compile(r"<(?:https?|mailto|ftp):[^<>\s]*>", re.IGNORECASE)
 # Bare URLs, ASCII only: Chinese text often follows a URL with no space in between.
 _BARE_URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#@!$&'*+,;=%]+")
 _RULE = re.compile(r"^[ \t]*([-*_])(?:[ \t]*\1){2,}[ \t]*$", re.MULTILINE)
 _TABLE_RULE = re.compile(r"^[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)+\|?[ \t]*$", re.MULTILINE)
 _LINE_MARKUP = re.compile(r"^[ \t]*(?:>[ \t]?)*(?:#{1,6}[ \t]+|[-*+][ \t]+)?", re.MULTILINE)
+
+
+def _drop_comments(text: str) -> str:
+    """`<!-- ... -->` replaced by a space. Found with str.find, not a lazy regex: a regex retries
+    from every unclosed `<!--`, which is quadratic on a run of them."""
+    parts: list[str] = []
+    done = 0
+    while (start := text.find("<!--", done)) != -1:
+        end = text.find("-->", start + 4)
+        if end == -1:
+            break  # unclosed: it and everything after is text, as before
+        parts.append(text[done:start])
+        parts.append(" ")
+        done = end + 3
+    if not parts:
+        return text
+    parts.append(text[done:])
+    return "".join(parts)
 
 
 def plain_text(markdown: str) -> str:
@@ -195,7 +214,7 @@ def plain_text(markdown: str) -> str:
     never matches inside one. An FTS index must index this same text to find the same posts.
     """
     text = _FENCE.sub("", markdown)
-    text = _COMMENT.sub(" ", text)
+    text = _drop_comments(text)
     text = _HTML_TAG.sub(" ", text)
     text = _INLINE_LINK.sub(r"\1", text)
     text = _REF_LINK.sub(r"\1", text)

@@ -71,7 +71,9 @@ _URL = re.compile(r"<[a-z][a-z0-9+.-]*:[^<>\s]*>|\bhttps?://\S+", re.IGNORECASE)
 _EMPHASIS = re.compile(r"\*\*|__|`")
 # A function, not the template r"\1": re expands templates in Python, twice as slow here.
 _link_text = operator.itemgetter(1)
-_FENCE = re.compile(r"```+|~~~+")  # literals first: re then skips to them fast
+# A fence opens a line (at most three spaces in, CommonMark 4.5); anchored at line starts, so a
+# long line full of ``` or ~~~ is looked at once, not once per mark.
+_FENCE = re.compile(r"^ {0,3}(```+|~~~+)", re.MULTILINE)
 
 
 def _code_blocks(body: str) -> list[tuple[int, int]]:
@@ -79,14 +81,12 @@ def _code_blocks(body: str) -> list[tuple[int, int]]:
     blocks: list[tuple[int, int]] = []
     fence, opened = "", 0
     for mark in _FENCE.finditer(body):
-        start = body.rfind("\n", 0, mark.start()) + 1
-        if mark.start() - start > 3 or body[start : mark.start()].strip(" "):
-            continue  # not at the start of a line: inline code
+        start = mark.start()
         end = body.find("\n", mark.end())
         end = len(body) if end == -1 else end
         if not fence:
-            fence, opened = mark[0], start
-        elif mark[0].startswith(fence) and not body[mark.end() : end].strip(" \t"):
+            fence, opened = mark[1], start
+        elif mark[1].startswith(fence) and not body[mark.end() : end].strip(" \t"):
             blocks.append((opened, end))
             fence = ""
     if fence:  # never closed: code to the end
