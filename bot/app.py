@@ -20,7 +20,8 @@ from telegram.request import HTTPXRequest
 
 from bot import handlers, texts
 from bot.config import Config
-from bot.context import BotApplication, Context, Services
+from bot.context import BotApplication, Context, Services, journal_path
+from bot.journal import Journal
 from bot.posts import PostFolder
 from bot.publish import Publisher, Sender, describe_error
 from bot.schedule import publish_due, schedule_jobs
@@ -39,7 +40,13 @@ class RunError(Exception):
     """The bot cannot start (e.g. a webhook is set); the message says what to do."""
 
 
-def build_application(config: Config, *, token: str, read_timeout: float = 20.0) -> BotApplication:
+# Each Bot API request is bounded by these (seconds); together they are the longest one call can
+# take, which the publishing send budget leaves room for (publish.SEND_BUDGET_SECONDS).
+CONNECT_TIMEOUT, WRITE_TIMEOUT, READ_TIMEOUT, POOL_TIMEOUT = 10.0, 20.0, 20.0, 5.0
+REQUEST_SECONDS = CONNECT_TIMEOUT + WRITE_TIMEOUT + READ_TIMEOUT + POOL_TIMEOUT
+
+
+def build_application(config: Config, *, token: str, read_timeout: float = READ_TIMEOUT) -> BotApplication:
     """The PTB Application against `[telegram] api_url`, with our context type and defaults.
 
     `base_url`/`base_file_url` make a self-hosted Bot API server or the fake one work the same.
@@ -57,7 +64,11 @@ def build_application(config: Config, *, token: str, read_timeout: float = 20.0)
         .context_types(ContextTypes(context=Context))
         .request(
             HTTPXRequest(
-                connection_pool_size=8, connect_timeout=10, read_timeout=read_timeout, write_timeout=20
+                connection_pool_size=8,
+                connect_timeout=CONNECT_TIMEOUT,
+                read_timeout=read_timeout,
+                write_timeout=WRITE_TIMEOUT,
+                pool_timeout=POOL_TIMEOUT,
             )
         )
         .get_updates_request(HTTPXRequest(read_timeout=POLL_TIMEOUT + 10, connect_timeout=10))
@@ -85,18 +96,13 @@ def build_services(
         store=store,
         posts=PostFolder(config.posts.dir, site_url=config.posts.site_url),
         sender=sender,
-        publisher=Publisher(sender, store, config, owner=owner),
+        publisher=Publisher(sender, store, config, owner=owner, journal=Journal(journal_path(config))),
         clock=clock,
     )
     application.bot_data["services"] = services
     handlers.register(application, config.telegram.admins)
     schedule_jobs(application, config.schedule)
     return services
-
-
-def cover_client() -> httpx.AsyncClient:
-    """For downloading covers Telegram could not fetch: bounded time, redirects followed."""
-    return httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0), headers={"User-Agent": "ai-news-bot"})
 
 
 def _commands(names: dict[str, str]) -> list[BotCommand]:

@@ -18,9 +18,10 @@ from typing import Any, TextIO
 
 from telegram.error import InvalidToken, TelegramError
 
-from bot.app import RunError, build_application, build_services, cover_client, run_bot
+from bot.app import RunError, build_application, build_services, run_bot
 from bot.config import TOKEN_ENV, WEBHOOK_SECRET_ENV, Config, ConfigError, default_environ, load_config
 from bot.context import search_index_path
+from bot.covers import cover_client
 from bot.demo import run_demo
 from bot.index import SearchIndex, SearchIndexError
 from bot.logs import setup_logging
@@ -288,7 +289,7 @@ def _run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
             loop.add_signal_handler(signum, stop.set)
         store = Store.open(config.storage.database)
         try:
-            async with cover_client() as http:
+            async with cover_client(allow_private=config.channel.private_covers) as http:
                 application = build_application(config, token=token)
                 services = build_services(application, config, store, http=http)
                 try:
@@ -336,7 +337,7 @@ def _publish(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     async def main() -> int:
         store = Store.open(config.storage.database)
         try:
-            async with cover_client() as http:
+            async with cover_client(allow_private=config.channel.private_covers) as http:
                 application = build_application(config, token=token)
                 services = build_services(application, config, store, http=http)
                 async with application:
@@ -410,7 +411,12 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the command line; return the exit code."""
     args = _parser().parse_args(argv)
     environ = default_environ()
-    setup_logging(getattr(args, "verbose", 0), secrets=(environ.get(TOKEN_ENV, ""),))
+    # Both secrets are redacted from every log line at every level (PTB logs setWebhook's
+    # secret_token with its DEBUG request parameters), even before the config is read.
+    secrets = tuple(
+        value for name in (TOKEN_ENV, WEBHOOK_SECRET_ENV) if (value := environ.get(name, "").strip())
+    )
+    setup_logging(getattr(args, "verbose", 0), secrets=secrets)
     try:
         config = load_config(getattr(args, "config", None), environ)
     except ConfigError as exc:

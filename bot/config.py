@@ -51,6 +51,9 @@ class TelegramConfig:
 class ChannelConfig:
     chat: str | int = "@ai_news_plus"
     cover: CoverMode = "preview"
+    # Covers the bot downloads itself may come from loopback and private addresses (self-hosted
+    # images, tests). Off: only public addresses, so a post cannot make the bot fetch an internal URL.
+    private_covers: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +131,21 @@ def _string(value: object) -> str:
 
 def _url(value: object) -> str:
     text = _string(value)
-    if not text.startswith(("https://", "http://")):
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        host = None
+    if parts.scheme not in ("https", "http") or not host or any(char.isspace() for char in text):
         raise _InvalidValueError(f'expected an http(s) URL such as "https://example.org", got {text!r}')
     return text.rstrip("/")
+
+
+def _bool(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise _InvalidValueError(f"expected true or false, got {_describe(value)}")
+    return value
 
 
 def _port(value: object) -> int:
@@ -150,12 +165,17 @@ def _admins(value: object) -> tuple[int, ...]:
     return tuple(cast(list[int], value))
 
 
+# A public username as Telegram allows it (letters, digits, underscores, starting with a letter;
+# 4-character ones exist as collectibles), or a non-zero numeric id.
+_USERNAME = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,31}")
+
+
 def _chat(value: object) -> str | int:
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool) and value != 0:
         return value
-    if isinstance(value, str) and (value.startswith("@") and len(value) > 1):
+    if isinstance(value, str) and _USERNAME.fullmatch(value):
         return value
-    if isinstance(value, str) and value.lstrip("-").isdigit():
+    if isinstance(value, str) and re.fullmatch(r"-?[1-9][0-9]*", value):
         return int(value)
     raise _InvalidValueError(
         f'expected "@channelname" or a numeric chat id such as -1001234567890, got {_describe(value)}'
@@ -232,7 +252,7 @@ _ANY_KEY = "*"
 # section -> key -> parser. The one place that says which keys exist.
 _SCHEMA: dict[str, dict[str, _Parser]] = {
     "telegram": {"api_url": _url, "admins": _admins},
-    "channel": {"chat": _chat, "cover": _choice(COVER_MODES)},
+    "channel": {"chat": _chat, "cover": _choice(COVER_MODES), "private_covers": _bool},
     "posts": {"dir": _path, "site_url": _url, "category": _string},
     "schedule": {
         "timezone": _timezone,

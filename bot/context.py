@@ -34,6 +34,8 @@ class Services:
     publisher: Publisher
     clock: Callable[[], float]  # Unix seconds; tests pass a fixed clock
     limits: ReaderLimits = field(default_factory=ReaderLimits)
+    # Published files seen missing, by publication, and since when (schedule.follow_edits).
+    missing_since: dict[str, float] = field(default_factory=dict)
     _index: SearchIndex | None = field(default=None, repr=False)
     _indexed: Library | None = field(default=None, repr=False)  # the library the index last synced to
     _fallback: tuple[Library, SearchEngine] | None = field(default=None, repr=False)
@@ -116,6 +118,11 @@ class Services:
 def search_index_path(config: Config) -> Path:
     """The search index: a cache beside the ledger, in its own file (`bot.db` -> `bot.search.db`)."""
     return config.storage.database.with_suffix(".search.db")
+
+
+def journal_path(config: Config) -> Path:
+    """Sent messages the database could not record wait here (`bot.db` -> `bot.journal`)."""
+    return config.storage.database.with_suffix(".journal")
 
 
 class Context(CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):

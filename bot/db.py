@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
 # How long a writer waits for another process's write lock. Our transactions last milliseconds,
 # and the bot's SQLite calls run on its event loop, which stands still while one waits: longer
@@ -14,11 +15,14 @@ from pathlib import Path
 BUSY_TIMEOUT = 1.0
 
 
-def connect(path: Path | str, *, timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
+def connect(
+    path: Path | str, *, timeout: float = BUSY_TIMEOUT, synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+) -> sqlite3.Connection:
     """Open (creating its folder) a database in autocommit mode: transactions only via `transaction`.
 
     WAL lets readers go on while one process writes; `busy_timeout` makes a second writer wait
-    instead of failing at once.
+    instead of failing at once. `synchronous`: NORMAL for caches, FULL where a commit must
+    survive a power loss.
     """
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -26,7 +30,7 @@ def connect(path: Path | str, *, timeout: float = BUSY_TIMEOUT) -> sqlite3.Conne
     connection.row_factory = sqlite3.Row
     connection.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
     connection.execute("PRAGMA journal_mode = WAL")
-    connection.execute("PRAGMA synchronous = NORMAL")
+    connection.execute(f"PRAGMA synchronous = {synchronous}")
     return connection
 
 

@@ -80,7 +80,7 @@ def _key_for(services: Services) -> pages.KeyFor:
 
     def key_for(text: str) -> str:
         key = pages.text_key(text)
-        services.store.put_text(key, text)
+        services.store.put_text(key, text, now=services.clock())
         return key
 
     return key_for
@@ -276,7 +276,7 @@ def _answer(query_id: str, text: str | None) -> ApiCall:
 def _page_for(services: Services, ref: PageRef) -> Page | None:
     arg = ref.arg
     if ref.key is not None:
-        arg = services.store.get_text(ref.key)
+        arg = services.store.get_text(ref.key, now=services.clock())
     if ref.kind == "tags":
         counts = _tag_counts(services)
         return pages.tag_list_page(counts, ref.page, key_for=_key_for(services), per_page=TAGS_PER_PAGE)
@@ -601,7 +601,8 @@ def register(application: BotApplication, admins: Sequence[int]) -> None:
     application.add_handler(CommandHandler("publish", publish_command, filters=new_message & admin))
     application.add_handler(CommandHandler("preview", preview_command, filters=new_message & admin))
     application.add_handler(CommandHandler("status", status_command, filters=new_message & admin))
-    application.add_handler(CommandHandler(list(ADMIN_COMMANDS), refuse, filters=new_message))
+    # A refusal is an answer like any other: paced, or 30 /status would be 30 replies.
+    application.add_handler(CommandHandler(list(ADMIN_COMMANDS), paced(refuse), filters=new_message))
     application.add_handler(CallbackQueryHandler(hold_button, pattern=HOLD_BUTTONS))
     application.add_handler(CallbackQueryHandler(delete_button, pattern=DELETE_BUTTONS))
     # Every other button press, not only well-formed ones: tampered or stale data still gets answered.

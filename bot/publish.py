@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime as dt
 import enum
+import functools
 import html
 import logging
 import re
@@ -12,7 +14,7 @@ import time
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 from telegram import (
@@ -41,9 +43,11 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot import texts
 from bot.config import Config
+from bot.covers import COVER_DEADLINE, CoverError, download_cover
+from bot.journal import Entry, Journal
 from bot.posts import Post
 from bot.render import ApiCall, escape, render_post
-from bot.store import PubKey, Publication, Store, StoreError
+from bot.store import DatabaseReplacedError, PubKey, Publication, Store, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +66,16 @@ class Delivery(enum.Enum):
     AMBIGUOUS = "ambiguous"  # a timeout or 5xx after sending: the message may be there
 
 
+class SendDeadlineError(TelegramError):
+    """The send's time budget ran out before this call was made: it was not sent."""
+
+
 def classify(exc: BaseException) -> Delivery:
     """Classify by exact class and `__cause__`: `BadRequest` and `TimedOut` are `NetworkError`s too."""
     if isinstance(exc, RetryAfter):
         return Delivery.RETRY_AFTER
+    if isinstance(exc, SendDeadlineError):
+        return Delivery.NOT_SENT
     if isinstance(exc, ChatMigrated):
         return Delivery.MIGRATED
     if isinstance(exc, Forbidden | InvalidToken | EndPointNotFound):
@@ -116,49 +126,21 @@ def html_to_plain(text: str) -> str:
     return html.unescape(_TAG.sub("", text))
 
 
-# -- covers --------------------------------------------------------------------------------------
-
-MAX_COVER_BYTES = 10 * 1024 * 1024  # sendPhoto multipart upload limit
-_IMAGE_MAGIC = {
-    b"\xff\xd8\xff": "image/jpeg",
-    b"\x89PNG\r\n\x1a\n": "image/png",
-    b"GIF8": "image/gif",
-    b"RIFF": "image/webp",
-}
-
-
-class CoverError(Exception):
-    """The cover could not be downloaded as an image; the message says why."""
-
-
-async def download_cover(client: httpx.AsyncClient, url: str) -> tuple[bytes, str]:
-    """Fetch an image of at most 10 MB; returns its bytes and type, or raises CoverError."""
-    try:
-        async with client.stream("GET", url, follow_redirects=True) as response:
-            if response.status_code != httpx.codes.OK:
-                raise CoverError(f"{url}: HTTP {response.status_code}")
-            declared = response.headers.get("content-type", "").split(";")[0].strip().lower()
-            if not declared.startswith("image/"):
-                raise CoverError(f"{url}: not an image ({declared or 'no content type'})")
-            length = response.headers.get("content-length", "")
-            if length.isdigit() and int(length) > MAX_COVER_BYTES:
-                raise CoverError(f"{url}: {int(length)} bytes, over the 10 MB upload limit")
-            data = bytearray()
-            async for chunk in response.aiter_bytes():
-                data.extend(chunk)
-                if len(data) > MAX_COVER_BYTES:
-                    raise CoverError(f"{url}: over the 10 MB upload limit")
-    except httpx.HTTPError as exc:
-        raise CoverError(f"{url}: {type(exc).__name__}: {exc}") from exc
-    kind = next((kind for magic, kind in _IMAGE_MAGIC.items() if data.startswith(magic)), None)
-    if kind is None:
-        raise CoverError(f"{url}: the bytes are not a JPEG, PNG, GIF or WebP image")
-    return bytes(data), kind
-
-
 # -- the one send path ---------------------------------------------------------------------------
 
+# The time budget of the send in progress (a clock() value), for the calls and waits inside it;
+# a context variable, so concurrent sends (a reader's answer beside the daily post) keep theirs.
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("send_deadline", default=None)
+
 Sleep = Callable[[float], Awaitable[None]]
+# Told about each message the moment Telegram confirms it: the call it answers, and the message.
+OnSent = Callable[[ApiCall, Message], Awaitable[None]]
+
+
+# A flood wait up to this long is waited out in place, this many times; a longer one leaves the
+# send to a later attempt (Bot API: 429 with parameters.retry_after).
+MAX_FLOOD_WAIT = 60.0
+FLOOD_RETRIES = 3
 
 
 class Sender:
@@ -176,8 +158,9 @@ class Sender:
         http: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Sleep = asyncio.sleep,
-        max_flood_wait: float = 60.0,
-        flood_retries: int = 3,
+        max_flood_wait: float = MAX_FLOOD_WAIT,
+        flood_retries: int = FLOOD_RETRIES,
+        cover_deadline: float = COVER_DEADLINE,
     ) -> None:
         self.bot = bot
         self.store = store
@@ -186,20 +169,25 @@ class Sender:
         self.sleep = sleep
         self.max_flood_wait = max_flood_wait
         self.flood_retries = flood_retries
+        self.cover_deadline = cover_deadline
 
     async def request(self, method: str, params: dict[str, Any]) -> Any:
         """One API call. `RetryAfter` proves nothing was sent, so wait and resend (a few times);
         `ChatMigrated` likewise: remember the new id and send there once."""
         chat = params.get("chat_id")
-        if chat is not None and (moved := self.store.migrated_chat(str(chat))) is not None:
+        if chat is not None and (moved := self._remembered(self.store.migrated_chat, str(chat))) is not None:
             params = {**params, "chat_id": moved}
         migrated = False
         for attempt in range(self.flood_retries + 1):
+            left = self.time_left()
+            if left is not None and left <= 0:
+                raise SendDeadlineError(f"{method} not sent: the send ran out of time")
             try:
                 return await self._invoke(method, params)
             except RetryAfter as exc:
                 wait = retry_after_seconds(exc)
-                if attempt == self.flood_retries or wait > self.max_flood_wait:
+                too_long = wait > self.max_flood_wait or (left is not None and wait >= left)
+                if attempt == self.flood_retries or too_long:
                     raise
                 logger.warning("%s: flood limit, waiting %.0f s before attempt %d", method, wait, attempt + 2)
                 await self.sleep(wait + 0.5)
@@ -207,10 +195,37 @@ class Sender:
                 if migrated or chat is None:
                     raise
                 migrated = True
-                logger.warning("chat %s became a supergroup: now %s", chat, exc.new_chat_id)
-                self.store.remember_migration(str(chat), exc.new_chat_id, now=self.clock())
-                params = {**params, "chat_id": exc.new_chat_id}
+                new_id = exc.new_chat_id
+                logger.warning("chat %s became a supergroup: now %s", chat, new_id)
+                self._remember(
+                    functools.partial(self.store.remember_migration, str(chat), new_id, now=self.clock())
+                )
+                params = {**params, "chat_id": new_id}
         raise AssertionError("unreachable: the last attempt re-raises")
+
+    def time_left(self) -> float | None:
+        """Seconds left of the budget of the send in progress; None when it has none."""
+        deadline = _DEADLINE.get()
+        return None if deadline is None else deadline - self.clock()
+
+    @staticmethod
+    def _remembered(read: Callable[[str], Any], key: str) -> Any:
+        """A memory the send path consults (a cover's file_id, a chat's new id); None when the
+        database cannot answer now: the send goes on without it."""
+        try:
+            return read(key)
+        except StoreError as exc:
+            logger.warning("sending without the database's memory of %s: %s", key, exc)
+            return None
+
+    @staticmethod
+    def _remember(write: Callable[[], None]) -> None:
+        """Keep a memory for next time; a database that refuses it now must not stop a send that
+        Telegram already answered, nor leave its claim unrecorded (it is only an optimisation)."""
+        try:
+            write()
+        except StoreError as exc:
+            logger.warning("could not remember it for next time: %s", exc)
 
     async def _invoke(self, method: str, params: dict[str, Any]) -> Any:
         """Call PTB's own method for `method` with our JSON params turned into PTB objects."""
@@ -224,34 +239,55 @@ class Sender:
             kwargs["results"] = [_inline_result(result, self.bot) for result in kwargs["results"]]
         return await getattr(self.bot, _snake_case(method))(**kwargs)
 
-    async def send(self, calls: Sequence[ApiCall], *, text_only: Sequence[ApiCall] = ()) -> list[Message]:
+    async def send(
+        self,
+        calls: Sequence[ApiCall],
+        *,
+        text_only: Sequence[ApiCall] = (),
+        sent: Sequence[int] = (),
+        on_sent: OnSent | None = None,
+        budget: float | None = None,
+    ) -> list[Message]:
         """Send calls in order; a call's `reply_to` points at an earlier call's message.
 
         `text_only` is what to send instead when the first call is a photo Telegram will take
         neither by URL, nor by file_id, nor uploaded: the post goes out without its image.
+        `sent` are the ids of the messages of the first calls, delivered by an earlier attempt:
+        those calls are not made again, and a reply to one of them replies to its id.
+        `on_sent(call, message)` is awaited the moment Telegram confirms each new message, so
+        the caller can record it before anything else can go wrong. `budget` bounds the whole
+        send in seconds: no call starts, no flood wait begins and no cover download runs past it
+        (a call not made for want of time raises SendDeadlineError: not sent).
         """
+        if budget is not None:
+            token = _DEADLINE.set(self.clock() + budget)
+            try:
+                return await self.send(calls, text_only=text_only, sent=sent, on_sent=on_sent)
+            finally:
+                _DEADLINE.reset(token)
+        ids = list(sent)
         messages: list[Message] = []
         for index, call in enumerate(calls):
+            if index < len(sent):
+                continue
             params = dict(call.params)
             if call.reply_to is not None:
-                params["reply_parameters"] = {"message_id": messages[call.reply_to].message_id}
+                params["reply_parameters"] = {"message_id": ids[call.reply_to]}
+            result: Any
             if call.method == "editMessageMedia":
-                edited = await self._edit_media(params)
-                if isinstance(edited, Message):
-                    messages.append(edited)
-                continue
-            if call.method == "sendPhoto" and isinstance(params.get("photo"), str):
-                sent = await self._send_photo(params)
-                if sent is None:
-                    if index == 0 and text_only:
-                        logger.error("cover refused every way; sending the post without it")
-                        return await self.send(text_only)
-                    continue
-                messages.append(sent)
-                continue
-            result = await self._plain_text_fallback(call.method, params)
+                result = await self._edit_media(params)
+            elif call.method == "sendPhoto" and isinstance(params.get("photo"), str):
+                result = await self._send_photo(params)
+                if result is None and index == 0 and text_only:
+                    logger.error("cover refused every way; sending the post without it")
+                    return await self.send(text_only, on_sent=on_sent)
+            else:
+                result = await self._plain_text_fallback(call.method, params)
             if isinstance(result, Message):
                 messages.append(result)
+                ids.append(result.message_id)
+                if on_sent is not None:
+                    await on_sent(call, result)
         return messages
 
     async def _plain_text_fallback(self, method: str, params: dict[str, Any]) -> Any:
@@ -302,17 +338,17 @@ class Sender:
     ) -> Message | None:
         """Run `attempt` with the cover as cached file_id, then as URL, then downloaded and
         uploaded; None if all three fail. The file_id Telegram answers with is remembered."""
-        cached = self.store.cover_file_id(url)
+        cached = self._remembered(self.store.cover_file_id, url)
         if cached is not None:
             try:
-                return self._remember(url, await attempt(cached))
+                return self._cover_used(url, await attempt(cached))
             except BadRequest as exc:
                 if not _COVER_REFUSED.search(str(exc)):
                     raise
                 logger.warning("cached file_id for %s refused (%s); forgetting it", url, exc)
-                self.store.remember_cover(url, None, now=self.clock())
+                self._remember(lambda: self.store.remember_cover(url, None, now=self.clock()))
         try:
-            return self._remember(url, await attempt(url))
+            return self._cover_used(url, await attempt(url))
         except BadRequest as exc:
             if not _COVER_REFUSED.search(str(exc)):
                 raise
@@ -320,24 +356,30 @@ class Sender:
         if self.http is None:
             logger.error("no HTTP client to download the cover %s", url)
             return None
+        left = self.time_left()
         try:
-            data, kind = await download_cover(self.http, url)
+            data, kind = await download_cover(
+                self.http,
+                url,
+                deadline=self.cover_deadline if left is None else min(self.cover_deadline, left),
+            )
         except CoverError as exc:
             logger.error("cover download failed: %s", exc)
             return None
         name = "cover." + kind.split("/")[1]
         try:
-            return self._remember(url, await attempt(InputFile(data, filename=name)))
+            return self._cover_used(url, await attempt(InputFile(data, filename=name)))
         except BadRequest as exc:
             if not _COVER_REFUSED.search(str(exc)):
                 raise
             logger.error("Telegram refused the uploaded cover %s: %s", url, exc)
             return None
 
-    def _remember(self, url: str, message: Message) -> Message:
+    def _cover_used(self, url: str, message: Message) -> Message:
         if message.photo:
-            # The largest size's file_id is reusable by this bot without limits (TELEGRAM.md).
-            self.store.remember_cover(url, message.photo[-1].file_id, now=self.clock())
+            # The largest size's file_id is reusable by this bot without limits (Bot API sendPhoto).
+            file_id = message.photo[-1].file_id
+            self._remember(lambda: self.store.remember_cover(url, file_id, now=self.clock()))
         return message
 
 
@@ -410,8 +452,12 @@ def publication_link(row: Publication) -> str | None:
 
 
 # A claim not recorded within this long means its sender died mid-send (RELIABILITY.md step 5).
-# It must outlast the slowest send: flood waits (3 x 60 s) plus a cover download and upload.
 LEASE_SECONDS = 600.0
+# The whole send of one publication, every fallback included, stays within this budget: no call
+# or flood wait starts after it. The one call in flight then may take at most a request's
+# timeouts (app.REQUEST_SECONDS), so a live sender always finishes well inside its lease and is
+# never mistaken for a dead one (tests/test_publish.py checks the sum).
+SEND_BUDGET_SECONDS = LEASE_SECONDS / 2
 # After a send that provably did not happen: wait this long, doubling per attempt, at most MAX.
 RETRY_BASE_SECONDS = 60.0
 RETRY_MAX_SECONDS = 900.0
@@ -419,6 +465,27 @@ RETRY_MAX_SECONDS = 900.0
 ALERT_DAYS = 2
 # An alert taken on by a process that died before sending it is taken on again after this long.
 NOTICE_LEASE_SECONDS = 120.0
+
+
+# A record of messages that are in the chat is retried this often (seconds apart) before it goes
+# to the journal instead; each try waits up to the database's busy timeout as well.
+RECORD_RETRY_WAITS = (0.2, 1.0)
+
+_T = TypeVar("_T")
+
+
+class _Progress:
+    """The messages of one publication Telegram has confirmed: ids, chat, and the calls they show."""
+
+    def __init__(self, claimed: Publication) -> None:
+        self.ids: list[int] = list(claimed.message_ids)
+        self.chat_id: int | None = claimed.chat_id
+        self.rendered: list[dict[str, Any]] = [dict(call) for call in claimed.rendered][: len(self.ids)]
+
+    def add(self, call: ApiCall, message: Message) -> None:
+        self.ids.append(message.message_id)
+        self.chat_id = message.chat.id
+        self.rendered.append(call.to_json())
 
 
 def _backoff(attempt: int) -> float:
@@ -429,11 +496,14 @@ def _backoff(attempt: int) -> float:
 class Publisher:
     """Claim the day in the ledger, send the post through the `Sender`, record what happened."""
 
-    def __init__(self, sender: Sender, store: Store, config: Config, *, owner: str) -> None:
+    def __init__(self, sender: Sender, store: Store, config: Config, *, owner: str, journal: Journal) -> None:
         self.sender = sender
         self.store = store
         self.config = config
         self.owner = owner
+        self.journal = journal
+        self.send_budget = SEND_BUDGET_SECONDS
+        self._told_replaced = False
 
     @property
     def chat(self) -> str:
@@ -504,6 +574,9 @@ class Publisher:
         except StoreError as exc:
             # Fail closed: without a committed claim nothing is sent (RELIABILITY.md #30).
             logger.error("not publishing %s: %s", day, exc)
+            if isinstance(exc, DatabaseReplacedError) and not self._told_replaced:
+                self._told_replaced = True  # once per process: it stays so until a restart
+                await self.alert(texts.ALERT_DATABASE_REPLACED.format(detail=exc))
             return Outcome("failed", day, f"{day}: not sent, the ledger is unavailable ({exc})")
         if claimed is None:
             row = self.store.get(key)
@@ -512,41 +585,97 @@ class Publisher:
                 return Outcome("retryable", day, f"{day}: waiting before the next attempt ({why})", row)
             return self._settled(row)
         calls, text_only = self.render(post)
+        done = _Progress(claimed)
+        if done.ids:
+            logger.info("resuming %s: %d of its messages went out in an earlier attempt", day, len(done.ids))
+            if done.rendered and done.rendered[0]["method"] != calls[0].method and text_only:
+                calls = text_only  # the cover was refused then: the rest follows the text version
         logger.info("publishing %s (%s) to %s, attempt %d", day, post.path.name, self.chat, claimed.attempt)
+
+        async def record(call: ApiCall, message: Message) -> None:
+            done.add(call, message)
+            await self._record_progress(key, done)
+
         try:
-            messages = await self.sender.send(calls, text_only=text_only)
+            await self.sender.send(
+                calls, text_only=text_only, sent=done.ids, on_sent=record, budget=self.send_budget
+            )
         except TelegramError as exc:
             return self._record_failure(key, claimed, exc)
-        if not messages:
+        except Exception as exc:
+            # A bug, or a library's surprise, in the middle of a send: what reached the chat is
+            # unknown, so say so now rather than leave the claim to expire.
+            logger.exception("unexpected error while sending %s", day)
+            return self._record_failure(key, claimed, exc)
+        if not done.ids:
             return self._record_failure(key, claimed, BadRequest("nothing was sent"))
-        # What the messages show, so a later edit knows what it changes: the text-only version
-        # when the cover was refused every way.
-        used = text_only if calls[0].method == "sendPhoto" and not messages[0].photo and text_only else calls
-        row = self._record(
+        assert done.chat_id is not None
+        row = await self._record_durably(
+            key,
+            done,
             lambda: self.store.mark_sent(
                 key,
                 owner=self.owner,
                 now=self.sender.clock(),
-                chat_id=messages[0].chat.id,
-                message_ids=tuple(m.message_id for m in messages),
-                rendered=[call.to_json() for call in used],
-            )
+                chat_id=done.chat_id or 0,
+                message_ids=tuple(done.ids),
+                rendered=done.rendered,
+            ),
         )
-        link = message_link(self.chat, messages[0].message_id) or message_link(
-            messages[0].chat.id, messages[0].message_id
-        )
+        first = done.ids[0]
+        link = message_link(self.chat, first) or message_link(done.chat_id, first)
         configured = self.config.channel.chat
-        if isinstance(configured, int) and messages[0].chat.id != configured:
+        if isinstance(configured, int) and done.chat_id != configured:
             # The group became a supergroup: sent to its new id, but the config still names the old
-            # one. Said on every publish until the config is fixed (issue 5 §4).
-            await self.alert(texts.ALERT_MIGRATED.format(old=configured, new=messages[0].chat.id))
+            # one. Said on every publish until the config is fixed.
+            await self.alert(texts.ALERT_MIGRATED.format(old=configured, new=done.chat_id))
+        detail = f"{day} sent" + (f": {link}" if link else "")
         if row is None:
-            return Outcome(
-                "unknown", day, f"{day}: sent, but recording it failed; see the log", claimed, link
-            )
-        return Outcome("sent", day, f"{day} sent" + (f": {link}" if link else ""), row, link)
+            detail += " (not in the database yet: kept in the journal until it works)"
+        return Outcome("sent", day, detail, row or claimed, link)
 
-    def _record_failure(self, key: PubKey, claimed: Publication, exc: TelegramError) -> Outcome:
+    async def _record_progress(self, key: PubKey, done: _Progress) -> None:
+        """Record the messages sent so far, the moment Telegram confirmed the last one."""
+        assert done.chat_id is not None
+        chat_id = done.chat_id
+        await self._record_durably(
+            key,
+            done,
+            lambda: self.store.record_progress(
+                key,
+                owner=self.owner,
+                now=self.sender.clock(),
+                chat_id=chat_id,
+                message_ids=tuple(done.ids),
+                rendered=done.rendered,
+            ),
+            complete=False,
+        )
+
+    async def _record_durably(
+        self, key: PubKey, done: _Progress, write: Callable[[], _T], *, complete: bool = True
+    ) -> _T | None:
+        """A write about messages that are in the chat: retried while the database is busy, then
+        written to the journal, so a later trigger records them (never sends them again)."""
+        for wait in (*RECORD_RETRY_WAITS, None):
+            try:
+                return write()
+            except StoreError as exc:
+                if wait is None:
+                    logger.error("could not record the %s messages %s: %s", key.day, done.ids, exc)
+                    break
+                logger.warning("recording the %s messages failed (%s); again in %.1f s", key.day, exc, wait)
+                await self.sender.sleep(wait)
+        assert done.chat_id is not None
+        entry = Entry(key, done.chat_id, tuple(done.ids), tuple(done.rendered), complete)
+        try:
+            self.journal.write(entry)
+            logger.error("%s messages %s written to the journal %s", key.day, done.ids, self.journal.path)
+        except OSError as exc:
+            logger.critical("could not journal the %s messages %s either: %s", key.day, done.ids, exc)
+        return None
+
+    def _record_failure(self, key: PubKey, claimed: Publication, exc: Exception) -> Outcome:
         kind = classify(exc)
         error = describe_error(exc)
         now = self.sender.clock()
@@ -596,7 +725,9 @@ class Publisher:
             return None
 
     def expire(self, now: float) -> None:
-        """Claims whose lease ran out become `unknown` (or, resending, `retryable`)."""
+        """Claims whose lease ran out become `unknown` (or, resending, `retryable`), after the
+        journal's records of sent messages are in: a claim they complete was not a dead sender's."""
+        self.journal.replay(self.store, now=now)
         for row in self.store.expire_claims(now=now, resend=self.resend_ambiguous):
             logger.error("%s %s: its sender died mid-send; now %s", row.key.chat, row.key.day, row.status)
 

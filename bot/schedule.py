@@ -178,8 +178,10 @@ async def follow_edits(services: Services) -> int:
         return 0
     post = services.post_for(last.key.day)
     if post is None:
-        await _file_gone(services, last)
+        if _gone_for_sure(services, last):
+            await _file_gone(services, last)
         return 0
+    services.missing_since.pop(_gone_key(last), None)
     done = 0
     for row in services.store.day(chat, last.key.day):
         if row.status != "sent" or row.chat_id is None or not row.message_ids:
@@ -278,6 +280,25 @@ def _pick(params: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
 
 
 DELETE_POST = "q:d:"  # callback data prefix of the delete button under ALERT_FILE_GONE, + YYYY-MM-DD
+
+
+# A published post's file counts as deleted only when two scans at least this far apart both miss
+# it, and the folder itself could be read: a `git pull` or the generator rewriting files removes
+# and re-creates them for a moment, and that must not ask the admins to delete the message.
+GONE_CONFIRM_SECONDS = 10.0
+
+
+def _gone_key(row: Publication) -> str:
+    return f"{row.key.chat}:{row.key.day}:{row.post_sha256}"
+
+
+def _gone_for_sure(services: Services, row: Publication) -> bool:
+    """Whether the row's file is missing now, was missing long enough ago, and the folder is fine."""
+    folder = services.config.posts.dir
+    if any(problem.path == folder for problem in services.library().errors):
+        return False  # the folder is missing or unreadable: the folder alert covers it
+    first = services.missing_since.setdefault(_gone_key(row), services.clock())
+    return services.clock() - first >= GONE_CONFIRM_SECONDS
 
 
 async def _file_gone(services: Services, row: Publication) -> None:

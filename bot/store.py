@@ -27,8 +27,9 @@ Status = Literal["claimed", "sent", "retryable", "failed", "unknown", "skipped"]
 Kind = Literal["daily", "manual"]
 STATUSES: tuple[str, ...] = get_args(Status)
 
-# 2: publication.rendered, and the notice table. Older files are upgraded in place on open.
-SCHEMA_VERSION = 2
+# 2: publication.rendered, and the notice table. 3: text_key.used_at. Older files are upgraded in
+# place on open; a newer file is refused.
+SCHEMA_VERSION = 3
 
 # One SQL string (STYLE.md §3). The publication table follows RELIABILITY.md's design; the
 # primary key is what makes a second sender lose the claim.
@@ -68,8 +69,9 @@ CREATE TABLE IF NOT EXISTS chat_migration (
     updated_at  REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS text_key (
-    key  TEXT PRIMARY KEY,  -- short key for text too long for 64-byte callback data
-    text TEXT NOT NULL
+    key     TEXT PRIMARY KEY,  -- short key for text too long for 64-byte callback data
+    text    TEXT NOT NULL,
+    used_at REAL NOT NULL DEFAULT 0  -- last made or pressed; unused for TEXT_KEY_DAYS: forgotten
 );
 CREATE TABLE IF NOT EXISTS held_post (  -- a version of a day's post the quality gate held back
     chat        TEXT NOT NULL,
@@ -90,12 +92,28 @@ CREATE TABLE IF NOT EXISTS event (
     message TEXT NOT NULL
 );
 """
-# Columns added after version 1, for files created before them: (table, column, declaration).
-ADDED_COLUMNS = (("publication", "rendered", "TEXT"),)
+# Columns added after version 1, for files created before them: (table, column, declaration,
+# the statement that fills it in for the rows already there, if any).
+ADDED_COLUMNS = (
+    ("publication", "rendered", "TEXT", None),
+    (
+        "text_key",
+        "used_at",
+        "REAL NOT NULL DEFAULT 0",
+        "UPDATE text_key SET used_at = CAST(strftime('%s', 'now') AS REAL)",
+    ),
+)
+# A stored button text no button has used for this long is deleted: the table stays bounded, and
+# a button that old gets the "expired" answer (Telegram keeps inline keyboards forever).
+TEXT_KEY_DAYS = 30
 
 
 class StoreError(Exception):
     """The database cannot be opened or used; the message says which file and why."""
+
+
+class DatabaseReplacedError(StoreError):
+    """The database file at the configured path is no longer the one this process opened."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +154,15 @@ class Event:
     message: str
 
 
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path`; None when there is none."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def _publication(row: sqlite3.Row) -> Publication:
     return Publication(
         key=PubKey(row["chat"], dt.date.fromisoformat(row["pub_date"]), row["kind"], row["request_key"]),
@@ -171,13 +198,28 @@ class Store:
     (RELIABILITY.md, "Claim"). Times are Unix seconds passed in by the caller.
     """
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, path: Path | None = None) -> None:
         connection.row_factory = sqlite3.Row
         self._db = connection
+        self.path = path
         try:
             self._set_up()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot set up the database: {exc}") from exc
+        # Which file this connection has open: if the path later names another file (deleted,
+        # restored from a backup, replaced by hand), two processes would keep two ledgers.
+        self._identity = _file_identity(path) if path is not None else None
+
+    def check_same_file(self) -> None:
+        """Raise DatabaseReplacedError when the path no longer names the file this store opened."""
+        if self.path is None or self._identity is None:
+            return
+        now = _file_identity(self.path)
+        if now != self._identity:
+            what = "deleted" if now is None else "replaced by another file"
+            raise DatabaseReplacedError(
+                f"{self.path} was {what} while the bot ran; restart it so every process uses one ledger"
+            )
 
     def _set_up(self) -> None:
         """Create what is missing and upgrade an older file in place."""
@@ -188,18 +230,23 @@ class Store:
             )
         self._db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
         with transaction(self._db):
-            for table, column, declaration in ADDED_COLUMNS:
+            for table, column, declaration, fill in ADDED_COLUMNS:
                 columns = {row["name"] for row in self._db.execute(f"PRAGMA table_info({table})")}
                 if column not in columns:
                     logger.info("upgrading the database: adding %s.%s", table, column)
                     self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+                    if fill is not None:
+                        self._db.execute(fill)
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @classmethod
     def open(cls, path: Path | str, *, timeout: float = BUSY_TIMEOUT) -> Store:
         """Open (creating if needed) the database file; WAL so readers never block the sender."""
         try:
-            return cls(connect(path, timeout=timeout))
+            # synchronous = FULL: a committed claim survives a power loss (WAL's NORMAL may lose
+            # the last commits), or the post could go out again after a reboot. Claims are rare.
+            connection = connect(path, timeout=timeout, synchronous="FULL")
+            return cls(connection, None if str(path) == ":memory:" else Path(path))
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"{path}: cannot open the database: {exc}") from exc
 
@@ -242,6 +289,7 @@ class Store:
         unknown days are never claimed again.
         """
         args = _key_args(key)
+        self.check_same_file()
         with self._write():
             cursor = self._db.execute(
                 "INSERT INTO publication (chat, pub_date, kind, request_key, status, owner, lease_until,"
@@ -250,9 +298,12 @@ class Store:
                 (*args, owner, now + lease, post_path, post_sha256, now, now),
             )
             if cursor.rowcount != 1:
+                # A row with messages already out (a photo whose reply did not go) keeps the
+                # version they show: the rest follows it, and the edits job updates all of them.
                 cursor = self._db.execute(
                     "UPDATE publication SET status = 'claimed', owner = ?, attempt = attempt + 1,"
-                    " lease_until = ?, post_path = ?, post_sha256 = ?, updated_at = ?"
+                    " lease_until = ?, post_path = CASE WHEN message_ids IS NULL THEN ? ELSE post_path END,"
+                    " post_sha256 = CASE WHEN message_ids IS NULL THEN ? ELSE post_sha256 END, updated_at = ?"
                     " WHERE chat = ? AND pub_date = ? AND kind = ? AND request_key = ?"
                     " AND ((status = 'retryable' AND lease_until <= ?) OR (? AND status = 'skipped'))",
                     (owner, now + lease, post_path, post_sha256, now, *args, now, reopen_skipped),
@@ -304,6 +355,54 @@ class Store:
         return self._finish(
             key, owner, status="sent", now=now, chat_id=chat_id, message_ids=message_ids, rendered=rendered
         )
+
+    def record_progress(
+        self,
+        key: PubKey,
+        *,
+        owner: str,
+        now: float,
+        chat_id: int,
+        message_ids: tuple[int, ...],
+        rendered: Sequence[Mapping[str, Any]],
+    ) -> None:
+        """Messages of a claimed publication that Telegram confirmed so far (the photo of a photo
+        post whose reply is still to go): a later attempt sends only what is missing."""
+        ids, calls = _json(message_ids), _json(rendered)
+        with self._write():
+            cursor = self._db.execute(
+                "UPDATE publication SET chat_id = ?, message_ids = ?, rendered = ?, updated_at = ?"
+                " WHERE chat = ? AND pub_date = ? AND kind = ? AND request_key = ?"
+                " AND owner = ? AND status = 'claimed'",
+                (chat_id, ids, calls, now, *_key_args(key), owner),
+            )
+            if cursor.rowcount != 1:
+                raise StoreError(f"lost the claim on {key.chat} {key.day} before recording its messages")
+
+    def recover_sent(
+        self,
+        key: PubKey,
+        *,
+        now: float,
+        chat_id: int,
+        message_ids: tuple[int, ...],
+        rendered: Sequence[Mapping[str, Any]],
+        complete: bool,
+    ) -> bool:
+        """Apply what a sender wrote to its journal when the database would not take it: these
+        messages are in the chat, whatever the row says since (its claim may have expired to
+        `unknown`). A complete send makes the row `sent`. True when the row changed."""
+        ids, calls = _json(message_ids), _json(rendered)
+        status = "sent" if complete else None
+        with self._write():
+            cursor = self._db.execute(
+                "UPDATE publication SET chat_id = ?, message_ids = ?, rendered = ?, updated_at = ?,"
+                " status = COALESCE(?, status), error = CASE WHEN ? IS NULL THEN error ELSE NULL END"
+                " WHERE chat = ? AND pub_date = ? AND kind = ? AND request_key = ?"
+                " AND status != 'sent' AND json_array_length(COALESCE(message_ids, '[]')) <= ?",
+                (chat_id, ids, calls, now, status, status, *_key_args(key), len(message_ids)),
+            )
+            return cursor.rowcount == 1
 
     def mark(
         self,
@@ -488,15 +587,25 @@ class Store:
                 (chat, new_chat_id, now),
             )
 
-    def put_text(self, key: str, text: str) -> None:
+    def put_text(self, key: str, text: str, *, now: float) -> None:
+        """Keep a button's long text under `key`; texts no button used for TEXT_KEY_DAYS go."""
         with self._write():
             self._db.execute(
-                "INSERT INTO text_key (key, text) VALUES (?, ?) ON CONFLICT DO NOTHING", (key, text)
+                "INSERT INTO text_key (key, text, used_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET used_at = excluded.used_at",
+                (key, text, now),
             )
+            self._db.execute("DELETE FROM text_key WHERE used_at < ?", (now - TEXT_KEY_DAYS * 86400,))
 
-    def get_text(self, key: str) -> str | None:
-        rows = self._read("SELECT text FROM text_key WHERE key = ?", (key,))
-        return str(rows[0]["text"]) if rows else None
+    def get_text(self, key: str, *, now: float) -> str | None:
+        """The text stored under `key` (its button was pressed, so it is kept longer)."""
+        rows = self._read("SELECT text, used_at FROM text_key WHERE key = ?", (key,))
+        if not rows:
+            return None
+        if rows[0]["used_at"] < now - 86400:  # at most one write a day per text
+            with self._write():
+                self._db.execute("UPDATE text_key SET used_at = ? WHERE key = ?", (now, key))
+        return str(rows[0]["text"])
 
     def record_event(self, message: str, *, now: float, level: str = "error") -> None:
         """Something an admin should see in /status (failed sends, missing posts)."""

@@ -124,6 +124,10 @@ ALERT_MIGRATED = (
     "日报已发到新群组；请把配置里的 [channel] chat 改成 {new}。"
 )
 ALERT_SEND_FAILED = "⚠️ 日报没有发出去：{detail}"
+# The database file was deleted or replaced under the running bot; {detail} names the file.
+ALERT_DATABASE_REPLACED = (
+    "🛑 数据库文件在机器人运行时被删除或替换了，暂停发布以免重复发送：{detail}。请重启 ai-news-bot。"
+)
 ALERT_FOLDER = "📂 日报还发不出去：文章目录 {folder} 有问题（{problem}）。修好后 {end} 前会自动发送。"
 ALERT_UNKNOWN = (
     "❓ {day} 的日报发送结果不明（{error}）。请先看看频道里有没有，没有的话用 /publish {day} force。"

@@ -144,8 +144,9 @@ async def running_bot(
     services = build_services(application, config, store, http=http, clock=clock)
     waits: list[float] = []
 
-    async def sleep(seconds: float) -> None:  # flood waits are recorded, and kept short
+    async def sleep(seconds: float) -> None:  # flood waits are recorded, and pass on the clock at once
         waits.append(seconds)
+        clock.now += seconds
         await asyncio.sleep(0.01)
 
     services.sender.sleep = sleep

@@ -654,9 +654,43 @@ async def _file_deleted(bot: Bot) -> tuple[dict[str, object], dict[str, object]]
     sent = await _published(bot)
     (bot.posts / TODAY_POST).unlink()
     await bot.job(EDITS_JOB)
+    assert _gone_alerts(bot) == []  # missing once may be a `git pull` in progress
+    bot.clock.now += 60
+    await bot.job(EDITS_JOB)
+    bot.clock.now += 60
     await bot.job(EDITS_JOB)  # every minute: asked once, not every minute
-    (alert,) = [m for m in bot.server.sent(ADMIN) if str(m.get("text", "")).startswith("🗑")]
+    (alert,) = _gone_alerts(bot)
     return sent, alert
+
+
+def _gone_alerts(bot: Bot) -> list[dict[str, object]]:
+    return [m for m in bot.server.sent(ADMIN) if str(m.get("text", "")).startswith("🗑")]
+
+
+async def test_file_missing_for_one_scan_is_not_deleted(bot: Bot) -> None:
+    """A published file removed and put back between two scans (a `git pull`, the generator
+    rewriting it) asks nobody anything, however many scans see it missing once at a time."""
+    await bot.ask("/start", user=ADMIN)
+    await _published(bot)
+    saved = (bot.posts / TODAY_POST).read_bytes()
+    for _ in range(3):
+        (bot.posts / TODAY_POST).unlink()
+        await bot.job(EDITS_JOB)
+        (bot.posts / TODAY_POST).write_bytes(saved)
+        bot.clock.now += 60
+        await bot.job(EDITS_JOB)
+    assert _gone_alerts(bot) == []
+
+
+async def test_missing_folder_is_not_a_deleted_post(bot: Bot) -> None:
+    """The whole posts folder gone (unmounted, moved) is not "the published file was deleted"."""
+    await bot.ask("/start", user=ADMIN)
+    await _published(bot)
+    bot.posts.rename(bot.posts.with_name("elsewhere"))
+    for _ in range(3):
+        await bot.job(EDITS_JOB)
+        bot.clock.now += 60
+    assert _gone_alerts(bot) == []
 
 
 async def test_deleted_post_file_asks_the_admins_once(bot: Bot) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Mapping
@@ -16,7 +17,7 @@ import pytest
 
 from bot import texts
 from bot.cli import EXIT_FAILURE, EXIT_NO_POST, EXIT_OK, EXIT_USAGE
-from bot.config import API_URL_ENV, CONFIG_ENV, TOKEN_ENV
+from bot.config import API_URL_ENV, CONFIG_ENV, TOKEN_ENV, WEBHOOK_SECRET_ENV
 from bot.fakeapi import FakeTelegram
 from bot.logs import REDACTED
 from bot.posts import read_post
@@ -333,3 +334,33 @@ async def test_demo_without_posts_exits_3(tmp_path: Path) -> None:
     result = await cli("demo", "--posts", str(tmp_path), cwd=REPO, env=environment())
     assert (result.code, result.out, len(result.err_lines)) == (EXIT_NO_POST, "", 1)
     assert str(tmp_path) in result.err
+
+
+@pytest.mark.reliability(24)
+async def test_debug_logging_never_shows_the_webhook_secret(server: FakeTelegram, home: Path) -> None:
+    """`run -vv` in webhook mode: PTB's DEBUG line for setWebhook carries `secret_token`; the
+    secret is redacted from it and every other line, like the token."""
+    secret = "s3cret-Webhook_value-0123456789"
+    port = free_port()
+    config = home / "config.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        + f'\n[webhook]\nurl = "https://bot.example.org/hook"\nlisten = "127.0.0.1"\nport = {port}\n',
+        encoding="utf-8",
+    )
+    env = {**environment(server, token=server.token), WEBHOOK_SECRET_ENV: secret}
+    process = await start("-vv", "run", *CONFIG, cwd=home, env=env)
+    await server.wait_for(lambda: bool(server.calls("setWebhook")) or process.returncode is not None, WITHIN)
+    assert server.calls("setWebhook")[0].params["secret_token"] == secret  # it was really sent
+    process.send_signal(signal.SIGTERM)
+    result = await finish(process)
+    assert result.code == EXIT_OK
+    assert secret not in result.out + result.err
+    assert "setWebhook" in result.err
+    assert leaked(result, server.token) == []
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -99,3 +99,15 @@ async def test_page_buttons_over_the_limit_get_a_note_not_an_edit(bot: Bot) -> N
     answers = await bot.server.wait_requests("answerCallbackQuery", USER_BURST + 1)
     assert answers[-1].params.get("text") == texts.SLOW_DOWN.format(seconds=8)
     assert len(bot.server.calls("editMessageText")) == USER_BURST - 1
+
+
+@pytest.mark.reliability(26)
+async def test_refusals_are_paced_like_answers(bot: Bot) -> None:
+    """30 /status from one reader in a group: the usual burst of refusals and one note, not 30
+    replies; another reader's /help is answered at once behind them."""
+    for _ in range(30):
+        bot.server.user_message("/status", user_id=6161, chat_id=GROUP, chat_type="supergroup")
+    answers = [str(a["text"]) for a in await bot.answers(GROUP, count=USER_BURST + 1, settle=0.5)]
+    assert answers == [texts.NOT_ADMIN] * USER_BURST + [texts.SLOW_DOWN.format(seconds=8)]
+    (help_answer,) = await bot.ask("/help", user=6262, chat_id=GROUP, chat_type="supergroup")
+    assert help_answer["text"] == texts.HELP

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import struct
 import zlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,10 +27,13 @@ from telegram.error import (
 )
 
 from bot import texts
+from bot.app import REQUEST_SECONDS
+from bot.covers import CoverError, cover_client, download_cover, is_public
+from bot.db import BUSY_TIMEOUT
 from bot.fakeapi import FakeTelegram
-from bot.publish import Delivery, classify
+from bot.publish import LEASE_SECONDS, RECORD_RETRY_WAITS, SEND_BUDGET_SECONDS, Delivery, classify
 from bot.schedule import DAILY_JOB, EDITS_JOB, RECONCILE_JOB
-from bot.store import PubKey
+from bot.store import PubKey, Store
 from tests.harness import (
     ADMIN,
     CHANNEL,
@@ -513,3 +517,294 @@ async def test_post_sent_without_its_cover_is_edited_as_text(
         (message,) = bot.channel()
         assert message["text"].startswith("今日要闻（更正）")
         assert server.calls("editMessageCaption") == []
+
+
+# -- a photo post sent in part -----------------------------------------------------------------
+
+
+async def test_photo_sent_reply_flood_waited_sends_only_the_reply(
+    server: FakeTelegram, tmp_path: Path
+) -> None:
+    """cover = "photo": the photo goes out, then its reply gets a 429 longer than we wait in place.
+    The photo is recorded the moment Telegram confirms it; the retry sends only the reply, as a
+    reply to that photo: one photo and one text in the channel, both in the ledger."""
+    posts = tmp_path / "posts"
+    posts.mkdir()
+    (posts / "today.md").write_text(_photo_post("https://img.example/a.png", bullets=8), encoding="utf-8")
+    config = with_channel(make_config(tmp_path, server), cover="photo")
+    async with running_bot(server, config, Clock(at(7))) as bot:
+        server.fail_next("sendMessage", status=429, retry_after=120)
+        await _publish_now(bot)
+        (photo,) = bot.channel()
+        row = bot.store.get(KEY)
+        assert row is not None
+        assert (row.status, row.message_ids) == ("retryable", (photo["message_id"],))
+        assert [call["method"] for call in row.rendered] == ["sendPhoto"]
+        bot.clock.now = at(8, 3)
+        await bot.job(RECONCILE_JOB)
+        photo_again, reply = bot.channel()
+        assert photo_again == photo
+        assert reply["reply_to_message"]["message_id"] == photo["message_id"]
+        assert len(server.calls("sendPhoto")) == 1
+        row = bot.store.get(KEY)
+        assert row is not None
+        assert (row.status, row.message_ids) == ("sent", (photo["message_id"], reply["message_id"]))
+        assert [call["method"] for call in row.rendered] == ["sendPhoto", "sendMessage"]
+
+
+@contextmanager
+def hold_database(path: Path) -> Iterator[Callable[[], None]]:
+    """Another connection holds the database's write lock until the returned function is called."""
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    released = False
+
+    def release() -> None:
+        nonlocal released
+        if not released:
+            other.execute("ROLLBACK")
+            released = True
+
+    try:
+        yield release
+    finally:
+        release()
+        other.close()
+
+
+async def test_locked_database_mid_send_never_leaves_the_claim_open(
+    server: FakeTelegram, tmp_path: Path
+) -> None:
+    """The database locked right after Telegram took the photo (remembering its file_id, recording
+    it): the send goes on, the reply replies to the photo, and the day ends `sent` once the lock
+    is gone, not `claimed` until its lease runs out."""
+    posts = tmp_path / "posts"
+    posts.mkdir()
+    (posts / "today.md").write_text(_photo_post("https://img.example/a.png", bullets=8), encoding="utf-8")
+    config = with_channel(make_config(tmp_path, server), cover="photo")
+    async with running_bot(server, config, Clock(at(7))) as bot, AsyncExitStack() as stack:
+        lock: list[Callable[[], None]] = []
+
+        def on_request(method: str, params: dict[str, object], phase: str) -> bool:
+            if method == "sendPhoto" and phase == "executed":
+                lock.append(stack.enter_context(hold_database(config.storage.database)))
+            if method == "sendMessage" and phase == "received" and lock:
+                lock.pop()()  # the database is back before the post is finished
+            return True
+
+        server.on_request = on_request
+        await _publish_now(bot)
+        photo, reply = bot.channel()
+        assert reply["reply_to_message"]["message_id"] == photo["message_id"]
+        row = bot.store.get(KEY)
+        assert row is not None
+        assert (row.status, row.message_ids) == ("sent", (photo["message_id"], reply["message_id"]))
+
+
+async def test_sent_but_unrecorded_goes_to_the_journal_and_is_reconciled(bot: Bot) -> None:
+    """Telegram took the post but the database stays locked past every retry: the messages go to
+    the journal. Once the database works, the next trigger records the day `sent` from it: no
+    second message, and no "outcome unknown" alert when the claim's lease runs out."""
+    release: list[Callable[[], None]] = []
+    with ExitStack() as stack:
+
+        def on_request(method: str, params: dict[str, object], phase: str) -> bool:
+            if method == "sendMessage" and phase == "executed" and params.get("chat_id") == CHANNEL:
+                release.append(stack.enter_context(hold_database(bot.config.storage.database)))
+            return True
+
+        bot.server.on_request = on_request
+        await _publish_now(bot)
+        bot.server.on_request = None
+        (message,) = bot.channel()
+        journal = bot.config.storage.database.with_suffix(".journal")
+        assert str(message["message_id"]) in journal.read_text(encoding="utf-8")
+    assert _status(bot) == "claimed"
+    bot.clock.now = at(8) + 3600  # long past the claim's lease
+    await bot.job(RECONCILE_JOB)
+    row = bot.store.get(KEY)
+    assert row is not None
+    assert (row.status, row.message_ids) == ("sent", (message["message_id"],))
+    assert bot.channel() == [message]
+    assert not any("结果不明" in str(m.get("text")) for m in bot.server.sent(ADMIN))
+    assert journal.read_text(encoding="utf-8") == ""
+
+
+# -- covers: a deadline, and never from inside -----------------------------------------------------
+
+
+class _Trickle(tornado.web.RequestHandler):
+    """An image that arrives one byte every 0.2 s: each read is quick, the whole never ends."""
+
+    async def get(self, name: str) -> None:
+        self.set_header("Content-Type", "image/png")
+        for byte in _png() * 100:
+            self.write(bytes([byte]))
+            await self.flush()
+            await asyncio.sleep(0.2)
+
+
+class _Redirect(tornado.web.RequestHandler):
+    """`/redirect?to=URL` answers 302 to URL."""
+
+    def get(self) -> None:
+        self.redirect(self.get_argument("to"), status=302)
+
+
+@pytest.fixture
+async def hosts() -> AsyncIterator[dict[str, list[str]]]:
+    """One image server listening on 127.0.0.1 and 127.0.0.2, which records who asked what."""
+    seen: dict[str, list[str]] = {"127.0.0.1": [], "127.0.0.2": []}
+
+    class Recorded(_Files):
+        def prepare(self) -> None:
+            seen[self.request.host.split(":")[0]].append(self.request.path)
+
+    app = tornado.web.Application(
+        [(r"/slow/(.*)", _Trickle), (r"/redirect", _Redirect), (r"/(.*)", Recorded)]
+    )
+    http = tornado.httpserver.HTTPServer(app)
+    first = tornado.netutil.bind_sockets(0, "127.0.0.1")
+    port = first[0].getsockname()[1]
+    http.add_sockets(first + tornado.netutil.bind_sockets(port, "127.0.0.2"))
+    seen["port"] = [str(port)]
+    yield seen
+    http.stop()
+    await http.close_all_connections()
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("93.184.215.14", True),
+        ("2606:4700::6810:85e5", True),
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("172.16.0.1", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),  # cloud metadata
+        ("100.64.0.1", False),  # carrier-grade NAT
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),
+        ("240.0.0.1", False),
+        ("::1", False),
+        ("fe80::1%eth0", False),
+        ("fc00::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("::ffff:93.184.215.14", True),
+    ],
+)
+def test_only_public_addresses_are_public(address: str, public: bool) -> None:
+    """Loopback, private, link-local, reserved, multicast, CGNAT and mapped forms are not public."""
+    assert is_public(address) is public
+
+
+async def test_cover_on_a_private_address_is_never_fetched(hosts: dict[str, list[str]]) -> None:
+    """By default a cover URL on 127.0.0.1 is refused before connecting: no request arrives."""
+    async with cover_client() as http:
+        with pytest.raises(CoverError, match=r"resolves to 127\.0\.0\.1, not a public address"):
+            await download_cover(http, f"http://127.0.0.1:{hosts['port'][0]}/cover.png")
+    assert hosts["127.0.0.1"] == []
+
+
+async def test_localhost_by_name_is_refused_too(hosts: dict[str, list[str]]) -> None:
+    """The check is on the resolved address: `localhost` is loopback whatever its name."""
+    async with cover_client() as http:
+        with pytest.raises(CoverError, match="not a public address"):
+            await download_cover(http, f"http://localhost:{hosts['port'][0]}/cover.png")
+    assert hosts["127.0.0.1"] == []
+
+
+async def test_every_redirect_hop_is_checked(hosts: dict[str, list[str]]) -> None:
+    """An allowed host that redirects to a refused one: the second hop is never requested.
+    (Here 127.0.0.1 stands for a public host, 127.0.0.2 for an internal one.)"""
+    port = hosts["port"][0]
+    async with cover_client(allowed=lambda address: address == "127.0.0.1") as http:
+        with pytest.raises(CoverError, match=r"127\.0\.0\.2, not a public address"):
+            await download_cover(
+                http, f"http://127.0.0.1:{port}/redirect?to=http://127.0.0.2:{port}/cover.png"
+            )
+    assert hosts["127.0.0.2"] == []
+
+
+async def test_private_covers_setting_allows_self_hosted_images(hosts: dict[str, list[str]]) -> None:
+    """`[channel] private_covers = true`: the same URL downloads."""
+    async with cover_client(allow_private=True) as http:
+        data, kind = await download_cover(http, f"http://127.0.0.1:{hosts['port'][0]}/cover.png")
+    assert (data, kind) == (_png(), "image/png")
+
+
+async def test_trickling_cover_stops_at_the_deadline(hosts: dict[str, list[str]]) -> None:
+    """A server sending one byte every 0.2 s never times out a read; the whole download does."""
+    started = asyncio.get_running_loop().time()
+    async with cover_client(allow_private=True) as http:
+        with pytest.raises(CoverError, match="not downloaded within 1 s"):
+            await download_cover(http, f"http://127.0.0.1:{hosts['port'][0]}/slow/cover.png", deadline=1.0)
+    assert asyncio.get_running_loop().time() - started < 2.0
+
+
+async def test_trickling_cover_in_the_bot_sends_the_post_as_text(
+    server: FakeTelegram, tmp_path: Path, hosts: dict[str, list[str]]
+) -> None:
+    """In the bot: Telegram refuses the cover URL, our download trickles past its deadline, and the
+    post goes out without the image, recorded `sent`."""
+    url = f"http://127.0.0.1:{hosts['port'][0]}/slow/cover.png"
+    server.bad_photo_urls.add(url)
+    posts = tmp_path / "posts"
+    posts.mkdir()
+    (posts / "today.md").write_text(daily_post(TODAY, "今日要闻", cover=url), encoding="utf-8")
+    config = with_channel(make_config(tmp_path, server), cover="photo", private_covers=True)
+    async with (
+        cover_client(allow_private=True) as http,
+        running_bot(server, config, Clock(at(7)), http=http) as bot,
+    ):
+        bot.services.sender.cover_deadline = 1.0
+        await _publish_now(bot)
+        (message,) = bot.channel()
+        assert "photo" not in message
+        assert _status(bot) == "sent"
+
+
+def test_send_budget_leaves_the_lease_room() -> None:
+    """The send budget, plus the one request in flight when it runs out, plus recording the result
+    through busy retries, stays well inside the lease: a live sender is never taken for dead."""
+    recording = sum(RECORD_RETRY_WAITS) + (len(RECORD_RETRY_WAITS) + 1) * BUSY_TIMEOUT
+    assert SEND_BUDGET_SECONDS + REQUEST_SECONDS + recording <= 0.75 * LEASE_SECONDS
+
+
+async def test_flood_waits_stop_at_the_send_budget(bot: Bot) -> None:
+    """A run of 429s whose waits would outlast the budget: the wait that does not fit is not begun,
+    and the day is `retryable` (nothing was sent), not a send that outlives its lease."""
+    bot.services.publisher.send_budget = 100
+    bot.server.fail_next("sendMessage", status=429, retry_after=55, times=3)
+    await _publish_now(bot)
+    assert bot.waits == [55.5]
+    assert (bot.channel(), _status(bot)) == ([], "retryable")
+
+
+# -- the database replaced under the running bot ----------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["replaced", "deleted"])
+async def test_database_replaced_while_running_claims_nothing(bot: Bot, tmp_path: Path, how: str) -> None:
+    """The database file deleted, or replaced by another (a restored backup), while the bot runs:
+    it refuses to claim (a second opener would claim a day already sent), logs it and tells the
+    admins once; the new file holds no claim."""
+    database = bot.config.storage.database
+    if how == "replaced":
+        Store.open(tmp_path / "other.db").close()
+        (tmp_path / "other.db").replace(database)
+    else:
+        database.unlink()
+    await _publish_now(bot)
+    await bot.ask(f"/publish {TODAY}", user=ADMIN)
+    assert bot.channel() == []
+    told = [m["text"] for m in bot.server.sent(ADMIN) if str(m.get("text", "")).startswith("🛑")]
+    assert len(told) == 1
+    assert str(database) in told[0]
+    if how == "replaced":
+        fresh = Store.open(database)
+        try:
+            assert fresh.get(KEY) is None
+        finally:
+            fresh.close()

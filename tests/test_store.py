@@ -6,6 +6,7 @@ import datetime as dt
 import multiprocessing
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -142,13 +143,13 @@ def test_cover_file_ids_are_remembered_and_forgotten(store: Store) -> None:
 def test_chat_migration_and_text_keys(store: Store) -> None:
     """A migrated chat's new id and keyed callback texts survive reopening the file."""
     store.remember_migration("-123", -100123, now=NOW)
-    store.put_text("k1", "很长的查询")
+    store.put_text("k1", "很长的查询", now=NOW)
     store.record_event("send failed", now=NOW)
     path = Path(store._db.execute("PRAGMA database_list").fetchone()["file"])
     store.close()
     again = Store.open(path)
     assert again.migrated_chat("-123") == -100123
-    assert again.get_text("k1") == "很长的查询"
+    assert again.get_text("k1", now=NOW) == "很长的查询"
     assert [e.message for e in again.events()] == ["send failed"]
 
 
@@ -251,3 +252,38 @@ def test_notice_is_claimed_once_and_again_only_when_its_taker_died(store: Store)
     store.notice_done("gone:x", now=NOW + 122)
     assert not store.claim_notice("gone:x", now=NOW + 9999, lease=120)  # told: never again
     assert store.claim_notice("gone:y", now=NOW, lease=120)
+
+
+def test_button_texts_unused_for_30_days_are_forgotten(store: Store) -> None:
+    """A stored button text no button used for 30 days is deleted when another is stored; one that
+    was pressed meanwhile is kept."""
+    day = 86400.0
+    store.put_text("old", "没人按的查询", now=NOW)
+    store.put_text("pressed", "有人按的查询", now=NOW)
+    assert store.get_text("pressed", now=NOW + 20 * day) == "有人按的查询"
+    store.put_text("new", "新的查询", now=NOW + 31 * day)
+    assert store.get_text("old", now=NOW + 31 * day) is None
+    assert store.get_text("pressed", now=NOW + 31 * day) == "有人按的查询"
+    assert store.get_text("new", now=NOW + 31 * day) == "新的查询"
+
+
+def test_ledger_commits_survive_power_loss(store: Store) -> None:
+    """The ledger's connection runs synchronous = FULL (2): a committed claim is on disk."""
+    (mode,) = store._db.execute("PRAGMA synchronous").fetchone()
+    assert mode == 2
+
+
+def test_version_2_button_texts_are_kept_after_the_upgrade(tmp_path: Path) -> None:
+    """Schema 2 stored button texts without a use time: upgraded, they count as used at the
+    upgrade, so the first prune does not delete them all."""
+    path = tmp_path / "v2.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "CREATE TABLE text_key (key TEXT PRIMARY KEY, text TEXT NOT NULL);"
+            "INSERT INTO text_key VALUES ('k', '很长的查询'); PRAGMA user_version = 2;"
+        )
+    store = Store.open(path)
+    now = time.time()
+    store.put_text("other", "别的", now=now)
+    assert store.get_text("k", now=now) == "很长的查询"
+    store.close()
