@@ -22,7 +22,6 @@ from bot.app import RunError, build_application, build_services, run_bot
 from bot.config import TOKEN_ENV, WEBHOOK_SECRET_ENV, Config, ConfigError, default_environ, load_config
 from bot.context import search_index_path
 from bot.covers import cover_client
-from bot.demo import run_demo
 from bot.index import SearchIndex, SearchIndexError
 from bot.logs import setup_logging
 from bot.posts import (
@@ -362,6 +361,8 @@ def _demo(args: argparse.Namespace, config: Config, out: TextIO) -> int:
             "or pass --posts DIR",
             EXIT_NO_POST,
         )
+    from bot.demo import run_demo  # noqa: PLC0415 - only the demo loads the fake Telegram server
+
     return _run_async(run_demo(config, out), config)
 
 

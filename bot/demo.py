@@ -13,9 +13,9 @@ from typing import Any, TextIO
 from bot import texts
 from bot.app import build_application, build_services, demo_config, run_bot
 from bot.config import Config
-from bot.fakeapi import FakeTelegram
 from bot.posts import latest_post, load_posts
 from bot.store import Store
+from bot.testing.fakeapi import FakeTelegram
 
 READER_ID = 10001
 ADMIN_ID = 10002

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.fakeapi import FakeTelegram
+from bot.testing.fakeapi import FakeTelegram
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_POSTS = REPO / "posts"

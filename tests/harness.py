@@ -17,8 +17,8 @@ import httpx
 from bot.app import build_application, build_services, run_bot
 from bot.config import ChannelConfig, Config, PostsConfig, ScheduleConfig, StorageConfig, TelegramConfig
 from bot.context import BotApplication, Services
-from bot.fakeapi import FakeTelegram
 from bot.store import Store
+from bot.testing.fakeapi import FakeTelegram
 from tests.conftest import EXAMPLE_POSTS, SITE
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

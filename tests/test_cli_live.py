@@ -18,10 +18,10 @@ import pytest
 from bot import texts
 from bot.cli import EXIT_FAILURE, EXIT_NO_POST, EXIT_OK, EXIT_USAGE
 from bot.config import API_URL_ENV, CONFIG_ENV, TOKEN_ENV, WEBHOOK_SECRET_ENV
-from bot.fakeapi import FakeTelegram
 from bot.logs import REDACTED
 from bot.posts import read_post
 from bot.render import describe, render_post
+from bot.testing.fakeapi import FakeTelegram
 from tests.conftest import EXAMPLE_POSTS, REPO, SITE
 from tests.harness import (
     CHANNEL,

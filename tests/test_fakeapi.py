@@ -37,7 +37,7 @@ from telegram.error import (
 )
 from telegram.request import HTTPXRequest
 
-from bot.fakeapi import DEFAULT_USER_ID, FakeTelegram, RequestPhase
+from bot.testing.fakeapi import DEFAULT_USER_ID, FakeTelegram, RequestPhase
 
 CHANNEL = "@ai_news_plus"
 CHANNEL_ID = -1001234567890

@@ -13,12 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.fakeapi import FakeTelegram
 from bot.index import SearchIndex
 from bot.posts import PostError, PostFolder, parse_post
 from bot.quality import assess
 from bot.render import render_post
 from bot.schedule import DAILY_JOB
+from bot.testing.fakeapi import FakeTelegram
 from bot.topics import DEFAULT_TOPICS, topics_of
 from tests.conftest import REPO, SITE
 from tests.harness import ADMIN, Clock, at, copy_example_posts, make_config, running_bot

@@ -26,10 +26,10 @@ import pytest
 from bot import texts
 from bot.config import Config
 from bot.db import BUSY_TIMEOUT
-from bot.fakeapi import FakeTelegram
 from bot.posts import MAX_FILE_BYTES, MAX_FRONT_MATTER_BYTES, PostFolder
 from bot.schedule import DAILY_JOB, RECONCILE_JOB
 from bot.store import PubKey
+from bot.testing.fakeapi import FakeTelegram
 from tests.conftest import REPO
 from tests.harness import (
     ADMIN,

@@ -13,8 +13,8 @@ import pytest
 
 from bot.app import build_application, build_services, run_bot
 from bot.config import WEBHOOK_SECRET_ENV, ConfigError, WebhookConfig, load_config
-from bot.fakeapi import FakeTelegram
 from bot.store import Store
+from bot.testing.fakeapi import FakeTelegram
 from tests.harness import READER, Clock, at, copy_example_posts, make_config
 
 SECRET = "s3cret_webhook-Token"
