@@ -21,11 +21,12 @@ from telegram.request import HTTPXRequest
 from bot import handlers, texts
 from bot.config import Config
 from bot.context import BotApplication, Context, Services, journal_path
+from bot.jobs import schedule_jobs
 from bot.journal import Journal
 from bot.posts import PostFolder
 from bot.publish import Publisher, Sender, describe_error
-from bot.schedule import publish_due, schedule_jobs
 from bot.store import Store
+from bot.workflow import publish_due
 
 logger = logging.getLogger(__name__)
 

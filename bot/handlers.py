@@ -17,14 +17,15 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, InlineQueryHandle
 
 from bot import pages, texts
 from bot.context import BotApplication, Context, Services
+from bot.jobs import next_run
 from bot.pages import Page, PageRef
 from bot.posts import Post, daily_posts
 from bot.publish import Outcome, describe_error, publication_link
 from bot.render import ApiCall, clip, escape, one_line, render_post
-from bot.schedule import DELETE_POST, HOLD_PUBLISH, HOLD_SKIP, next_run
 from bot.search import SearchResult
 from bot.store import PubKey, StoreError
 from bot.tags import TagCount, find_tag, posts_with_tag, suggest_tags, tag_counts, tag_key
+from bot.workflow import DELETE_POST, HOLD_PUBLISH, HOLD_SKIP
 
 logger = logging.getLogger(__name__)
 
@@ -464,6 +465,7 @@ def _outcome_text(outcome: Outcome) -> str:
         "retryable": texts.PUBLISH_RETRY,
         "failed": texts.PUBLISH_FAILED,
         "unknown": texts.PUBLISH_UNKNOWN,
+        "skipped": texts.PUBLISH_SKIPPED,
     }[outcome.status]
     return template.format(day=day, link=link, detail=detail)
 

@@ -419,7 +419,7 @@ def _snake_case(method: str) -> str:
 
 # -- publishing a day ----------------------------------------------------------------------------
 
-OutcomeStatus = Literal["sent", "already", "busy", "failed", "unknown", "retryable"]
+OutcomeStatus = Literal["sent", "already", "busy", "failed", "unknown", "retryable", "skipped"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -526,9 +526,10 @@ class Publisher:
         row = self.store.get(PubKey(self.chat, day))
         if row is None or row.status in ("retryable", "skipped"):
             return None
-        return self._settled(row)
+        return self.settled(row)
 
-    def _settled(self, row: Publication) -> Outcome:
+    def settled(self, row: Publication) -> Outcome:
+        """The outcome a ledger row already stands for (nothing is sent)."""
         day = row.key.day
         if row.status == "sent":
             link = publication_link(row)
@@ -539,6 +540,8 @@ class Publisher:
             return Outcome("busy", day, f"{day} is being sent by {row.owner} right now", row)
         if row.status == "unknown":
             return Outcome("unknown", day, f"{day}: outcome unknown, check the channel ({row.error})", row)
+        if row.status == "skipped":
+            return Outcome("skipped", day, f"{day}: not sent, the day was closed ({row.error})", row)
         return Outcome("failed", day, f"{day}: failed earlier ({row.error})", row)
 
     async def publish(
@@ -583,7 +586,7 @@ class Publisher:
             if row is None or row.status in ("retryable", "skipped"):
                 why = row.error if row is not None else "no ledger row"
                 return Outcome("retryable", day, f"{day}: waiting before the next attempt ({why})", row)
-            return self._settled(row)
+            return self.settled(row)
         calls, text_only = self.render(post)
         done = _Progress(claimed)
         if done.ids:

@@ -90,6 +90,7 @@ PUBLISH_FAILED = "❌ {day} 发送失败（{detail}）。修复后可以用 /pub
 PUBLISH_UNKNOWN = (
     "❓ {day} 发送结果不明（{detail}）。请先看看频道里有没有这条消息，没有的话用 /publish {day} force。"
 )
+PUBLISH_SKIPPED = "⏭ {day} 没有发布，这一天已经关闭（{detail}）。确实要发，请用 /publish {day}。"
 PUBLISH_NO_POST = "{day} 没有可以发布的日报。"
 PUBLISH_USAGE = "用法：/publish [YYYY-MM-DD] [force]"
 PREVIEW_SENT = "预览已经私信发给你了。"

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from bot import texts
+from bot.jobs import DAILY_JOB, EDITS_JOB, RECONCILE_JOB
 from bot.posts import read_post
 from bot.render import render_post
-from bot.schedule import DAILY_JOB, EDITS_JOB, RECONCILE_JOB
 from bot.store import PubKey
 from bot.telegram_rules import parse_html
 from bot.testing.fakeapi import FakeTelegram

@@ -44,10 +44,11 @@ from bot.app import build_application, build_services
 from bot.cli import EXIT_FAILURE, EXIT_OK
 from bot.config import Config, load_config
 from bot.context import Services
+from bot.jobs import RECONCILE_JOB
 from bot.publish import LEASE_SECONDS
-from bot.schedule import RECONCILE_JOB, publish_due
 from bot.store import PubKey, Publication, Store
 from bot.testing.fakeapi import FakeTelegram, JSONDict, RequestPhase
+from bot.workflow import publish_due
 from tests.harness import ADMIN, CHANNEL, Clock, daily_post, midday_zone, running_bot
 from tests.test_cli_live import Finished, cli, environment, finish, start
 

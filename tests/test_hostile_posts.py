@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.index import SearchIndex
+from bot.jobs import DAILY_JOB
 from bot.posts import PostError, PostFolder, parse_post
 from bot.quality import assess
 from bot.render import render_post
-from bot.schedule import DAILY_JOB
 from bot.testing.fakeapi import FakeTelegram
 from bot.topics import DEFAULT_TOPICS, topics_of
 from tests.conftest import REPO, SITE

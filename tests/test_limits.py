@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot import texts
+from bot.jobs import DAILY_JOB
 from bot.limits import GROUP_ANSWERS, USER_BURST, ReaderLimits, TokenBuckets
-from bot.schedule import DAILY_JOB
 from bot.testing.fakeapi import FakeTelegram
 from tests.harness import ADMIN, CHANNEL, Bot, Clock, at, copy_example_posts, make_config, running_bot
 

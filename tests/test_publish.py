@@ -30,8 +30,8 @@ from bot import texts
 from bot.app import REQUEST_SECONDS
 from bot.covers import CoverError, cover_client, download_cover, is_public
 from bot.db import BUSY_TIMEOUT
+from bot.jobs import DAILY_JOB, EDITS_JOB, RECONCILE_JOB
 from bot.publish import LEASE_SECONDS, RECORD_RETRY_WAITS, SEND_BUDGET_SECONDS, Delivery, classify
-from bot.schedule import DAILY_JOB, EDITS_JOB, RECONCILE_JOB
 from bot.store import PubKey, Store
 from bot.testing.fakeapi import FakeTelegram
 from tests.harness import (

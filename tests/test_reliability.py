@@ -26,8 +26,8 @@ import pytest
 from bot import texts
 from bot.config import Config
 from bot.db import BUSY_TIMEOUT
+from bot.jobs import DAILY_JOB, RECONCILE_JOB
 from bot.posts import MAX_FILE_BYTES, MAX_FRONT_MATTER_BYTES, PostFolder
-from bot.schedule import DAILY_JOB, RECONCILE_JOB
 from bot.store import PubKey
 from bot.testing.fakeapi import FakeTelegram
 from tests.conftest import REPO
