@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -24,7 +25,7 @@ from bot.context import BotApplication, Context, Services, journal_path
 from bot.jobs import schedule_jobs
 from bot.journal import Journal
 from bot.posts import PostFolder
-from bot.publish import Publisher, Sender, describe_error
+from bot.publish import Delivery, Publisher, Sender, classify, describe_error
 from bot.store import Store
 from bot.workflow import publish_due
 
@@ -204,7 +205,9 @@ async def run_bot(
     `ready` is called once the token was accepted and polling runs.
     """
     webhook = services.config.webhook
-    async with application:  # initialize(): getMe, so a rejected token fails here
+    if not await _reach_bot_api(application, services.config.telegram.api_url, stop):
+        return
+    async with application:  # already initialised: getMe answered, the token is accepted
         updater = application.updater
         assert updater is not None
         polling_errors = PollingErrors(services)
@@ -250,6 +253,39 @@ async def run_bot(
             await updater.stop()
             await polling_errors.drain()
             await application.stop()
+
+
+# Waits between tries to reach the Bot API at start-up: doubling from the first to the last.
+START_RETRY_FIRST, START_RETRY_MAX = 1.0, 60.0
+
+
+async def _reach_bot_api(application: BotApplication, api_url: str, stop: asyncio.Event) -> bool:
+    """Initialise (getMe) until the Bot API answers; False if stopped while waiting.
+
+    A unit started at boot before the network is up, or while Telegram is unreachable, waits with
+    backoff instead of exiting (systemd would give up on a fast crash loop). A rejected token, or
+    any other refusal, is final and raised at once.
+    """
+    wait = START_RETRY_FIRST
+    attempt = 1
+    while True:
+        try:
+            await application.initialize()
+        except TelegramError as exc:
+            if classify(exc) not in (Delivery.NOT_SENT, Delivery.AMBIGUOUS) or isinstance(exc, Conflict):
+                raise
+            logger.warning(
+                "the Bot API at %s cannot be reached (attempt %d: %s); trying again in %.0f s",
+                *(api_url, attempt, describe_error(exc), wait),
+            )
+        else:
+            return True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait)
+        if stop.is_set():
+            return False
+        wait = min(wait * 2, START_RETRY_MAX)
+        attempt += 1
 
 
 def demo_config(config: Config, *, api_url: str, admins: tuple[int, ...], database: Any) -> Config:

@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
+import importlib.metadata
 import json
+import logging
 import os
 import re
 import signal
 import sqlite3
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from telegram.error import InvalidToken, TelegramError
 
 from bot.app import RunError, build_application, build_services, run_bot
 from bot.config import TOKEN_ENV, WEBHOOK_SECRET_ENV, Config, ConfigError, default_environ, load_config
-from bot.context import search_index_path
+from bot.context import Services, search_index_path
 from bot.covers import cover_client
 from bot.index import SearchIndex, SearchIndexError
 from bot.logs import setup_logging
@@ -36,10 +39,16 @@ from bot.posts import (
     post_for_day,
     read_post,
 )
-from bot.publish import describe_error, html_to_plain
+from bot.publish import describe_error, html_to_plain, publication_link
 from bot.quality import assess
 from bot.render import ApiCall, describe, render_post
-from bot.store import Store, StoreError
+from bot.schedule import current_window
+from bot.store import PubKey, Publication, Store, StoreError, backup_database
+from bot.workflow import Decision, decide, publish_due
+
+logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -68,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
         help="TOML configuration file (default: $AI_NEWS_BOT_CONFIG, else built-in defaults)",
     )
     common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more logging")
+    common.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="warnings and errors only"
+    )
     posts = argparse.ArgumentParser(add_help=False)
     posts.add_argument("--posts", type=Path, metavar="DIR", help="posts folder (default: [posts] dir)")
 
@@ -76,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Publish the aicode.cc AI 日报 to Telegram and answer readers' questions about it.",
         parents=[common],
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     check = commands.add_parser(
         "check",
@@ -107,15 +120,22 @@ def _parser() -> argparse.ArgumentParser:
     publish = commands.add_parser(
         "publish",
         parents=[common, posts],
-        help="publish a day's post to [channel] chat once, for system cron (needs TELEGRAM_BOT_TOKEN)",
-        description="Publish through the same ledger as `run`: never twice for one day, even while "
-        "`run` is running. Exit 0 when sent, already sent or being sent; 1 on failure; 3 when there "
-        "is no post for the day; 4 when the quality gate holds it.",
+        help="the daily publish as the schedule decides it, for cron; or a day's post now (needs "
+        "TELEGRAM_BOT_TOKEN)",
+        description="Without DAY: exactly what the bot's daily job would do at this moment, through "
+        "the same ledger as `run` (never twice for one day). Before [schedule] time nothing is sent "
+        "(exit 0); inside the window the post is claimed, checked and sent (exit 0 sent or already "
+        "sent, 1 failed, 3 no post yet, 4 held by the quality gate); once the window closed unsent, "
+        "nothing is sent, the admins are told once, exit 1. With DAY (or --now for today): send that "
+        "day's post now, like an admin's /publish, even outside the window.",
     )
+    publish.add_argument("day", nargs="?", metavar="DAY", help="YYYY-MM-DD: publish that day's post now")
+    publish.add_argument("--now", action="store_true", help="publish today's post now, whatever the time")
     publish.add_argument(
-        "day", nargs="?", metavar="DAY", help="YYYY-MM-DD (default: today in [schedule] timezone)"
+        "--dry-run",
+        action="store_true",
+        help="read the ledger, say what a real run would do, send nothing",
     )
-    publish.add_argument("--dry-run", action="store_true", help="print the calls and send nothing")
     publish.set_defaults(handler=_publish)
     demo = commands.add_parser(
         "demo",
@@ -125,6 +145,15 @@ def _parser() -> argparse.ArgumentParser:
         "against it with the posts folder, publishes the day's post, plays a reader, and exits.",
     )
     demo.set_defaults(handler=_demo)
+    backup = commands.add_parser(
+        "backup",
+        parents=[common],
+        help="copy the database consistently, safe while the bot runs",
+        description="Write a consistent copy of [storage] database to PATH with SQLite's online backup "
+        "API: safe while `run` or `publish` write to it. PATH must not exist yet.",
+    )
+    backup.add_argument("path", type=Path, metavar="PATH", help="the file to write")
+    backup.set_defaults(handler=_backup)
     search = commands.add_parser(
         "search",
         parents=[common, posts],
@@ -255,7 +284,7 @@ def _telegram_errors(api_url: str) -> Callable[[BaseException], _CommandError | 
     return translate
 
 
-def _run_async(main: Coroutine[Any, Any, int], config: Config) -> int:
+def _run_async(main: Coroutine[Any, Any, _T], config: Config) -> _T:
     translate = _telegram_errors(config.telegram.api_url)
     try:
         return asyncio.run(main)
@@ -286,6 +315,12 @@ def _run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        logger.info("database %s, posts %s", config.storage.database, config.posts.dir)
+        if not config.telegram.admins:
+            logger.warning(
+                "[telegram] admins is empty: nobody can use /publish, /preview or /status, and no one "
+                "is told when a day's post cannot go out"
+            )
         store = Store.open(config.storage.database)
         try:
             async with cover_client(allow_private=config.channel.private_covers) as http:
@@ -308,10 +343,17 @@ def _run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     return _run_async(main(), config)
 
 
+# What a publication's outcome means for cron: 0 when the day is (or is being) in the channel.
+_OUTCOME_EXIT = {"sent": EXIT_OK, "already": EXIT_OK, "busy": EXIT_OK}
+
+
 def _publish(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     config = _with_posts(args, config)
-    tz = config.schedule.timezone
-    day = dt.datetime.now(tz).date() if args.day is None else _day(args.day)
+    if args.day is not None and args.now:
+        raise _CommandError("give DAY or --now, not both", EXIT_USAGE)
+    if args.day is None and not args.now:
+        return _publish_scheduled(args, config, out)
+    day = dt.datetime.now(config.schedule.timezone).date() if args.now else _day(args.day)
     library = load_posts(config.posts.dir, site_url=config.posts.site_url)
     post = post_for_day(library.posts, day, config.posts.category)
     if post is None:
@@ -320,10 +362,13 @@ def _publish(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         )
     verdict = assess(post)
     if args.dry_run:
-        print(f"=== {day}: {post.path} -> {config.channel.chat} (dry run: nothing sent)", file=out)
+        row = _read_ledger(config, lambda store: store.get(PubKey(str(config.channel.chat), day)))
+        if row is not None and row.status not in ("retryable", "skipped"):
+            print(f"ai-news-bot: dry run: {_settled_line(row)}; a real run sends nothing", file=out)
+            return EXIT_OK
+        _print_calls(post, day, config, out)
         if verdict.held:
             print(f"(held by the quality gate: {'; '.join(verdict.reasons)})", file=out)
-        print(describe(render_post(post, chat_id=config.channel.chat, cover=config.channel.cover)), file=out)
         return EXIT_OK
     if verdict.held:
         raise _CommandError(
@@ -333,23 +378,125 @@ def _publish(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         )
     token = _token(config)
 
-    async def main() -> int:
-        store = Store.open(config.storage.database)
-        try:
-            async with cover_client(allow_private=config.channel.private_covers) as http:
-                application = build_application(config, token=token)
-                services = build_services(application, config, store, http=http)
-                async with application:
-                    outcome = await services.publisher.publish(post, day=day, deliberate=True)
-                    # Cron may be the only process: it tells the admins itself (once) about a
-                    # failure, an unknown outcome or a dead sender's claim.
-                    await services.publisher.settle(services.clock())
-        finally:
-            store.close()
-        print(f"ai-news-bot: {outcome.detail}", file=out)
-        return EXIT_OK if outcome.status in ("sent", "already", "busy") else EXIT_FAILURE
+    async def main() -> tuple[int, str]:
+        async with _services(config, token) as services:
+            outcome = await services.publisher.publish(post, day=day, deliberate=True)
+            # Cron may be the only process: it tells the admins itself (once) about a failure,
+            # an unknown outcome or a dead sender's claim.
+            await services.publisher.settle(services.clock())
+        return _OUTCOME_EXIT.get(outcome.status, EXIT_FAILURE), outcome.detail
 
-    return _run_async(main(), config)
+    code, line = _run_async(main(), config)
+    print(f"ai-news-bot: {line}", file=out)
+    return code
+
+
+def _publish_scheduled(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    """`publish` without a day: the decision the daily job would take now, and acting on it."""
+    now = dt.datetime.now(dt.UTC)
+    if args.dry_run:
+        library = load_posts(config.posts.dir, site_url=config.posts.site_url)
+        decision = _read_ledger(config, lambda store: decide(now, config, store, library))
+        code, line = _describe_decision(decision, config)
+        print(f"ai-news-bot: dry run: {line}", file=out)
+        if decision.action in ("send", "hold") and decision.post is not None:
+            _print_calls(decision.post, decision.day, config, out)
+        return code
+    window = current_window(now, config.schedule)
+    if window.phase(now) == "early":  # nothing to do, and no need to ask Telegram anything
+        code, line = _describe_decision(Decision(window, "wait"), config)
+        print(f"ai-news-bot: {line}", file=out)
+        return code
+    token = _token(config)
+
+    async def main() -> tuple[int, str]:
+        async with _services(config, token) as services:
+            result = await publish_due(services, services.now())
+        if result is None:
+            return EXIT_FAILURE, "the ledger is unavailable; nothing was claimed or sent (see the log)"
+        if result.outcome is not None:
+            return _OUTCOME_EXIT.get(result.outcome.status, EXIT_FAILURE), result.outcome.detail
+        return _describe_decision(result.decision, config, done=True)
+
+    code, line = _run_async(main(), config)
+    print(f"ai-news-bot: {line}", file=out)
+    return code
+
+
+def _describe_decision(decision: Decision, config: Config, *, done: bool = False) -> tuple[int, str]:
+    """The exit code and one line for what the schedule decided (`done`: and it was done)."""
+    zone = config.schedule.timezone
+    day = decision.day
+    start = decision.window.start.astimezone(zone).strftime("%H:%M")
+    end = decision.window.end.astimezone(zone).strftime("%H:%M")
+    if decision.action == "wait":
+        return EXIT_OK, f"not due yet: the {day} post goes out at {start} ({zone.key}); nothing sent"
+    if decision.action == "settled":
+        assert decision.row is not None
+        code = EXIT_FAILURE if decision.row.status in ("failed", "unknown", "skipped") else EXIT_OK
+        return code, _settled_line(decision.row)
+    if decision.action == "close":
+        told = "the admins were told" if done else "a real run tells the admins"
+        return EXIT_FAILURE, f"the {day} window closed at {end} with nothing sent; {told}"
+    if decision.action == "no_post":
+        where = f"{config.posts.dir} ({config.posts.category})"
+        return EXIT_NO_POST, f"no post for {day} in {where} yet; the window stays open until {end}"
+    if decision.action == "hold":
+        assert decision.verdict is not None
+        reasons = "; ".join(decision.verdict.reasons)
+        return EXIT_HELD, f"the {day} post is held by the quality gate ({reasons}); an admin decides"
+    return EXIT_OK, f"the {day} post is due: a real run claims and sends it"
+
+
+def _settled_line(row: Publication) -> str:
+    day = row.key.day
+    if row.status == "sent":
+        link = publication_link(row)
+        return f"{day} was already sent" + (f": {link}" if link else "")
+    return {
+        "claimed": f"{day} is being sent by {row.owner} right now",
+        "unknown": f"{day}: outcome unknown, check the channel ({row.error})",
+        "failed": f"{day}: failed earlier ({row.error})",
+        "skipped": f"{day}: not sent, the day was closed ({row.error})",
+    }.get(row.status, f"{day}: {row.status}")
+
+
+def _read_ledger(config: Config, read: Callable[[Store], _T]) -> _T:
+    """`read` on the ledger without creating it: a missing database is an empty ledger."""
+    database = config.storage.database
+    try:
+        store = Store.open(database if database.exists() else ":memory:")
+    except StoreError as exc:
+        raise _CommandError(str(exc), EXIT_FAILURE) from None
+    try:
+        return read(store)
+    except StoreError as exc:
+        raise _CommandError(str(exc), EXIT_FAILURE) from None
+    finally:
+        store.close()
+
+
+def _print_calls(post: Post, day: dt.date, config: Config, out: TextIO) -> None:
+    print(f"=== {day}: {post.path} -> {config.channel.chat} (dry run: nothing sent)", file=out)
+    print(describe(render_post(post, chat_id=config.channel.chat, cover=config.channel.cover)), file=out)
+
+
+@contextlib.asynccontextmanager
+async def _services(config: Config, token: str) -> AsyncIterator[Services]:
+    """The bot's services with an initialised Bot (getMe done), for a one-shot command."""
+    logger.info("database %s, posts %s", config.storage.database, config.posts.dir)
+    store = Store.open(config.storage.database)
+    try:
+        async with cover_client(allow_private=config.channel.private_covers) as http:
+            application = build_application(config, token=token)
+            services = build_services(application, config, store, http=http)
+            try:
+                async with application:
+                    yield services
+            finally:
+                services.close()
+    finally:
+        store.close()
 
 
 def _demo(args: argparse.Namespace, config: Config, out: TextIO) -> int:
@@ -364,6 +511,22 @@ def _demo(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     from bot.demo import run_demo  # noqa: PLC0415 - only the demo loads the fake Telegram server
 
     return _run_async(run_demo(config, out), config)
+
+
+def _backup(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    source, target = config.storage.database, args.path
+    if not source.is_file():
+        raise _CommandError(f"{source}: no database to back up", EXIT_FAILURE)
+    if target.exists():
+        raise _CommandError(f"{target}: already exists; choose a new file", EXIT_FAILURE)
+    try:
+        backup_database(source, target)
+    except (sqlite3.Error, OSError) as exc:
+        with contextlib.suppress(OSError):
+            target.unlink()
+        raise _CommandError(f"backup of {source} to {target} failed: {exc}", EXIT_FAILURE) from None
+    print(f"ai-news-bot: {source} backed up to {target}", file=out)
+    return EXIT_OK
 
 
 def _search(args: argparse.Namespace, config: Config, out: TextIO) -> int:
@@ -408,6 +571,24 @@ def _search(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     return EXIT_OK
 
 
+# The long-running and cron commands say what they do (INFO) unless told to be quiet: the
+# resolved database and posts paths, what was sent; the others only warn.
+_INFO_BY_DEFAULT = ("run", "publish")
+
+
+def _verbosity(args: argparse.Namespace) -> int:
+    if getattr(args, "quiet", False):
+        return 0
+    return int(getattr(args, "verbose", 1 if args.command in _INFO_BY_DEFAULT else 0))
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("ai-news-bot")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the command line; return the exit code."""
     args = _parser().parse_args(argv)
@@ -417,7 +598,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     secrets = tuple(
         value for name in (TOKEN_ENV, WEBHOOK_SECRET_ENV) if (value := environ.get(name, "").strip())
     )
-    setup_logging(getattr(args, "verbose", 0), secrets=secrets)
+    setup_logging(_verbosity(args), secrets=secrets)
     try:
         config = load_config(getattr(args, "config", None), environ)
     except ConfigError as exc:

@@ -269,6 +269,8 @@ _SCHEMA: dict[str, dict[str, _Parser]] = {
     "topics": {_ANY_KEY: _aliases},
 }
 _PATH_KEYS = {("posts", "dir"), ("storage", "database")}
+# The defaults of the sections that hold paths, for resolving a default path like a written one.
+_DEFAULTS: dict[str, Any] = {"posts": PostsConfig(), "storage": StorageConfig()}
 
 
 def _parse_tables(data: Mapping[str, object], where: str, base: Path) -> dict[str, dict[str, Any]]:
@@ -320,7 +322,15 @@ def load_config(path: Path | None, environ: Mapping[str, str]) -> Config:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
         except UnicodeDecodeError:
             raise ConfigError(f"{path}: not valid TOML: the file is not UTF-8") from None
-        sections = _parse_tables(data, str(path), path.parent)
+        sections = _parse_tables(data, str(path), path.parent.absolute())
+    # Every relative path, written or a default, is relative to the config file's folder (without
+    # a file: the current one) and made absolute now, so `run` started by systemd in one folder
+    # and `publish` by cron in another use the same ledger and never both send the day's post.
+    base = path.parent.absolute() if path is not None else Path.cwd()
+    for section, key in _PATH_KEYS:
+        if key not in sections.get(section, {}):
+            default = getattr(_DEFAULTS[section], key)
+            sections.setdefault(section, {})[key] = base / default
 
     telegram = dict(sections.get("telegram", {}))
     if environ.get(API_URL_ENV):

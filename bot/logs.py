@@ -54,3 +54,5 @@ def setup_logging(verbosity: int, secrets: tuple[str, ...] = ()) -> None:
     # httpx logs every request URL, token included, at INFO.
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
+    # The job scheduler says "Running job" at INFO every minute: only at -vv.
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if level <= logging.DEBUG else logging.WARNING)

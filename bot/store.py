@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -615,3 +616,15 @@ class Store:
     def events(self, limit: int = 5) -> list[Event]:
         rows = self._read("SELECT at, level, message FROM event ORDER BY id DESC LIMIT ?", (limit,))
         return [Event(row["at"], row["level"], row["message"]) for row in rows]
+
+
+def backup_database(source: Path, target: Path) -> None:
+    """A consistent copy of the database file at `source` in a new file `target`, with SQLite's
+    online backup API: pages are copied in steps while other processes keep writing, and each
+    step waits out a writer like any connection (the busy timeout)."""
+    source_db = sqlite3.connect(source, timeout=BUSY_TIMEOUT)
+    with contextlib.closing(source_db) as src, contextlib.closing(sqlite3.connect(target)) as dst:
+        src.backup(dst, pages=256)
+        (result,) = dst.execute("PRAGMA integrity_check").fetchone()
+        if result != "ok":
+            raise sqlite3.DatabaseError(f"the copy failed its integrity check: {result}")

@@ -19,13 +19,14 @@ from typing import Any, Literal
 from telegram.error import TelegramError
 
 from bot import texts
+from bot.config import Config
 from bot.context import Services
-from bot.posts import Post
+from bot.posts import Library, Post, post_for_day
 from bot.publish import Outcome, describe_error, publication_link
 from bot.quality import Verdict, assess
 from bot.render import ApiCall, escape
 from bot.schedule import Phase, Window, current_window
-from bot.store import PubKey, Publication, Status, StoreError
+from bot.store import PubKey, Publication, Status, Store, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -66,18 +67,18 @@ class Decision:
         return self.window.day
 
 
-def decide(services: Services, now: dt.datetime) -> Decision:
-    """Read the ledger and the folder and say what `publish_due` would do now; changes nothing.
+def decide(now: dt.datetime, config: Config, store: Store, library: Library) -> Decision:
+    """Read the ledger and the posts and say what `publish_due` would do now; changes nothing.
 
     Raises StoreError when the ledger cannot be read (the caller fails closed).
     """
-    current = current_window(now, services.config.schedule)
+    current = current_window(now, config.schedule)
     phase = current.phase(now)
     if phase == "early":
         return Decision(current, "wait")
-    row = services.store.get(PubKey(str(services.config.channel.chat), current.day))
+    row = store.get(PubKey(str(config.channel.chat), current.day))
     status = row.status if row is not None else None
-    post = None if status in SETTLED else services.post_for(current.day)
+    post = None if status in SETTLED else post_for_day(library.posts, current.day, config.posts.category)
     verdict = assess(post) if post is not None and phase == "open" else None
     action = next_action(phase, status, has_post=post is not None, held=verdict is not None and verdict.held)
     return Decision(current, action, row, post, verdict)
@@ -110,7 +111,7 @@ async def publish_due(services: Services, now: dt.datetime) -> DueResult | None:
     if due and not await publisher.settle(now.timestamp()):
         return None
     try:
-        decision = decide(services, now)
+        decision = decide(now, services.config, services.store, services.library())
     except StoreError as exc:
         logger.error("publish check skipped: %s", exc)
         return None

@@ -221,7 +221,7 @@ async def test_publish_dry_run_prints_the_calls_and_sends_nothing(server: FakeTe
     """`publish DAY --dry-run` prints the calls, needs no token and makes no request."""
     result = await cli("publish", DAY, "--dry-run", *CONFIG, cwd=home, env=environment(server))
     post, _ = read_post(home / "posts" / TODAY_POST, site_url=SITE)
-    header = f"=== {DAY}: {Path('posts', TODAY_POST)} -> {CHANNEL} (dry run: nothing sent)"
+    header = f"=== {DAY}: {home / 'posts' / TODAY_POST} -> {CHANNEL} (dry run: nothing sent)"
     assert result == Finished(EXIT_OK, f"{header}\n{describe(render_post(post, chat_id=CHANNEL))}\n", "")
     assert server.requests == []
 
@@ -364,3 +364,46 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def test_run_waits_for_an_unreachable_bot_api(home: Path) -> None:
+    """Started before the network (nothing listens at api_url yet): `run` logs each try and waits
+    with backoff instead of exiting, then polls once the Bot API answers; SIGTERM still stops it."""
+    port = free_port()
+    server = FakeTelegram()
+    env = {**environment(token=server.token), API_URL_ENV: f"http://127.0.0.1:{port}"}
+    process = await start("run", *CONFIG, cwd=home, env=env)
+    assert process.stderr is not None
+    tries: list[str] = []
+    while len(tries) < 2:
+        line = (await asyncio.wait_for(process.stderr.readline(), WITHIN)).decode()
+        assert line, "run exited instead of waiting"
+        if "cannot be reached" in line:
+            tries.append(line)
+    assert "attempt 1" in tries[0]
+    assert "attempt 2" in tries[1]
+    await server.start(port=port)
+    try:
+        await server.wait_for(lambda: server.polling, WITHIN)
+        process.send_signal(signal.SIGTERM)
+        result = await finish(process)
+    finally:
+        await server.stop()
+    assert result.code == EXIT_OK, result
+    assert leaked(result, server.token) == []
+
+
+async def test_run_logs_where_its_ledger_and_posts_are(server: FakeTelegram, home: Path) -> None:
+    """`run` names the resolved (absolute) database and posts folder at start, at the default level."""
+    process = await start("run", *CONFIG, cwd=home, env=environment(server, token=server.token))
+    await until_polling(server, process)
+    process.send_signal(signal.SIGTERM)
+    result = await finish(process)
+    assert f"database {home / 'bot.db'}, posts {home / 'posts'}" in result.err
+
+
+async def test_version() -> None:
+    """`--version` prints the installed version."""
+    result = await cli("--version", cwd=REPO, env=environment())
+    assert result.code == EXIT_OK
+    assert result.out.startswith("ai-news-bot ")

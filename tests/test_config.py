@@ -31,15 +31,31 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_defaults_without_a_file() -> None:
-    """No file and no environment: the documented defaults."""
+    """No file and no environment: the documented defaults, paths in the current folder."""
     assert load_config(None, {}) == Config(
         telegram=TelegramConfig(api_url="https://api.telegram.org", admins=(), token=None),
         channel=ChannelConfig(chat="@ai_news_plus", cover="preview"),
-        posts=PostsConfig(dir=Path("posts"), site_url="https://aicode.cc", category="AI 日报"),
+        posts=PostsConfig(dir=Path.cwd() / "posts", site_url="https://aicode.cc", category="AI 日报"),
         schedule=ScheduleConfig(timezone=ZoneInfo("Asia/Shanghai"), time=dt.time(8, 0)),
-        storage=StorageConfig(database=Path("ai-news-bot.db")),
+        storage=StorageConfig(database=Path.cwd() / "ai-news-bot.db"),
         source=None,
     )
+
+
+def test_default_paths_are_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file that names no path: the default database and posts folder are beside the file,
+    whatever folder the command runs in (before, cron and systemd could use two ledgers)."""
+    path = write(tmp_path, '[channel]\nchat = "@other"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = load_config(Path("..") / "config.toml", {})
+    assert config.storage.database == (elsewhere / ".." / "ai-news-bot.db")
+    assert config.storage.database.resolve() == path.parent / "ai-news-bot.db"
+    assert config.posts.dir.resolve() == path.parent / "posts"
+    assert config.storage.database.is_absolute()
 
 
 def test_example_config_is_the_defaults() -> None:

@@ -6,6 +6,8 @@ import datetime as dt
 import multiprocessing
 import os
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -287,3 +289,70 @@ def test_version_2_button_texts_are_kept_after_the_upgrade(tmp_path: Path) -> No
     store.put_text("other", "别的", now=now)
     assert store.get_text("k", now=now) == "很长的查询"
     store.close()
+
+
+def test_backup_while_another_process_writes(tmp_path: Path) -> None:
+    """`ai-news-bot backup` copies the ledger consistently while another process keeps writing to it
+    (a running bot): the copy opens, passes its integrity check and holds the committed rows."""
+    database = tmp_path / "ai-news-bot.db"  # the default, beside the (absent) config
+    store = Store.open(database)
+    for n in range(200):
+        store.record_event(f"event {n}", now=NOW + n)
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time\n"
+            "db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=5)\n"
+            "end = time.time() + 3\n"
+            "while time.time() < end:\n"
+            "    db.execute(\"INSERT INTO event (at, level, message) VALUES (0, 'info', 'x')\")\n",
+            str(database),
+        ]
+    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", "backup", str(tmp_path / "copy.db")],
+            env={**os.environ, "AI_NEWS_BOT_CONFIG": ""},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    finally:
+        writer.wait(timeout=30)
+        store.close()
+    assert result.returncode == 0, result.stderr
+    copy = Store.open(tmp_path / "copy.db")
+    try:
+        assert len(copy.events(limit=1000)) >= 200
+    finally:
+        copy.close()
+
+
+def test_backup_never_overwrites(tmp_path: Path) -> None:
+    """An existing PATH is refused, and so is a missing database."""
+    (tmp_path / "copy.db").write_text("keep me", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "backup", "copy.db"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "no database to back up" in result.stderr
+    Store.open(tmp_path / "ai-news-bot.db").close()
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "backup", "copy.db"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "already exists" in result.stderr
+    assert (tmp_path / "copy.db").read_text(encoding="utf-8") == "keep me"
