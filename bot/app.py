@@ -22,6 +22,7 @@ from telegram.request import HTTPXRequest
 from bot import handlers, texts
 from bot.config import Config
 from bot.context import BotApplication, Context, Services, journal_path
+from bot.gitpull import GitPull
 from bot.jobs import schedule_jobs
 from bot.journal import Journal
 from bot.posts import PostFolder
@@ -99,6 +100,7 @@ def build_services(
         posts=PostFolder(config.posts.dir, site_url=config.posts.site_url),
         sender=sender,
         publisher=Publisher(sender, store, config, owner=owner, journal=Journal(journal_path(config))),
+        pull=GitPull(config.posts.dir) if config.posts.pull == "git" else None,
         clock=clock,
     )
     application.bot_data["services"] = services

@@ -25,6 +25,7 @@ from bot.app import RunError, build_application, build_services, run_bot
 from bot.config import TOKEN_ENV, WEBHOOK_SECRET_ENV, Config, ConfigError, default_environ, load_config
 from bot.context import Services, search_index_path
 from bot.covers import cover_client
+from bot.gitpull import GitPull
 from bot.index import SearchIndex, SearchIndexError
 from bot.logs import setup_logging
 from bot.posts import (
@@ -354,6 +355,8 @@ def _publish(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     if args.day is None and not args.now:
         return _publish_scheduled(args, config, out)
     day = dt.datetime.now(config.schedule.timezone).date() if args.now else _day(args.day)
+    if config.posts.pull == "git" and not args.dry_run:
+        asyncio.run(GitPull(config.posts.dir).pull())  # a failure is logged; the files there are used
     library = load_posts(config.posts.dir, site_url=config.posts.site_url)
     post = post_for_day(library.posts, day, config.posts.category)
     if post is None:

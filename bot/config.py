@@ -56,11 +56,17 @@ class ChannelConfig:
     private_covers: bool = False
 
 
+PullMode = Literal["none", "git"]
+PULL_MODES: tuple[PullMode, ...] = ("none", "git")
+
+
 @dataclass(frozen=True, slots=True)
 class PostsConfig:
     dir: Path = Path("posts")
     site_url: str = "https://aicode.cc"
     category: str = "AI 日报"
+    # "git": `git pull --ff-only` in `dir` before each look for the day's post (bot/gitpull.py).
+    pull: PullMode = "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +259,7 @@ _ANY_KEY = "*"
 _SCHEMA: dict[str, dict[str, _Parser]] = {
     "telegram": {"api_url": _url, "admins": _admins},
     "channel": {"chat": _chat, "cover": _choice(COVER_MODES), "private_covers": _bool},
-    "posts": {"dir": _path, "site_url": _url, "category": _string},
+    "posts": {"dir": _path, "site_url": _url, "category": _string, "pull": _choice(PULL_MODES)},
     "schedule": {
         "timezone": _timezone,
         "time": _time,

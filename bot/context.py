@@ -13,6 +13,7 @@ from typing import Any
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Config
+from bot.gitpull import GitPull
 from bot.index import SearchIndex, SearchIndexError
 from bot.limits import ReaderLimits
 from bot.posts import Library, Post, PostFolder, daily_posts, newest, post_for_day
@@ -33,6 +34,7 @@ class Services:
     sender: Sender
     publisher: Publisher
     clock: Callable[[], float]  # Unix seconds; tests pass a fixed clock
+    pull: GitPull | None = None  # [posts] pull = "git"
     limits: ReaderLimits = field(default_factory=ReaderLimits)
     # Published files seen missing, by publication, and since when (schedule.follow_edits).
     missing_since: dict[str, float] = field(default_factory=dict)

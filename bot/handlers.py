@@ -25,7 +25,7 @@ from bot.render import ApiCall, clip, escape, one_line, render_post
 from bot.search import SearchResult
 from bot.store import PubKey, StoreError
 from bot.tags import TagCount, find_tag, posts_with_tag, suggest_tags, tag_counts, tag_key
-from bot.workflow import DELETE_POST, HOLD_PUBLISH, HOLD_SKIP
+from bot.workflow import DELETE_POST, HOLD_PUBLISH, HOLD_SKIP, refresh_posts
 
 logger = logging.getLogger(__name__)
 
@@ -494,6 +494,7 @@ async def publish_command(update: Update, context: Context) -> None:
     if not services.store.first_time(update.update_id, now=services.clock()):
         logger.warning("update %s delivered again; /publish ignored", update.update_id)
         return
+    await refresh_posts(services)
     post = services.post_for(day)
     if post is None:
         await _reply_text(context, message, texts.PUBLISH_NO_POST.format(day=day))

@@ -129,6 +129,7 @@ ALERT_SEND_FAILED = "⚠️ 日报没有发出去：{detail}"
 ALERT_DATABASE_REPLACED = (
     "🛑 数据库文件在机器人运行时被删除或替换了，暂停发布以免重复发送：{detail}。请重启 ai-news-bot。"
 )
+ALERT_GIT_PULL = "📂 更新文章目录 {folder} 时 git pull 失败（{detail}），先用已有的文件。今天不再重复提醒。"
 ALERT_FOLDER = "📂 日报还发不出去：文章目录 {folder} 有问题（{problem}）。修好后 {end} 前会自动发送。"
 ALERT_UNKNOWN = (
     "❓ {day} 的日报发送结果不明（{error}）。请先看看频道里有没有，没有的话用 /publish {day} force。"

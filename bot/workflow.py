@@ -110,6 +110,8 @@ async def publish_due(services: Services, now: dt.datetime) -> DueResult | None:
     due = current_window(now, services.config.schedule).phase(now) != "early"
     if due and not await publisher.settle(now.timestamp()):
         return None
+    if due:
+        await refresh_posts(services)
     try:
         decision = decide(now, services.config, services.store, services.library())
     except StoreError as exc:
@@ -140,6 +142,17 @@ async def publish_due(services: Services, now: dt.datetime) -> DueResult | None:
             await publisher.settle(now.timestamp())
         return DueResult(decision, outcome)
     return DueResult(decision)
+
+
+async def refresh_posts(services: Services) -> None:
+    """Bring the blog's new posts in before looking for one (`[posts] pull = "git"`); a pull that
+    fails leaves the files as they are, and the admins hear of it once a day."""
+    if services.pull is None:
+        return
+    result = await services.pull.pull()
+    if result is not None and not result.ok:
+        text = texts.ALERT_GIT_PULL.format(folder=services.config.posts.dir, detail=result.detail)
+        await services.publisher.alert_once(f"git:{services.today()}", text, now=services.clock())
 
 
 async def _folder_trouble(services: Services, current: Window) -> None:

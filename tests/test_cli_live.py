@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import re
 import signal
 import socket
 import sys
@@ -55,6 +56,8 @@ site_url = "{SITE}"
 database = "bot.db"
 """
 CONFIG = ("--config", "config.toml")
+# A line of the log (bot/logs.py's format), as opposed to what a command prints itself.
+LOG_RECORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ \S+: ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +70,8 @@ class Finished:
 
     @property
     def err_lines(self) -> list[str]:
-        return self.err.splitlines()
+        """What the command itself said on stderr: its lines that are not log records."""
+        return [line for line in self.err.splitlines() if not LOG_RECORD.match(line)]
 
 
 def environment(server: FakeTelegram | None = None, *, token: str | None = None) -> dict[str, str]:
@@ -147,7 +151,7 @@ async def test_run_with_rejected_token_is_a_usage_error(server: FakeTelegram, ho
     """`run` with a token Telegram rejects exits 2 with one line, and never prints the token."""
     result = await cli("run", *CONFIG, cwd=home, env=environment(server, token=WRONG_TOKEN))
     assert (result.code, len(result.err_lines)) == (EXIT_USAGE, 1)
-    assert "token was rejected" in result.err
+    assert "token was rejected" in result.err_lines[0]
     assert leaked(result, WRONG_TOKEN, server.token) == []
     assert [r.status for r in server.calls("getMe")] == [401]
 
