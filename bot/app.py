@@ -26,7 +26,17 @@ from bot.gitpull import GitPull
 from bot.jobs import schedule_jobs
 from bot.journal import Journal
 from bot.posts import PostFolder
-from bot.publish import Delivery, Publisher, Sender, classify, describe_error
+from bot.publish import (
+    CONNECT_TIMEOUT,
+    POOL_TIMEOUT,
+    READ_TIMEOUT,
+    WRITE_TIMEOUT,
+    Delivery,
+    Publisher,
+    Sender,
+    classify,
+    describe_error,
+)
 from bot.store import Store
 from bot.workflow import publish_due
 
@@ -41,12 +51,6 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY,
 
 class RunError(Exception):
     """The bot cannot start (e.g. a webhook is set); the message says what to do."""
-
-
-# Each Bot API request is bounded by these (seconds); together they are the longest one call can
-# take, which the publishing send budget leaves room for (publish.SEND_BUDGET_SECONDS).
-CONNECT_TIMEOUT, WRITE_TIMEOUT, READ_TIMEOUT, POOL_TIMEOUT = 10.0, 20.0, 20.0, 5.0
-REQUEST_SECONDS = CONNECT_TIMEOUT + WRITE_TIMEOUT + READ_TIMEOUT + POOL_TIMEOUT
 
 
 def build_application(config: Config, *, token: str, read_timeout: float = READ_TIMEOUT) -> BotApplication:
@@ -241,8 +245,12 @@ async def run_bot(
             ready()
         try:
             log_post_problems(services)
-            # Started after the publish time (restart, crash, deploy): catch up now.
-            await publish_due(services, services.now())
+            # Started after the publish time (restart, crash, deploy): catch up now. Nothing that
+            # goes wrong here may stop the bot: the reconcile job tries again in a few minutes.
+            try:
+                await publish_due(services, services.now())
+            except Exception:
+                logger.exception("the start-up publish check failed; the reconcile job tries again")
             # Bring the search index up to date now (a first build takes seconds on a big blog),
             # after the catch-up publish so that never waits for it. A cache: the bot publishes
             # and answers without it, so no failure here may stop the bot.

@@ -153,6 +153,8 @@ async def _fetch(client: httpx.AsyncClient, url: str) -> bytes:
                 data.extend(chunk)
                 if len(data) > MAX_COVER_BYTES:
                     raise CoverError(f"{url}: over the 10 MB upload limit")
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+        # InvalidURL (a port typo, a host IDNA cannot encode) and UnicodeError (a DNS label over
+        # 63 characters) are not HTTPErrors, but they are just as much a cover we cannot fetch.
         raise CoverError(f"{url}: {type(exc).__name__}: {exc}") from exc
     return bytes(data)

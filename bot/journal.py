@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import fcntl
 import json
 import logging
@@ -79,13 +80,38 @@ class Journal:
             os.close(fd)  # closing releases the lock
 
     def write(self, entry: Entry) -> None:
-        """Append one entry durably; raises OSError when even the local disk refuses."""
+        """Append one entry durably, whole or not at all; raises OSError when the disk refuses.
+
+        The journal is needed exactly when things break (a full disk): a write the kernel cuts
+        short is finished or, failing that, cut back off, never left as half a line.
+        """
+        data = (entry.to_json() + "\n").encode()
         with self._locked() as fd:
-            os.write(fd, (entry.to_json() + "\n").encode())
-            os.fsync(fd)
+            start = os.lseek(fd, 0, os.SEEK_END)
+            try:
+                written = 0
+                while written < len(data):
+                    count = os.write(fd, data[written:])
+                    if count == 0:
+                        raise OSError(errno.ENOSPC, "no space left to write the journal")
+                    written += count
+                os.fsync(fd)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+                raise
+
+    def pending(self, key: PubKey) -> bool:
+        """Whether the journal still holds messages of `key` that the ledger has not taken yet:
+        then nothing may be claimed for it (the messages are in the chat already)."""
+        return any(entry.key == key for _, entry in self._entries(self._lines()))
 
     def replay(self, store: Store, *, now: float) -> int:
-        """Apply every entry the database now takes, keep the rest; how many were applied."""
+        """Apply every entry the database now takes, keep the rest; how many were applied.
+
+        Never raises for what is in the file: a line that cannot be read, or that no database
+        could ever take, is logged and dropped; one the database refuses for now is kept.
+        """
         try:
             if self.path.stat().st_size == 0:
                 return 0
@@ -93,16 +119,8 @@ class Journal:
             return 0
         applied = 0
         with self._locked() as fd:
-            with open(fd, closefd=False, encoding="utf-8") as fh:  # an fd: no path
-                fh.seek(0)
-                lines = [line for line in fh.read().splitlines() if line.strip()]
-            kept: list[str] = []
-            for line in lines:
-                try:
-                    entry = Entry.from_json(line)
-                except (ValueError, KeyError, TypeError):
-                    logger.error("journal %s: skipping an unreadable line: %.200s", self.path, line)
-                    continue
+            kept: list[bytes] = []
+            for line, entry in self._entries(self._read(fd)):
                 try:
                     store.recover_sent(
                         entry.key,
@@ -116,6 +134,9 @@ class Journal:
                     logger.warning("journal %s: the database still refuses (%s); kept", self.path, exc)
                     kept.append(line)
                     continue
+                except Exception:  # a value no database takes (an id over 64 bits): never will
+                    logger.exception("journal %s: dropping an entry the database cannot take", self.path)
+                    continue
                 applied += 1
                 logger.warning(
                     "journal: recorded %s %s messages %s that the database missed",
@@ -125,7 +146,32 @@ class Journal:
                 )
             os.ftruncate(fd, 0)
             if kept:
-                os.write(fd, ("\n".join(kept) + "\n").encode())
+                os.write(fd, b"\n".join(kept) + b"\n")
             os.fsync(fd)
         # Left empty, not deleted: another process may hold it open to append.
         return applied
+
+    def _lines(self) -> list[bytes]:
+        try:
+            if self.path.stat().st_size == 0:
+                return []
+        except FileNotFoundError:
+            return []
+        with self._locked() as fd:
+            return self._read(fd)
+
+    @staticmethod
+    def _read(fd: int) -> list[bytes]:
+        os.lseek(fd, 0, os.SEEK_SET)
+        chunks: list[bytes] = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return [line for line in b"".join(chunks).split(b"\n") if line.strip()]
+
+    def _entries(self, lines: list[bytes]) -> Iterator[tuple[bytes, Entry]]:
+        """The lines that are entries; the others are logged once and left out."""
+        for line in lines:
+            try:
+                yield line, Entry.from_json(line.decode("utf-8"))
+            except Exception:  # not UTF-8, not JSON, a missing field, a number out of range
+                logger.error("journal %s: skipping an unreadable line: %.200r", self.path, line)

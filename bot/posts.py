@@ -8,10 +8,12 @@ import hashlib
 import logging
 import os
 import re
+import reprlib
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import Literal
 from urllib.parse import quote
 
@@ -107,7 +109,9 @@ _MAYBE_ANCHOR = re.compile(r"(?:^|[\s:\-\[{,])[&*][^\s,\[\]{}]", re.MULTILINE)
 _CARD = '<div class="telegram-card"'
 _RULE = re.compile(r"[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*")
 _LINKED_HEADLINE = re.compile(r"^#{2,3}[ \t]+\[(.+?)\]\((?:[^()\s]|\([^()\s]*\))+\)", re.MULTILINE)
-_H2 = re.compile(r"^##[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+# The whole line after "## "; its closing #s and blanks are stripped in Python (`_h2_texts`): a
+# lazy `(.+?)[ \t#]*$` would be quadratic on a heading with a long run of them.
+_H2 = re.compile(r"^##[ \t]++(.+)$", re.MULTILINE)
 # Section headings that are containers, not news ("## 更多动态", "## 七、更多动态", "## 总结").
 _GENERIC_HEADING = re.compile(r"更多|其他动态|其它动态|总结|结语|写在最后|参考|概述|简介|导读|前言")
 _HEADING_NUMBER = re.compile(r"^(?:[一二三四五六七八九十]+[、.．]|\d+[、.．｜|)]|\d+\s*[｜|])\s*")
@@ -133,7 +137,8 @@ def _plain_inline(markdown: str) -> str:
 
 def _describe(value: object) -> str:
     kind = {bool: "boolean", int: "number", float: "number", list: "list", dict: "mapping"}
-    return f"{kind.get(type(value), type(value).__name__)} {value!r}"
+    # reprlib: bounded in depth and length, so a 999-deep YAML list is described, not recursed into.
+    return f"{kind.get(type(value), type(value).__name__)} {reprlib.repr(value)}"
 
 
 def _too_big(path: Path, size: int) -> PostError:
@@ -275,10 +280,11 @@ def derive_summary(body: str) -> tuple[str, ...]:
     """Bullets from the body's linked headlines, else from its `##` section titles."""
     headlines = [_plain_inline(m[1]) for m in _LINKED_HEADLINE.finditer(body)]
     if not headlines:
+        sections = [text for m in _H2.finditer(body) if (text := m[1].rstrip(" \t#"))]
         headlines = [
-            _HEADING_NUMBER.sub("", _plain_inline(m[1]))
-            for m in _H2.finditer(body)
-            if not _GENERIC_HEADING.search(m[1])
+            _HEADING_NUMBER.sub("", _plain_inline(text))
+            for text in sections
+            if not _GENERIC_HEADING.search(text)
         ]
     unique = dict.fromkeys(h for h in headlines if h)
     return tuple(unique)[:MAX_DERIVED_BULLETS]
@@ -419,11 +425,16 @@ def read_bytes(path: Path) -> tuple[bytes, int]:
     folder was listed (a `git pull`, the generator rewriting it), and callers skip it.
     """
     try:
-        stat = path.stat()
-        if stat.st_size > MAX_FILE_BYTES:  # refuse before reading a huge file into memory
-            raise _too_big(path, stat.st_size)
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)  # the file may have grown since stat()
+        # O_NONBLOCK: opening a FIFO (or a file swapped for one since the scan) must not wait for
+        # a writer forever; what was opened is checked to be a regular file before reading.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as fh:
+            stat = os.fstat(fh.fileno())
+            if not S_ISREG(stat.st_mode):
+                raise PostError(path, 1, "not a regular file")
+            if stat.st_size > MAX_FILE_BYTES:  # refuse before reading a huge file into memory
+                raise _too_big(path, stat.st_size)
+            raw = fh.read(MAX_FILE_BYTES + 1)  # the file may have grown since fstat()
     except FileNotFoundError:
         raise
     except OSError as exc:

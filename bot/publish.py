@@ -38,6 +38,7 @@ from telegram.error import (
     NetworkError,
     RetryAfter,
     TelegramError,
+    TimedOut,
 )
 from telegram.warnings import PTBDeprecationWarning
 
@@ -141,6 +142,13 @@ OnSent = Callable[[ApiCall, Message], Awaitable[None]]
 # send to a later attempt (Bot API: 429 with parameters.retry_after).
 MAX_FLOOD_WAIT = 60.0
 FLOOD_RETRIES = 3
+# PTB's HTTP timeouts for Bot API requests (app.build_application), in seconds. httpx applies them
+# to each connect, read and write, not to a whole request, so one call is also cut at
+# CALL_SECONDS (an upload, at UPLOAD_SECONDS): a peer trickling its answer cannot hold a send past
+# its budget and lease. A call cut there may have been delivered: its outcome is unknown.
+CONNECT_TIMEOUT, WRITE_TIMEOUT, READ_TIMEOUT, POOL_TIMEOUT = 10.0, 20.0, 20.0, 5.0
+CALL_SECONDS = CONNECT_TIMEOUT + WRITE_TIMEOUT + READ_TIMEOUT + POOL_TIMEOUT
+UPLOAD_SECONDS = 120.0  # a 10 MB cover over a slow uplink
 
 
 class Sender:
@@ -161,6 +169,8 @@ class Sender:
         max_flood_wait: float = MAX_FLOOD_WAIT,
         flood_retries: int = FLOOD_RETRIES,
         cover_deadline: float = COVER_DEADLINE,
+        call_seconds: float = CALL_SECONDS,
+        upload_seconds: float = UPLOAD_SECONDS,
     ) -> None:
         self.bot = bot
         self.store = store
@@ -170,6 +180,8 @@ class Sender:
         self.max_flood_wait = max_flood_wait
         self.flood_retries = flood_retries
         self.cover_deadline = cover_deadline
+        self.call_seconds = call_seconds
+        self.upload_seconds = upload_seconds
 
     async def request(self, method: str, params: dict[str, Any]) -> Any:
         """One API call. `RetryAfter` proves nothing was sent, so wait and resend (a few times);
@@ -183,7 +195,7 @@ class Sender:
             if left is not None and left <= 0:
                 raise SendDeadlineError(f"{method} not sent: the send ran out of time")
             try:
-                return await self._invoke(method, params)
+                return await self._call(method, params)
             except RetryAfter as exc:
                 wait = retry_after_seconds(exc)
                 too_long = wait > self.max_flood_wait or (left is not None and wait >= left)
@@ -226,6 +238,18 @@ class Sender:
             write()
         except StoreError as exc:
             logger.warning("could not remember it for next time: %s", exc)
+
+    async def _call(self, method: str, params: dict[str, Any]) -> Any:
+        """`_invoke`, cut at the call's time limit (a cut call's outcome is unknown: TimedOut)."""
+        upload = any(isinstance(value, InputFile) for value in params.values()) or (
+            isinstance(params.get("media"), dict) and isinstance(params["media"].get("media"), InputFile)
+        )
+        limit = self.upload_seconds if upload else self.call_seconds
+        try:
+            async with asyncio.timeout(limit):
+                return await self._invoke(method, params)
+        except TimeoutError as exc:
+            raise TimedOut(f"{method}: no answer within {limit:.0f} s") from exc
 
     async def _invoke(self, method: str, params: dict[str, Any]) -> Any:
         """Call PTB's own method for `method` with our JSON params turned into PTB objects."""
@@ -454,9 +478,9 @@ def publication_link(row: Publication) -> str | None:
 # A claim not recorded within this long means its sender died mid-send (RELIABILITY.md step 5).
 LEASE_SECONDS = 600.0
 # The whole send of one publication, every fallback included, stays within this budget: no call
-# or flood wait starts after it. The one call in flight then may take at most a request's
-# timeouts (app.REQUEST_SECONDS), so a live sender always finishes well inside its lease and is
-# never mistaken for a dead one (tests/test_publish.py checks the sum).
+# or flood wait starts after it. The one call in flight then takes at most UPLOAD_SECONDS, so a
+# live sender always finishes well inside its lease and is never mistaken for a dead one
+# (tests/test_publish.py checks the sum).
 SEND_BUDGET_SECONDS = LEASE_SECONDS / 2
 # After a send that provably did not happen: wait this long, doubling per attempt, at most MAX.
 RETRY_BASE_SECONDS = 60.0
@@ -565,6 +589,11 @@ class Publisher:
             # A dead sender's claim is not "being sent right now": it is unknown (RELIABILITY #8),
             # whichever process looks first, the bot or a cron `ai-news-bot publish`.
             self.expire(when)
+            if self.journal.pending(key):
+                # Messages of this day are in the chat but not yet in the ledger: claiming now
+                # would send them again. The next trigger records them first.
+                logger.error("not publishing %s: its sent messages still wait in the journal", day)
+                return Outcome("retryable", day, f"{day}: not sent, earlier messages wait in the journal")
             claimed = self.store.claim(
                 key,
                 owner=self.owner,

@@ -160,6 +160,12 @@ ALERT_FILE_GONE = (
     "如果这篇不该发出去，点下面的按钮删除频道消息；如果文件只是暂时移走，不用理会。"
 )
 DELETE_BUTTON = "删除频道消息"
+# The published post's file is still there but no longer that day's post; {why} says what is wrong.
+ALERT_FILE_BROKEN = (
+    "⚠️ {day} 已发布的日报文件 {name} 现在读不出来或不再是那天的日报：{why}\n"
+    "频道里的消息保持不变；修好文件后会自动同步修改。"
+)
+FILE_NOT_THE_DAYS_POST = "它的 date 或 category 已经改了"
 DELETED = "已删除 {day} 在频道里的消息。"
 DELETE_NOTHING = "{day} 在频道里没有可删除的消息了。"
 DELETE_REFUSED = "Telegram 没有删除 {day} 的消息（{error}）。超过 48 小时的消息只能在频道里手动删除。"

@@ -227,7 +227,12 @@ async def follow_edits(services: Services) -> int:
         return 0
     post = services.post_for(last.key.day)
     if post is None:
-        if _gone_for_sure(services, last):
+        if _still_in_folder(services, last):
+            # Still there, but no longer the day's post: it broke (a YAML error), or its date or
+            # category changed. Not deleted: the message stays, and the admins hear of it once.
+            services.missing_since.pop(_gone_key(last), None)
+            await _file_broken(services, last)
+        elif _gone_for_sure(services, last):
             await _file_gone(services, last)
         return 0
     services.missing_since.pop(_gone_key(last), None)
@@ -348,6 +353,31 @@ def _gone_for_sure(services: Services, row: Publication) -> bool:
         return False  # the folder is missing or unreadable: the folder alert covers it
     first = services.missing_since.setdefault(_gone_key(row), services.clock())
     return services.clock() - first >= GONE_CONFIRM_SECONDS
+
+
+def _still_in_folder(services: Services, row: Publication) -> bool:
+    """Whether the published file was in the last scan of the folder, as a post or a broken file."""
+    library = services.library()
+    path = Path(row.post_path or "")
+    return any(post.path == path for post in library.posts) or any(
+        problem.path == path for problem in library.errors
+    )
+
+
+async def _file_broken(services: Services, row: Publication) -> None:
+    """The published post's file is there but is no longer that day's post: say why, once per
+    state of the file (its error, or its new version)."""
+    library = services.library()
+    path = Path(row.post_path or "?")
+    errors = [str(problem) for problem in library.errors if problem.path == path]
+    version = next((post.sha256 for post in library.posts if post.path == path), "")
+    why = errors[0] if errors else texts.FILE_NOT_THE_DAYS_POST
+    logger.warning("the %s post's file %s is no longer that day's post: %s", row.key.day, path.name, why)
+    await services.publisher.alert_once(
+        f"broken:{row.key.chat}:{row.key.day}:{version or why}",
+        texts.ALERT_FILE_BROKEN.format(day=row.key.day, name=path.name, why=why),
+        now=services.clock(),
+    )
 
 
 async def _file_gone(services: Services, row: Publication) -> None:

@@ -802,3 +802,21 @@ async def test_only_admins_decide_on_a_held_post(bot: Bot) -> None:
     (answer,) = await bot.server.wait_requests("answerCallbackQuery", 1)
     assert answer.params.get("text") == texts.NOT_ADMIN
     assert bot.channel() == []
+
+
+async def test_published_file_that_breaks_is_not_called_deleted(bot: Bot) -> None:
+    """Today's post published, then saved with `date: 2026-02-29`: the file is there with an error,
+    so the admins are told once that it broke (the channel message stays), never that it was
+    deleted, and no delete button is offered."""
+    await bot.ask("/start", user=ADMIN)
+    await _published(bot)
+    path = bot.posts / TODAY_POST
+    path.write_text(path.read_text(encoding="utf-8").replace(f"date: {TODAY}", "date: 2026-02-29", 1))
+    for _ in range(3):
+        await bot.job(EDITS_JOB)
+        bot.clock.now += 60
+    assert _gone_alerts(bot) == []
+    broken = [m for m in bot.server.sent(ADMIN) if str(m.get("text", "")).startswith("⚠️ 2026")]
+    assert len(broken) == 1
+    assert "'date' cannot be read" in str(broken[0]["text"])
+    assert "reply_markup" not in broken[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import subprocess
 import sys
 import threading
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 from bot.index import SearchIndex
 from bot.jobs import DAILY_JOB
-from bot.posts import PostError, PostFolder, parse_post
+from bot.posts import PostError, PostFolder, parse_post, read_post
 from bot.quality import assess
 from bot.render import render_post
 from bot.testing.fakeapi import FakeTelegram
@@ -135,6 +136,8 @@ SHAPES = {
     "headline brackets": "\n### [",
     "headline images": "\n### ![",
     "spaces": " ",
+    "tabs": "\t",
+    "table rules": "|-",
 }
 
 
@@ -260,3 +263,45 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "正文\n" + " " * 1_000_000 + "x\n",  # a line of blanks: table and rule regexes
+        "## a" + " " * 1_000_000 + "b\n",  # a section title with a long run of blanks
+        "## a" + "#" * 1_000_000 + "\n",  # ... or of closing #s
+        "|---|" + " " * 1_000_000 + "x\n",
+        "- - -" + " \t" * 500_000 + "x\n",
+    ],
+    ids=["blank line", "h2 blanks", "h2 hashes", "table row blanks", "rule blanks"],
+)
+def test_runs_of_blanks_in_linear_time(tmp_path: Path, body: str) -> None:
+    """Long runs of blanks where a regex allows them on both sides of an optional piece (table and
+    rule lines, `## title ###`): a post without a summary (its bullets come from the `##` titles)
+    loads, renders and passes the quality gate in under a second."""
+    (tmp_path / "x.md").write_text("---\ntitle: 标题\ndate: 2026-03-01\ncategory: AI 日报\n---\n" + body)
+    started = time.perf_counter()
+    (post,) = PostFolder(tmp_path, site_url=SITE).load().posts
+    render_post(post, chat_id=1)
+    assess(post)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 1.0, f"{elapsed:.2f} s"
+
+
+def test_fifo_named_like_a_post_is_refused_without_waiting(tmp_path: Path) -> None:
+    """A FIFO named x.md (or a file swapped for one): reading never waits for a writer."""
+    fifo = tmp_path / "x.md"
+    os.mkfifo(fifo)
+    started = time.perf_counter()
+    with pytest.raises(PostError, match="not a regular file"):
+        read_post(fifo, site_url=SITE)
+    assert time.perf_counter() - started < 1.0
+
+
+def test_deeply_nested_value_is_described_not_recursed(tmp_path: Path) -> None:
+    """`title: [[[[…]]]]` 900 deep is a wrong-type error with a short description, not a RecursionError."""
+    path = tmp_path / "deep.md"
+    path.write_text("---\ntitle: " + "[" * 900 + "]" * 900 + "\ndate: 2026-03-01\n---\nb\n", encoding="utf-8")
+    with pytest.raises(PostError, match="'title' must be text, got list"):
+        read_post(path, site_url=SITE)

@@ -27,11 +27,17 @@ from telegram.error import (
 )
 
 from bot import texts
-from bot.app import REQUEST_SECONDS
 from bot.covers import CoverError, cover_client, download_cover, is_public
 from bot.db import BUSY_TIMEOUT
 from bot.jobs import DAILY_JOB, EDITS_JOB, RECONCILE_JOB
-from bot.publish import LEASE_SECONDS, RECORD_RETRY_WAITS, SEND_BUDGET_SECONDS, Delivery, classify
+from bot.publish import (
+    LEASE_SECONDS,
+    RECORD_RETRY_WAITS,
+    SEND_BUDGET_SECONDS,
+    UPLOAD_SECONDS,
+    Delivery,
+    classify,
+)
 from bot.store import PubKey, Store
 from bot.testing.fakeapi import FakeTelegram
 from tests.harness import (
@@ -766,10 +772,11 @@ async def test_trickling_cover_in_the_bot_sends_the_post_as_text(
 
 
 def test_send_budget_leaves_the_lease_room() -> None:
-    """The send budget, plus the one request in flight when it runs out, plus recording the result
-    through busy retries, stays well inside the lease: a live sender is never taken for dead."""
+    """The send budget, plus the one call in flight when it runs out (at most an upload's limit),
+    plus recording the result through busy retries, stays well inside the lease: a live sender is
+    never taken for dead."""
     recording = sum(RECORD_RETRY_WAITS) + (len(RECORD_RETRY_WAITS) + 1) * BUSY_TIMEOUT
-    assert SEND_BUDGET_SECONDS + REQUEST_SECONDS + recording <= 0.75 * LEASE_SECONDS
+    assert SEND_BUDGET_SECONDS + UPLOAD_SECONDS + recording <= 0.75 * LEASE_SECONDS
 
 
 async def test_flood_waits_stop_at_the_send_budget(bot: Bot) -> None:
@@ -808,3 +815,45 @@ async def test_database_replaced_while_running_claims_nothing(bot: Bot, tmp_path
             assert fresh.get(KEY) is None
         finally:
             fresh.close()
+
+
+@pytest.mark.parametrize(
+    "cover",
+    [
+        "https://example.com:abc/cover.png",  # a port typo
+        "https://img.①.example/cover.png",  # not IDNA-encodable
+        "https://" + "a" * 70 + ".example/cover.png",  # a DNS label over 63 characters
+    ],
+    ids=["bad port", "bad idna", "long label"],
+)
+async def test_cover_url_httpx_cannot_parse_sends_the_post_as_text(
+    server: FakeTelegram, tmp_path: Path, cover: str
+) -> None:
+    """A cover URL Telegram refuses and httpx cannot even parse is an unusable cover like any other:
+    the post goes out as text and the day is `sent` (before: `unknown` and an alert, nothing sent)."""
+    server.bad_photo_urls.add(cover)
+    posts = tmp_path / "posts"
+    posts.mkdir()
+    (posts / "today.md").write_text(daily_post(TODAY, "今日要闻", cover=cover), encoding="utf-8")
+    config = with_channel(make_config(tmp_path, server), cover="photo")
+    async with cover_client() as http, running_bot(server, config, Clock(at(7)), http=http) as bot:
+        await _publish_now(bot)
+        assert _status(bot) == "sent"
+        (message,) = bot.channel()
+        assert "今日要闻 的第一条要点" in message["text"]
+
+
+async def test_one_call_is_cut_at_its_limit(bot: Bot) -> None:
+    """A Bot API answer that trickles in (each read quick, the whole slow) is cut at the call's
+    limit, and its outcome is unknown (it may have been delivered): the send cannot outlive its
+    budget and lease however the peer behaves."""
+    bot.services.sender.call_seconds = 0.5
+    bot.server.delay_next("sendMessage", 3.0, deliver=True)
+    started = asyncio.get_running_loop().time()
+    await _publish_now(bot)
+    assert asyncio.get_running_loop().time() - started < 2.5
+    row = bot.store.get(KEY)
+    assert row is not None
+    assert row.status == "unknown"
+    assert row.error is not None
+    assert "no answer within 0 s" in row.error or "no answer within 1 s" in row.error
