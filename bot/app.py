@@ -46,7 +46,13 @@ logger = logging.getLogger(__name__)
 POLL_TIMEOUT = 30
 # What the bot listens for: commands, button presses, and `@bot QUERY` (inline mode, which
 # must also be enabled with @BotFather /setinline or Telegram never sends these).
-ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.INLINE_QUERY]
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.EDITED_MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.INLINE_QUERY,
+    Update.MY_CHAT_MEMBER,  # the bot added to or removed from a group or channel
+]
 
 
 class RunError(Exception):

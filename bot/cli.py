@@ -42,7 +42,7 @@ from bot.posts import (
 )
 from bot.publish import describe_error, html_to_plain, publication_link
 from bot.quality import assess
-from bot.render import ApiCall, describe, render_post
+from bot.render import ApiCall, describe, render_channel
 from bot.schedule import current_window
 from bot.store import PubKey, Publication, Store, StoreError, backup_database
 from bot.workflow import Decision, decide, publish_due
@@ -246,7 +246,7 @@ def _preview(args: argparse.Namespace, config: Config, out: TextIO) -> int:
             failures.append(exc)
             print(f"ai-news-bot: {exc}", file=sys.stderr)
             continue
-        rendered[target] = render_post(post, chat_id=config.channel.chat, cover=config.channel.cover)
+        rendered[target] = render_channel(post, config.channel)[0]
         if not args.json:
             print(f"=== {target}: {post.path}", file=out)
             print(describe(rendered[target]), file=out)
@@ -481,7 +481,7 @@ def _read_ledger(config: Config, read: Callable[[Store], _T]) -> _T:
 
 def _print_calls(post: Post, day: dt.date, config: Config, out: TextIO) -> None:
     print(f"=== {day}: {post.path} -> {config.channel.chat} (dry run: nothing sent)", file=out)
-    print(describe(render_post(post, chat_id=config.channel.chat, cover=config.channel.cover)), file=out)
+    print(describe(render_channel(post, config.channel)[0]), file=out)
 
 
 @contextlib.asynccontextmanager

@@ -54,6 +54,10 @@ class ChannelConfig:
     # Covers the bot downloads itself may come from loopback and private addresses (self-hosted
     # images, tests). Off: only public addresses, so a post cannot make the bot fetch an internal URL.
     private_covers: bool = False
+    silent: bool = False  # sent without a notification sound
+    protect_content: bool = False  # readers cannot forward or save the post
+    thread_id: int | None = None  # a forum supergroup's topic to post in
+    pin: bool = False  # pin the day's post (silently), unpinning the bot's previous pin
 
 
 PullMode = Literal["none", "git"]
@@ -151,6 +155,12 @@ def _url(value: object) -> str:
 def _bool(value: object) -> bool:
     if not isinstance(value, bool):
         raise _InvalidValueError(f"expected true or false, got {_describe(value)}")
+    return value
+
+
+def _positive(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _InvalidValueError(f"expected a positive whole number, got {_describe(value)}")
     return value
 
 
@@ -258,7 +268,15 @@ _ANY_KEY = "*"
 # section -> key -> parser. The one place that says which keys exist.
 _SCHEMA: dict[str, dict[str, _Parser]] = {
     "telegram": {"api_url": _url, "admins": _admins},
-    "channel": {"chat": _chat, "cover": _choice(COVER_MODES), "private_covers": _bool},
+    "channel": {
+        "chat": _chat,
+        "cover": _choice(COVER_MODES),
+        "private_covers": _bool,
+        "silent": _bool,
+        "protect_content": _bool,
+        "thread_id": _positive,
+        "pin": _bool,
+    },
     "posts": {"dir": _path, "site_url": _url, "category": _string, "pull": _choice(PULL_MODES)},
     "schedule": {
         "timezone": _timezone,

@@ -11,9 +11,9 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from telegram import CallbackQuery, Message, Update
-from telegram.constants import ChatType, InlineQueryLimit
+from telegram.constants import ChatMemberStatus, ChatType, InlineQueryLimit
 from telegram.error import BadRequest, Forbidden, TelegramError
-from telegram.ext import CallbackQueryHandler, CommandHandler, InlineQueryHandler, filters
+from telegram.ext import CallbackQueryHandler, ChatMemberHandler, CommandHandler, InlineQueryHandler, filters
 
 from bot import pages, texts
 from bot.context import BotApplication, Context, Services
@@ -133,9 +133,17 @@ def _is_admin(services: Services, update: Update) -> bool:
     )
 
 
+def help_text(site: str, bot_username: str) -> str:
+    """/help for readers: the blog's address and the bot's name for inline mode filled in."""
+    return texts.HELP.format(site=site, bot=bot_username)
+
+
 async def help_command(update: Update, context: Context) -> None:
     """/start and /help: what the bot is and its commands (admins also see theirs)."""
-    text = texts.HELP + (texts.ADMIN_HELP if _is_admin(context.services, update) else "")
+    site = context.services.config.posts.site_url.split("://", 1)[-1]
+    text = help_text(site, context.bot.username) + (
+        texts.ADMIN_HELP if _is_admin(context.services, update) else ""
+    )
     await _reply_text(context, _message(update), text)
 
 
@@ -160,7 +168,7 @@ async def today_command(update: Update, context: Context) -> None:
             return
         await _reply_text(context, message, texts.TODAY_NOT_YET.format(today=today, day=latest.date))
         post = latest
-    calls, text_only = services.publisher.render(post, chat_id=message.chat_id)
+    calls, text_only = services.publisher.render_copy(post, chat_id=message.chat_id)
     first = _reply_params(message)
     calls[0] = ApiCall(calls[0].method, {**calls[0].params, **first}, calls[0].reply_to)
     await services.sender.send(calls, text_only=text_only)
@@ -523,7 +531,7 @@ async def preview_command(update: Update, context: Context) -> None:
         return
     user = update.effective_user
     assert user is not None, "admin filter checked the user"
-    calls, text_only = services.publisher.render(post, chat_id=user.id)
+    calls, text_only = services.publisher.render_copy(post, chat_id=user.id)
     try:
         await services.sender.send(calls, text_only=text_only)
     except Forbidden:
@@ -611,7 +619,35 @@ def register(application: BotApplication, admins: Sequence[int]) -> None:
     # Every other button press, not only well-formed ones: tampered or stale data still gets answered.
     application.add_handler(CallbackQueryHandler(page_button))
     application.add_handler(InlineQueryHandler(inline_query))
+    application.add_handler(ChatMemberHandler(membership_changed, ChatMemberHandler.MY_CHAT_MEMBER))
     application.add_error_handler(on_error)
+
+
+# The bot's own membership changes worth an admin's attention: where it can no longer post.
+_GONE = (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED, ChatMemberStatus.RESTRICTED)
+
+
+async def membership_changed(update: Update, context: Context) -> None:
+    """The bot was added to, removed from or restricted in a group or channel: logged, and the
+    admins told (urgently when it is the daily post's channel). Private chats (a reader who blocks
+    the bot) are not the admins' business."""
+    change = update.my_chat_member
+    assert change is not None, "registered with ChatMemberHandler(MY_CHAT_MEMBER)"
+    chat = change.chat
+    if chat.type == ChatType.PRIVATE:
+        return
+    services = context.services
+    name = f"@{chat.username}" if chat.username else f"{chat.title or ''} ({chat.id})".strip()
+    old, new = change.old_chat_member.status, change.new_chat_member.status
+    by = change.from_user.id if change.from_user else "?"
+    logger.warning("the bot's membership in %s changed: %s -> %s (by %s)", name, old, new, by)
+    configured = str(services.config.channel.chat)
+    ours = configured in (str(chat.id), f"@{chat.username}" if chat.username else "")
+    if ours and new in _GONE:
+        text = texts.CHANNEL_LOST.format(chat=name, new=new, by=by)
+    else:
+        text = texts.MEMBERSHIP_CHANGED.format(chat=name, old=old, new=new, by=by)
+    await services.publisher.alert(text)
 
 
 async def on_error(update: object, context: Context) -> None:

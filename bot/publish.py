@@ -47,7 +47,7 @@ from bot.config import Config
 from bot.covers import COVER_DEADLINE, CoverError, download_cover
 from bot.journal import Entry, Journal
 from bot.posts import Post
-from bot.render import ApiCall, escape, render_post
+from bot.render import ApiCall, escape, render_channel
 from bot.store import DatabaseReplacedError, PubKey, Publication, Store, StoreError
 
 logger = logging.getLogger(__name__)
@@ -538,12 +538,16 @@ class Publisher:
         return self.config.schedule.on_ambiguous == "resend"
 
     def render(self, post: Post, chat_id: str | int | None = None) -> tuple[list[ApiCall], list[ApiCall]]:
-        """The calls for the channel message, and the text-only calls to fall back on."""
-        target = self.config.channel.chat if chat_id is None else chat_id
-        cover = self.config.channel.cover
-        calls = render_post(post, chat_id=target, cover=cover)
-        text_only = render_post(post, chat_id=target, cover="none") if cover == "photo" else []
-        return calls, text_only
+        """The calls for the channel message (to `chat_id`: the channel's id after a migration),
+        sent with the channel's options, and the text-only calls to fall back on."""
+        return render_channel(post, self.config.channel, chat_id)
+
+    def render_copy(self, post: Post, chat_id: int) -> tuple[list[ApiCall], list[ApiCall]]:
+        """The same message for a reader's or an admin's chat: the channel's options (its topic,
+        no sound) are the channel's own."""
+        return render_channel(
+            post, replace(self.config.channel, silent=False, protect_content=False, thread_id=None), chat_id
+        )
 
     def existing(self, day: dt.date) -> Outcome | None:
         """The day's own row, when it settles the matter without sending."""
@@ -655,6 +659,8 @@ class Publisher:
             ),
         )
         first = done.ids[0]
+        if self.config.channel.pin and force_key is None:
+            await self._pin(day, done.chat_id, first)
         link = message_link(self.chat, first) or message_link(done.chat_id, first)
         configured = self.config.channel.chat
         if isinstance(configured, int) and done.chat_id != configured:
@@ -665,6 +671,34 @@ class Publisher:
         if row is None:
             detail += " (not in the database yet: kept in the journal until it works)"
         return Outcome("sent", day, detail, row or claimed, link)
+
+    async def _pin(self, day: dt.date, chat_id: int, message_id: int) -> None:
+        """Pin the day's post without a sound, then unpin the bot's previous day's post. Neither is
+        part of publishing: a refusal (the bot lacks the right) is logged and told once."""
+        pin = ApiCall(
+            "pinChatMessage", {"chat_id": chat_id, "message_id": message_id, "disable_notification": True}
+        )
+        try:
+            await self.sender.send([pin])
+        except TelegramError as exc:
+            logger.warning("could not pin the %s post: %s", day, describe_error(exc))
+            text = texts.ALERT_PIN_FAILED.format(day=day, error=describe_error(exc))
+            await self.alert_once(f"pin:{self.chat}:{day}", text, now=self.sender.clock())
+            return
+        try:
+            previous = self.store.previous_sent(self.chat, before=day)
+        except StoreError as exc:
+            logger.warning("not unpinning the previous post: %s", exc)
+            return
+        if previous is None or previous.chat_id is None or not previous.message_ids:
+            return
+        unpin = ApiCall(
+            "unpinChatMessage", {"chat_id": previous.chat_id, "message_id": previous.message_ids[0]}
+        )
+        try:
+            await self.sender.send([unpin])
+        except TelegramError as exc:  # unpinned by hand already, or deleted: nothing to undo
+            logger.info("the %s post was not unpinned: %s", previous.key.day, describe_error(exc))
 
     async def _record_progress(self, key: PubKey, done: _Progress) -> None:
         """Record the messages sent so far, the moment Telegram confirmed the last one."""

@@ -12,7 +12,7 @@ from typing import Any
 from telegram.constants import MessageLimit, ParseMode
 
 from bot import texts
-from bot.config import CoverMode
+from bot.config import ChannelConfig, CoverMode
 from bot.posts import Post, normalize_label
 from bot.telegram_rules import parse_html, utf16_len
 
@@ -210,8 +210,52 @@ def _button(post: Post) -> dict[str, Any]:
     return {"inline_keyboard": [[{"text": texts.READ_MORE, "url": post.url}]]}
 
 
-def render_post(post: Post, *, chat_id: str | int, cover: CoverMode = "preview") -> list[ApiCall]:
-    """The calls that publish `post` to `chat_id`, cover shown as configured."""
+@dataclass(frozen=True, slots=True)
+class SendOptions:
+    """How the channel's messages are sent (`[channel]` silent, protect_content, thread_id)."""
+
+    silent: bool = False  # disable_notification: readers get no sound
+    protect_content: bool = False  # no forwarding or saving
+    thread_id: int | None = None  # a forum topic's message_thread_id
+
+    def params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        if self.silent:
+            params["disable_notification"] = True
+        if self.protect_content:
+            params["protect_content"] = True
+        if self.thread_id is not None:
+            params["message_thread_id"] = self.thread_id
+        return params
+
+
+def render_post(
+    post: Post, *, chat_id: str | int, cover: CoverMode = "preview", options: SendOptions | None = None
+) -> list[ApiCall]:
+    """The calls that publish `post` to `chat_id`, cover shown as configured, sent with `options`."""
+    calls = _render(post, chat_id=chat_id, cover=cover)
+    extra = options.params() if options is not None else {}
+    if not extra:
+        return calls
+    return [ApiCall(call.method, {**call.params, **extra}, call.reply_to) for call in calls]
+
+
+def render_channel(
+    post: Post, channel: ChannelConfig, chat_id: str | int | None = None
+) -> tuple[list[ApiCall], list[ApiCall]]:
+    """The channel message as `[channel]` says (cover mode, silent, protect_content, thread_id),
+    to `chat_id` or the configured chat; and, in photo mode, the text-only calls to fall back on
+    when Telegram takes the cover no way at all."""
+    target = channel.chat if chat_id is None else chat_id
+    options = SendOptions(channel.silent, channel.protect_content, channel.thread_id)
+    calls = render_post(post, chat_id=target, cover=channel.cover, options=options)
+    text_only = (
+        render_post(post, chat_id=target, cover="none", options=options) if channel.cover == "photo" else []
+    )
+    return calls, text_only
+
+
+def _render(post: Post, *, chat_id: str | int, cover: CoverMode) -> list[ApiCall]:
     parts = _parts(post)
     if cover == "photo" and post.cover_image:
         return _render_photo(post, parts, chat_id)

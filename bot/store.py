@@ -507,6 +507,15 @@ class Store:
         )
         return _publication(rows[0]) if rows else None
 
+    def previous_sent(self, chat: str, *, before: dt.date) -> Publication | None:
+        """The newest day's own post sent to `chat` before `before` (the one pinned before it)."""
+        rows = self._read(
+            "SELECT * FROM publication WHERE chat = ? AND status = 'sent' AND kind = 'daily'"
+            " AND pub_date < ? ORDER BY pub_date DESC LIMIT 1",
+            (chat, before.isoformat()),
+        )
+        return _publication(rows[0]) if rows else None
+
     def recent(self, limit: int = 10) -> list[Publication]:
         rows = self._read("SELECT * FROM publication ORDER BY updated_at DESC LIMIT ?", (limit,))
         return [_publication(row) for row in rows]

@@ -43,12 +43,14 @@ SEARCH_USAGE = (
 # -- commands (bot/handlers.py) -----------------------------------------------------------------
 # Plain text: handlers escape it before it goes out as HTML.
 
+# {site}: the blog's address ([posts] site_url); {bot}: the bot's @username, for inline mode.
 HELP = (
-    "👋 这里是 AI 日报机器人：每天早上把 aicode.cc 的《AI 日报》发到频道，也可以随时查阅往期。\n\n"
+    "👋 这里是 AI 日报机器人：每天早上把 {site} 的《AI 日报》发到频道，也可以随时查阅往期。\n\n"
     "/today — 今天的日报（或指定日期：/today 2026-11-28）\n"
     "/tag — 按标签浏览；/tag 标签 — 该标签下的文章\n"
     "/search 关键词 — 搜索标题、摘要和正文\n"
-    "/help — 显示这条说明"
+    "/help — 显示这条说明\n\n"
+    "在任何聊天的输入框里打 @{bot} 加关键词，也能搜索并直接发出日报。"
 )
 ADMIN_HELP = (
     "\n\n管理员命令：\n"
@@ -123,6 +125,15 @@ ALERT_LATE = (
 ALERT_MIGRATED = (
     "ℹ️ 群组 {old} 已升级为超级群组，新 ID 是 {new}。"
     "日报已发到新群组；请把配置里的 [channel] chat 改成 {new}。"
+)
+ALERT_PIN_FAILED = (
+    "📌 {day} 的日报已发布，但没能置顶（{error}）。请给机器人置顶消息的权限，或者关掉 [channel] pin。"
+)
+# The bot's membership of a group or channel changed (my_chat_member); {chat} names it, {by} who did it.
+MEMBERSHIP_CHANGED = "ℹ️ 机器人在 {chat} 的身份变了：{old} → {new}（操作者 {by}）。"
+CHANNEL_LOST = (
+    "⚠️ 机器人在日报频道 {chat} 里已经是 {new}（操作者 {by}），日报发不出去了。"
+    "请把机器人加回频道并给它发消息的权限。"
 )
 ALERT_SEND_FAILED = "⚠️ 日报没有发出去：{detail}"
 # The database file was deleted or replaced under the running bot; {detail} names the file.

@@ -186,7 +186,7 @@ async def announce_hold(services: Services, post: Post, day: dt.date, reasons: S
     }
     publisher.store.record_event(note, now=services.clock(), level="alert")
     for admin in services.config.telegram.admins:
-        calls, text_only = publisher.render(post, chat_id=admin)
+        calls, text_only = publisher.render_copy(post, chat_id=admin)
         question = ApiCall(
             "sendMessage",
             {"chat_id": admin, "text": escape(note), "parse_mode": "HTML", "reply_markup": buttons},

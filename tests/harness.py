@@ -17,6 +17,7 @@ import httpx
 from bot.app import build_application, build_services, run_bot
 from bot.config import ChannelConfig, Config, PostsConfig, ScheduleConfig, StorageConfig, TelegramConfig
 from bot.context import BotApplication, Services
+from bot.handlers import help_text
 from bot.store import Store
 from bot.testing.fakeapi import FakeTelegram
 from tests.conftest import EXAMPLE_POSTS, SITE
@@ -28,6 +29,8 @@ READER = 777
 # The newest example post is dated 2026-11-29; this is that day in the blog's zone.
 TODAY = dt.date(2026, 11, 29)
 TODAY_POST = "2026-11-28-a83d7c41-02f5-4e6b-b1c9-7e4a90d2f365.md"  # the example post dated TODAY
+# /help as readers get it from the fake server's bot (@ai_news_demo_bot) with site_url SITE.
+HELP = help_text("aicode.cc", "ai_news_demo_bot")
 
 JSON = dict[str, Any]
 

@@ -20,6 +20,7 @@ from tests.conftest import HOSTILE_QUERIES
 from tests.harness import (
     ADMIN,
     CHANNEL,
+    HELP,
     READER,
     SHANGHAI,
     TODAY,
@@ -69,13 +70,13 @@ def pub_key(day: dt.date = TODAY) -> PubKey:
 async def test_start_and_help_list_the_commands(bot: Bot, command: str) -> None:
     """/start and /help say what the bot is and list the reader commands, not the admin ones."""
     (answer,) = await bot.ask(command)
-    assert answer["text"] == texts.HELP
+    assert answer["text"] == HELP
 
 
 async def test_help_for_an_admin_lists_admin_commands(bot: Bot) -> None:
     """An admin's /help adds /publish, /preview and /status."""
     (answer,) = await bot.ask("/help", user=ADMIN)
-    assert answer["text"] == texts.HELP + texts.ADMIN_HELP
+    assert answer["text"] == HELP + texts.ADMIN_HELP
 
 
 async def test_today_is_the_channel_message(bot: Bot) -> None:
@@ -433,7 +434,7 @@ async def test_edited_publish_does_nothing(bot: Bot) -> None:
         "/publish", user_id=ADMIN, edited=True, message_id=update["message"]["message_id"]
     )
     (help_reply,) = await bot.ask("/help", user=ADMIN)  # processed after the edit
-    assert help_reply["text"].startswith(texts.HELP)
+    assert help_reply["text"].startswith(HELP)
     assert bot.channel() == []
 
 
@@ -820,3 +821,28 @@ async def test_published_file_that_breaks_is_not_called_deleted(bot: Bot) -> Non
     assert len(broken) == 1
     assert "'date' cannot be read" in str(broken[0]["text"])
     assert "reply_markup" not in broken[0]
+
+
+async def test_bot_removed_from_the_channel_tells_the_admins(bot: Bot) -> None:
+    """my_chat_member: the bot removed from the daily post's channel is logged and the admins are
+    told it can no longer post there; added to a group, they are told that too; a reader who
+    blocks the bot in private is nobody's business."""
+    await bot.ask("/start", user=ADMIN)
+    bot.server.bot_membership(CHANNEL, "left", by_user_id=ADMIN)
+    await bot.server.wait_for(
+        lambda: any("日报发不出去了" in str(m.get("text")) for m in bot.server.sent(ADMIN))
+    )
+    bot.server.bot_membership(-100321, "member", by_user_id=ADMIN, chat_type="supergroup")
+    await bot.server.wait_for(
+        lambda: any("left → member" in str(m.get("text")) for m in bot.server.sent(ADMIN))
+    )
+    await bot.ask("/start")
+    bot.server.block_bot(READER)
+    bot.server.user_message("/help", user_id=ADMIN)
+    await bot.answers(ADMIN)
+    assert (
+        len(
+            [m for m in bot.server.sent(ADMIN) if str(m.get("text", "")).startswith(("⚠️ 机器人", "ℹ️ 机器人"))]
+        )
+        == 2
+    )

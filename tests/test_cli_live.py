@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from bot import texts
 from bot.cli import EXIT_FAILURE, EXIT_NO_POST, EXIT_OK, EXIT_USAGE
 from bot.config import API_URL_ENV, CONFIG_ENV, TOKEN_ENV, WEBHOOK_SECRET_ENV
 from bot.logs import REDACTED
@@ -26,6 +25,7 @@ from bot.testing.fakeapi import FakeTelegram
 from tests.conftest import EXAMPLE_POSTS, REPO, SITE
 from tests.harness import (
     CHANNEL,
+    HELP,
     READER,
     TODAY,
     TODAY_POST,
@@ -208,7 +208,7 @@ async def test_debug_logging_never_shows_the_token(server: FakeTelegram, home: P
     server.user_message("/today", user_id=READER)
     await server.wait_for(lambda: len(server.sent(READER)) >= 1)
     server.user_message("/help", user_id=READER)
-    await server.wait_for(lambda: texts.HELP in [m.get("text") for m in server.sent(READER)])
+    await server.wait_for(lambda: HELP in [m.get("text") for m in server.sent(READER)])
     process.send_signal(signal.SIGTERM)
     result = await finish(process)
     assert result.code == EXIT_OK

@@ -11,7 +11,7 @@ from bot import texts
 from bot.jobs import DAILY_JOB
 from bot.limits import GROUP_ANSWERS, USER_BURST, ReaderLimits, TokenBuckets
 from bot.testing.fakeapi import FakeTelegram
-from tests.harness import ADMIN, CHANNEL, Bot, Clock, at, copy_example_posts, make_config, running_bot
+from tests.harness import ADMIN, CHANNEL, HELP, Bot, Clock, at, copy_example_posts, make_config, running_bot
 
 GROUP = -100777
 
@@ -110,4 +110,4 @@ async def test_refusals_are_paced_like_answers(bot: Bot) -> None:
     answers = [str(a["text"]) for a in await bot.answers(GROUP, count=USER_BURST + 1, settle=0.5)]
     assert answers == [texts.NOT_ADMIN] * USER_BURST + [texts.SLOW_DOWN.format(seconds=8)]
     (help_answer,) = await bot.ask("/help", user=6262, chat_id=GROUP, chat_type="supergroup")
-    assert help_answer["text"] == texts.HELP
+    assert help_answer["text"] == HELP
