@@ -146,6 +146,13 @@ def _parser() -> argparse.ArgumentParser:
         "against it with the posts folder, publishes the day's post, plays a reader, and exits.",
     )
     demo.set_defaults(handler=_demo)
+    doctor = commands.add_parser(
+        "doctor",
+        parents=[common, posts],
+        help="check a deployment: token, channel rights, admins, webhook, database, posts",
+        description="One line per check, ✓ or ✗ with what to do. Exit 0 only when every check passes.",
+    )
+    doctor.set_defaults(handler=_doctor)
     backup = commands.add_parser(
         "backup",
         parents=[common],
@@ -514,6 +521,17 @@ def _demo(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     from bot.demo import run_demo  # noqa: PLC0415 - only the demo loads the fake Telegram server
 
     return _run_async(run_demo(config, out), config)
+
+
+def _doctor(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    from bot.doctor import run_checks  # noqa: PLC0415 - only this command needs it
+
+    config = _with_posts(args, config)
+    today = dt.datetime.now(config.schedule.timezone).date()
+    checks = asyncio.run(run_checks(config, config.telegram.token, today))
+    for check in checks:
+        print(check, file=out)
+    return EXIT_OK if all(check.ok for check in checks) else EXIT_FAILURE
 
 
 def _backup(args: argparse.Namespace, config: Config, out: TextIO) -> int:
