@@ -17,12 +17,21 @@ from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Up
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Conflict, Forbidden, TelegramError
 from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defaults
-from telegram.request import HTTPXRequest
 
 from bot import handlers, texts
 from bot.config import Config
 from bot.context import BotApplication, Context, Services, journal_path
 from bot.gitpull import GitPull
+from bot.health import (
+    API_DOWN_AFTER,
+    UPDATES_STALE_AFTER,
+    ApiHealth,
+    HealthServer,
+    Report,
+    Telemetry,
+    iso,
+    judge,
+)
 from bot.jobs import schedule_jobs
 from bot.journal import Journal
 from bot.posts import PostFolder
@@ -36,8 +45,9 @@ from bot.publish import (
     Sender,
     classify,
     describe_error,
+    publication_link,
 )
-from bot.store import Store
+from bot.store import PubKey, Store, StoreError
 from bot.workflow import publish_due
 
 logger = logging.getLogger(__name__)
@@ -59,7 +69,9 @@ class RunError(Exception):
     """The bot cannot start (e.g. a webhook is set); the message says what to do."""
 
 
-def build_application(config: Config, *, token: str, read_timeout: float = READ_TIMEOUT) -> BotApplication:
+def build_application(
+    config: Config, *, token: str, read_timeout: float = READ_TIMEOUT, telemetry: Telemetry | None = None
+) -> BotApplication:
     """The PTB Application against `[telegram] api_url`, with our context type and defaults.
 
     `base_url`/`base_file_url` make a self-hosted Bot API server or the fake one work the same.
@@ -68,6 +80,7 @@ def build_application(config: Config, *, token: str, read_timeout: float = READ_
     # future default). publish.retry_after_seconds() accepts either type.
     os.environ.setdefault("PTB_TIMEDELTA", "true")
     api = config.telegram.api_url
+    telemetry = telemetry if telemetry is not None else Telemetry()
     builder = (
         ApplicationBuilder()
         .token(token)
@@ -76,7 +89,7 @@ def build_application(config: Config, *, token: str, read_timeout: float = READ_
         .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=config.schedule.timezone))
         .context_types(ContextTypes(context=Context))
         .request(
-            HTTPXRequest(
+            telemetry.request(
                 connection_pool_size=8,
                 connect_timeout=CONNECT_TIMEOUT,
                 read_timeout=read_timeout,
@@ -84,13 +97,30 @@ def build_application(config: Config, *, token: str, read_timeout: float = READ_
                 pool_timeout=POOL_TIMEOUT,
             )
         )
-        .get_updates_request(HTTPXRequest(read_timeout=POLL_TIMEOUT + 10, connect_timeout=10))
+        .get_updates_request(telemetry.request(read_timeout=POLL_TIMEOUT + 10, connect_timeout=10))
         # Paces 30 messages/s overall and 20/min per group or channel (TELEGRAM.md). No retries
         # here: our Sender waits out RetryAfter itself, so it can tell what was delivered.
         .rate_limiter(AIORateLimiter(max_retries=0))
     )
     application: BotApplication = builder.build()
     return application
+
+
+def build_bot(
+    config: Config,
+    store: Store,
+    *,
+    token: str,
+    http: httpx.AsyncClient | None,
+    clock: Callable[[], float] = time.time,
+    read_timeout: float = READ_TIMEOUT,
+) -> tuple[BotApplication, Services]:
+    """The Application and the services wired into it, sharing one `Telemetry` (the requests
+    feed the metrics the services report)."""
+    telemetry = Telemetry(api=ApiHealth(clock=clock))
+    application = build_application(config, token=token, read_timeout=read_timeout, telemetry=telemetry)
+    services = build_services(application, config, store, http=http, clock=clock, telemetry=telemetry)
+    return application, services
 
 
 def build_services(
@@ -100,18 +130,28 @@ def build_services(
     *,
     http: httpx.AsyncClient | None,
     clock: Callable[[], float] = time.time,
+    telemetry: Telemetry | None = None,
 ) -> Services:
-    """Wire the services into the application: handlers, jobs, and `context.services`."""
+    """Wire the services into the application: handlers, jobs, and `context.services`.
+
+    `telemetry`: the one given to `build_application`, so the requests and the services feed
+    the same metrics.
+    """
+    telemetry = telemetry if telemetry is not None else Telemetry()
     sender = Sender(application.bot, store, http=http, clock=clock)
     owner = f"{socket.gethostname()}:{os.getpid()}"
+    publisher = Publisher(
+        sender, store, config, owner=owner, journal=Journal(journal_path(config)), metrics=telemetry.metrics
+    )
     services = Services(
         config=config,
         store=store,
         posts=PostFolder(config.posts.dir, site_url=config.posts.site_url),
         sender=sender,
-        publisher=Publisher(sender, store, config, owner=owner, journal=Journal(journal_path(config))),
+        publisher=publisher,
         pull=GitPull(config.posts.dir) if config.posts.pull == "git" else None,
         clock=clock,
+        telemetry=telemetry,
     )
     application.bot_data["services"] = services
     handlers.register(application, config.telegram.admins)
@@ -247,6 +287,7 @@ async def run_bot(
                 timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES, error_callback=polling_errors
             )
         await application.start()
+        health = await _start_health(services)
         if ready is not None:
             ready()
         try:
@@ -266,9 +307,71 @@ async def run_bot(
                 logger.exception("search index not built at start-up; /search tries again")
             await stop.wait()
         finally:
+            if health is not None:
+                await health.stop()
             await updater.stop()
             await polling_errors.drain()
             await application.stop()
+
+
+async def _start_health(services: Services) -> HealthServer | None:
+    """The /healthz and /metrics server, when `[health] port` is set."""
+    health = services.config.health
+    if health.port is None:
+        return None
+    server = HealthServer(
+        lambda: health_report(services), services.telemetry.metrics, lambda: count_posts(services)
+    )
+    server.start(health.listen, health.port)
+    return server
+
+
+def health_report(services: Services) -> Report:
+    """/healthz: the facts, and whether they add up to healthy (bot.health.judge)."""
+    zone = services.config.schedule.timezone
+    api = services.telemetry.api
+    today = services.today()
+    chat = str(services.config.channel.chat)
+    try:
+        row = services.store.get(PubKey(chat, today))
+        last = services.store.last_sent(chat)
+    except StoreError:
+        row = last = None
+    writable = services.store.writable()
+    polling = not services.config.webhook.url
+    receiving = (
+        api.last_updates is not None and services.clock() - api.last_updates < UPDATES_STALE_AFTER
+        if polling
+        else api.down_for() <= API_DOWN_AFTER
+    )
+    published = None
+    if last is not None:
+        published = {
+            "day": last.key.day.isoformat(),
+            "link": publication_link(last),
+            "at": iso(last.updated_at, zone),
+        }
+    facts = {
+        "receiving_updates": receiving,
+        "database_writable": writable,
+        "today": {"day": today.isoformat(), "state": row.status if row is not None else "none"},
+        "last_publication": published,
+        "bot_api_last_answer": iso(api.last_answer, zone),
+    }
+    return judge(
+        api_down_for=api.down_for(),
+        database_writable=writable,
+        today_state=row.status if row is not None else None,
+        facts=facts,
+    )
+
+
+def count_posts(services: Services) -> None:
+    """The posts gauges, read when /metrics is scraped."""
+    library = services.library()
+    metrics = services.telemetry.metrics
+    metrics.posts.labels("loaded").set(len(library.posts))
+    metrics.posts.labels("broken").set(len({problem.path for problem in library.errors}))
 
 
 # Waits between tries to reach the Bot API at start-up: doubling from the first to the last.

@@ -21,7 +21,7 @@ from typing import Any, TextIO, TypeVar
 
 from telegram.error import InvalidToken, TelegramError
 
-from bot.app import RunError, build_application, build_services, run_bot
+from bot.app import RunError, build_bot, run_bot
 from bot.config import TOKEN_ENV, WEBHOOK_SECRET_ENV, Config, ConfigError, default_environ, load_config
 from bot.context import Services, search_index_path
 from bot.covers import cover_client
@@ -332,8 +332,7 @@ def _run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         store = Store.open(config.storage.database)
         try:
             async with cover_client(allow_private=config.channel.private_covers) as http:
-                application = build_application(config, token=token)
-                services = build_services(application, config, store, http=http)
+                application, services = build_bot(config, store, token=token, http=http)
                 try:
                     await run_bot(
                         application,
@@ -498,8 +497,7 @@ async def _services(config: Config, token: str) -> AsyncIterator[Services]:
     store = Store.open(config.storage.database)
     try:
         async with cover_client(allow_private=config.channel.private_covers) as http:
-            application = build_application(config, token=token)
-            services = build_services(application, config, store, http=http)
+            application, services = build_bot(config, store, token=token, http=http)
             try:
                 async with application:
                     yield services

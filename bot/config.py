@@ -103,6 +103,16 @@ class ScheduleConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthConfig:
+    """GET /healthz and /metrics on listen:port (off while `port` is unset), and a heartbeat URL
+    pinged once the day's post is settled (`/fail` appended when it failed)."""
+
+    listen: str = "127.0.0.1"
+    port: int | None = None
+    heartbeat_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StorageConfig:
     database: Path = Path("ai-news-bot.db")
 
@@ -115,6 +125,7 @@ class Config:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
     # Topic tags for /tag (issue 4); DEFAULT_TOPICS unless the file has a [topics] table.
     topics: tuple[Topic, ...] = DEFAULT_TOPICS
     source: Path | None = None  # the file it came from, None when defaults apply
@@ -289,6 +300,7 @@ _SCHEMA: dict[str, dict[str, _Parser]] = {
     },
     "storage": {"database": _path},
     "webhook": {"url": _url, "listen": _string, "port": _port},
+    "health": {"listen": _string, "port": _port, "heartbeat_url": _url},
     # topic name -> the names that stand for it in a headline
     "topics": {_ANY_KEY: _aliases},
 }
@@ -376,6 +388,7 @@ def load_config(path: Path | None, environ: Mapping[str, str]) -> Config:
         schedule=_schedule(sections.get("schedule", {})),
         storage=StorageConfig(**sections.get("storage", {})),
         webhook=WebhookConfig(**sections.get("webhook", {}), secret=secret),
+        health=HealthConfig(**sections.get("health", {})),
         topics=_topics(sections["topics"], str(path)) if "topics" in sections else DEFAULT_TOPICS,
         source=path,
     )

@@ -14,6 +14,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Config
 from bot.gitpull import GitPull
+from bot.health import Telemetry
 from bot.index import SearchIndex, SearchIndexError
 from bot.limits import ReaderLimits
 from bot.posts import Library, Post, PostFolder, daily_posts, newest, post_for_day
@@ -35,6 +36,7 @@ class Services:
     publisher: Publisher
     clock: Callable[[], float]  # Unix seconds; tests pass a fixed clock
     pull: GitPull | None = None  # [posts] pull = "git"
+    telemetry: Telemetry = field(default_factory=Telemetry)  # metrics and the Bot API's health
     limits: ReaderLimits = field(default_factory=ReaderLimits)
     # Published files seen missing, by publication, and since when (schedule.follow_edits).
     missing_since: dict[str, float] = field(default_factory=dict)

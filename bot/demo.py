@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot import texts
-from bot.app import build_application, build_services, demo_config, run_bot
+from bot.app import build_bot, demo_config, run_bot
 from bot.config import Config
 from bot.posts import latest_post, load_posts
 from bot.store import Store
@@ -110,8 +110,7 @@ async def run_demo(config: Config, out: TextIO) -> int:
                 f"(no token, no network). Posts: {config.posts.dir} ({len(library.posts)} loaded). "
                 f"Clock: {start:%Y-%m-%d %H:%M} {zone.key}."
             )
-            application = build_application(demo, token=server.token)
-            services = build_services(application, demo, store, http=None, clock=clock)
+            application, services = build_bot(demo, store, token=server.token, http=None, clock=clock)
             stop = asyncio.Event()
             bot = asyncio.create_task(run_bot(application, services, stop))
             try:

@@ -13,7 +13,14 @@ from typing import Any
 from telegram import CallbackQuery, Message, Update
 from telegram.constants import ChatMemberStatus, ChatType, InlineQueryLimit
 from telegram.error import BadRequest, Forbidden, TelegramError
-from telegram.ext import CallbackQueryHandler, ChatMemberHandler, CommandHandler, InlineQueryHandler, filters
+from telegram.ext import (
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    InlineQueryHandler,
+    TypeHandler,
+    filters,
+)
 
 from bot import pages, texts
 from bot.context import BotApplication, Context, Services
@@ -605,22 +612,62 @@ def register(application: BotApplication, admins: Sequence[int]) -> None:
     """
     new_message = filters.UpdateType.MESSAGE
     admin = filters.User(user_id=list(admins)) & ~filters.SenderChat.ALL
-    application.add_handler(CommandHandler(["start", "help"], paced(help_command), filters=new_message))
-    application.add_handler(CommandHandler("today", paced(today_command), filters=new_message))
-    application.add_handler(CommandHandler("tag", paced(tag_command), filters=new_message))
-    application.add_handler(CommandHandler("search", paced(search_command), filters=new_message))
-    application.add_handler(CommandHandler("publish", publish_command, filters=new_message & admin))
-    application.add_handler(CommandHandler("preview", preview_command, filters=new_message & admin))
-    application.add_handler(CommandHandler("status", status_command, filters=new_message & admin))
+    # Every update is counted by kind first (a group of its own, so the handlers below still run).
+    application.add_handler(TypeHandler(Update, count_update), group=-1)
+    command = functools.partial(_command, new_message)
+    application.add_handler(command(["start", "help"], paced(help_command), "help"))
+    application.add_handler(command("today", paced(today_command)))
+    application.add_handler(command("tag", paced(tag_command)))
+    application.add_handler(command("search", paced(search_command)))
+    application.add_handler(command("publish", publish_command, only=admin))
+    application.add_handler(command("preview", preview_command, only=admin))
+    application.add_handler(command("status", status_command, only=admin))
     # A refusal is an answer like any other: paced, or 30 /status would be 30 replies.
-    application.add_handler(CommandHandler(list(ADMIN_COMMANDS), paced(refuse), filters=new_message))
-    application.add_handler(CallbackQueryHandler(hold_button, pattern=HOLD_BUTTONS))
-    application.add_handler(CallbackQueryHandler(delete_button, pattern=DELETE_BUTTONS))
+    application.add_handler(command(list(ADMIN_COMMANDS), paced(refuse), "refused"))
+    application.add_handler(CallbackQueryHandler(counted("hold_button", hold_button), pattern=HOLD_BUTTONS))
+    application.add_handler(
+        CallbackQueryHandler(counted("delete_button", delete_button), pattern=DELETE_BUTTONS)
+    )
     # Every other button press, not only well-formed ones: tampered or stale data still gets answered.
-    application.add_handler(CallbackQueryHandler(page_button))
-    application.add_handler(InlineQueryHandler(inline_query))
+    application.add_handler(CallbackQueryHandler(counted("page", page_button)))
+    application.add_handler(InlineQueryHandler(counted("inline", inline_query)))
     application.add_handler(ChatMemberHandler(membership_changed, ChatMemberHandler.MY_CHAT_MEMBER))
     application.add_error_handler(on_error)
+
+
+def _command(
+    new_message: filters.BaseFilter,
+    names: str | list[str],
+    callback: Handler,
+    label: str | None = None,
+    *,
+    only: filters.BaseFilter | None = None,
+) -> CommandHandler[Context, None]:
+    """A command for new messages only (and, with `only`, only for those), counted by `label`."""
+    label = label or (names if isinstance(names, str) else names[0])
+    return CommandHandler(
+        names, counted(label, callback), filters=new_message if only is None else new_message & only
+    )
+
+
+def counted(label: str, callback: Handler) -> Handler:
+    """`callback`, counted in the answers metric under `label` each time it runs."""
+
+    @functools.wraps(callback)
+    async def wrapper(update: Update, context: Context) -> None:
+        context.services.telemetry.metrics.answers.labels(label).inc()
+        await callback(update, context)
+
+    return wrapper
+
+
+# The kinds of update the bot asks for (app.ALLOWED_UPDATES), as the metric names them.
+_UPDATE_KINDS = ("message", "edited_message", "callback_query", "inline_query", "my_chat_member")
+
+
+async def count_update(update: Update, context: Context) -> None:
+    kind = next((name for name in _UPDATE_KINDS if getattr(update, name, None) is not None), "other")
+    context.services.telemetry.metrics.updates.labels(kind).inc()
 
 
 # The bot's own membership changes worth an admin's attention: where it can no longer post.

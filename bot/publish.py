@@ -45,6 +45,7 @@ from telegram.warnings import PTBDeprecationWarning
 from bot import texts
 from bot.config import Config
 from bot.covers import COVER_DEADLINE, CoverError, download_cover
+from bot.health import Metrics
 from bot.journal import Entry, Journal
 from bot.posts import Post
 from bot.render import ApiCall, escape, render_channel
@@ -520,13 +521,23 @@ def _backoff(attempt: int) -> float:
 class Publisher:
     """Claim the day in the ledger, send the post through the `Sender`, record what happened."""
 
-    def __init__(self, sender: Sender, store: Store, config: Config, *, owner: str, journal: Journal) -> None:
+    def __init__(
+        self,
+        sender: Sender,
+        store: Store,
+        config: Config,
+        *,
+        owner: str,
+        journal: Journal,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.sender = sender
         self.store = store
         self.config = config
         self.owner = owner
         self.journal = journal
         self.send_budget = SEND_BUDGET_SECONDS
+        self.metrics = metrics
         self._told_replaced = False
 
     @property
@@ -573,6 +584,21 @@ class Publisher:
         return Outcome("failed", day, f"{day}: failed earlier ({row.error})", row)
 
     async def publish(
+        self,
+        post: Post,
+        *,
+        day: dt.date,
+        deliberate: bool = False,
+        force_key: str | None = None,
+        now: float | None = None,
+    ) -> Outcome:
+        """Send `post` as the day's channel message, at most once per day (see `_publish`)."""
+        outcome = await self._publish(post, day=day, deliberate=deliberate, force_key=force_key, now=now)
+        if self.metrics is not None:
+            self.metrics.publications.labels(outcome.status).inc()
+        return outcome
+
+    async def _publish(
         self,
         post: Post,
         *,

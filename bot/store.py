@@ -254,6 +254,16 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
+    def writable(self) -> bool:
+        """Whether a write could be committed now (the write lock taken and given back at once)."""
+        try:
+            self.check_same_file()
+            with self._write():
+                pass
+        except StoreError:
+            return False
+        return True
+
     @contextmanager
     def _write(self) -> Iterator[None]:
         """One short transaction; a database that refuses it is a StoreError (fail closed)."""

@@ -21,8 +21,9 @@ from telegram.error import TelegramError
 from bot import texts
 from bot.config import Config
 from bot.context import Services
+from bot.health import ping
 from bot.posts import Library, Post, post_for_day
-from bot.publish import Outcome, describe_error, publication_link
+from bot.publish import NOTICE_LEASE_SECONDS, Outcome, describe_error, publication_link
 from bot.quality import Verdict, assess
 from bot.render import ApiCall, escape
 from bot.schedule import Phase, Window, current_window
@@ -117,6 +118,13 @@ async def publish_due(services: Services, now: dt.datetime) -> DueResult | None:
     except StoreError as exc:
         logger.error("publish check skipped: %s", exc)
         return None
+    result = await _act(services, decision, now)
+    await heartbeat(services, decision.day)
+    return result
+
+
+async def _act(services: Services, decision: Decision, now: dt.datetime) -> DueResult:
+    publisher = services.publisher
     day = decision.day
     if decision.action == "settled":
         assert decision.row is not None
@@ -142,6 +150,30 @@ async def publish_due(services: Services, now: dt.datetime) -> DueResult | None:
             await publisher.settle(now.timestamp())
         return DueResult(decision, outcome)
     return DueResult(decision)
+
+
+# A day's final states, and whether each is a success for the heartbeat.
+_HEARTBEAT: dict[Status, bool] = {"sent": True, "failed": False, "unknown": False, "skipped": False}
+
+
+async def heartbeat(services: Services, day: dt.date) -> None:
+    """Once the day's post is settled, ping `[health] heartbeat_url` (`/fail` when it did not go
+    out), once per day and outcome across every process sharing the ledger."""
+    url = services.config.health.heartbeat_url
+    if url is None:
+        return
+    try:
+        row = services.store.get(PubKey(services.publisher.chat, day))
+        ok = _HEARTBEAT.get(row.status) if row is not None else None
+        if ok is None or not services.store.claim_notice(
+            f"heartbeat:{day}:{'ok' if ok else 'fail'}", now=services.clock(), lease=NOTICE_LEASE_SECONDS
+        ):
+            return
+    except StoreError as exc:
+        logger.warning("heartbeat not sent: %s", exc)
+        return
+    if await ping(url, ok=ok):
+        services.store.notice_done(f"heartbeat:{day}:{'ok' if ok else 'fail'}", now=services.clock())
 
 
 async def refresh_posts(services: Services) -> None:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from bot.app import build_application, build_services, run_bot
+from bot.app import build_bot, run_bot
 from bot.config import ChannelConfig, Config, PostsConfig, ScheduleConfig, StorageConfig, TelegramConfig
 from bot.context import BotApplication, Services
 from bot.handlers import help_text
@@ -143,8 +143,10 @@ async def running_bot(
 ) -> AsyncIterator[Bot]:
     """Start the bot like `ai-news-bot run` does (start-up catch-up included); stop it after."""
     store = Store.open(config.storage.database)
-    application = build_application(config, token=config.telegram.token or "", read_timeout=read_timeout)
-    services = build_services(application, config, store, http=http, clock=clock)
+    token = config.telegram.token or ""
+    application, services = build_bot(
+        config, store, token=token, http=http, clock=clock, read_timeout=read_timeout
+    )
     waits: list[float] = []
 
     async def sleep(seconds: float) -> None:  # flood waits are recorded, and pass on the clock at once

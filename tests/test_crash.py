@@ -40,7 +40,7 @@ from typing import Literal
 import pytest
 
 from bot import texts
-from bot.app import build_application, build_services
+from bot.app import build_bot
 from bot.cli import EXIT_FAILURE, EXIT_OK
 from bot.config import Config, load_config
 from bot.context import Services
@@ -337,10 +337,10 @@ async def short_sleep(seconds: float) -> None:
 async def second_instance(config: Config, clock: Clock) -> AsyncIterator[Services]:
     """Another bot instance on the same ledger (own connection, own owner name), not polling."""
     store = Store.open(config.storage.database)
-    application = build_application(
-        config, token=config.telegram.token or "", read_timeout=RECOVERY_READ_TIMEOUT
+    token = config.telegram.token or ""
+    application, services = build_bot(
+        config, store, token=token, http=None, clock=clock, read_timeout=RECOVERY_READ_TIMEOUT
     )
-    services = build_services(application, config, store, http=None, clock=clock)
     services.publisher.owner = "second-instance"
     services.sender.sleep = short_sleep
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.app import build_application, build_services, run_bot
+from bot.app import build_bot, run_bot
 from bot.config import WEBHOOK_SECRET_ENV, ConfigError, WebhookConfig, load_config
 from bot.store import Store
 from bot.testing.fakeapi import FakeTelegram
@@ -38,8 +38,9 @@ async def webhook(server: FakeTelegram, tmp_path: Path) -> AsyncIterator[str]:
     hook = WebhookConfig(url=f"https://bot.example.org{PATH}", listen="127.0.0.1", port=port, secret=SECRET)
     config = replace(config, webhook=hook)
     store = Store.open(config.storage.database)
-    application = build_application(config, token=config.telegram.token or "")
-    services = build_services(application, config, store, http=None, clock=Clock(at(9)))
+    application, services = build_bot(
+        config, store, token=config.telegram.token or "", http=None, clock=Clock(at(9))
+    )
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(run_bot(application, services, stop, ready=ready.set))
     try:
