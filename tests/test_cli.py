@@ -74,6 +74,16 @@ def test_check_empty_folder_is_an_error(tmp_path: Path) -> None:
     assert "error: no *.md files in the posts folder" in out
 
 
+def test_check_missing_folder_names_it_without_a_line(tmp_path: Path) -> None:
+    """A missing posts folder is reported as the folder's problem, with no `:1` line number."""
+    code, out = run("check", "--posts", str(tmp_path / "nowhere"))
+    assert code == EXIT_FAILURE
+    assert (
+        out.splitlines()[0]
+        == f"{tmp_path / 'nowhere'}: error: posts folder does not exist or is not a folder"
+    )
+
+
 def test_preview_latest_text() -> None:
     """`preview latest` shows the message as a reader sees it, image and button noted."""
     code, out = run("preview", "latest", "--posts", str(EXAMPLE_POSTS))

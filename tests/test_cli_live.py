@@ -406,6 +406,16 @@ async def test_run_logs_where_its_ledger_and_posts_are(server: FakeTelegram, hom
     assert f"database {home / 'bot.db'}, posts {home / 'posts'}" in result.err
 
 
+async def test_run_warns_when_no_admin_is_configured(server: FakeTelegram, home: Path) -> None:
+    """Without `[telegram] admins`, `run` warns at start: nobody could publish by hand or hear of a
+    failed day."""
+    process = await start("run", *CONFIG, cwd=home, env=environment(server, token=server.token))
+    await until_polling(server, process)
+    process.send_signal(signal.SIGTERM)
+    result = await finish(process)
+    assert "[telegram] admins is empty" in result.err
+
+
 async def test_version() -> None:
     """`--version` prints the installed version."""
     result = await cli("--version", cwd=REPO, env=environment())
