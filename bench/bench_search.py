@@ -47,9 +47,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bot.index import SearchIndex, normalize  # noqa: E402 - after the path set-up
+from bot.index import SearchIndex  # noqa: E402 - after the path set-up
 from bot.posts import Post, load_posts  # noqa: E402
-from bot.search import SUMMARY_SEPARATOR, plain_text  # noqa: E402
+from bot.search import SUMMARY_SEPARATOR  # noqa: E402
+from bot.text import normalize, plain_text  # noqa: E402
 
 SITE = "https://aicode.cc"
 CORPUS = Path(os.environ.get("AI_NEWS_BOT_CORPUS", REPO.parent / "shared" / "corpus")) / "posts"

@@ -20,7 +20,7 @@ from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defau
 
 from bot import handlers, texts
 from bot.config import Config
-from bot.context import BotApplication, Context, Services, journal_path
+from bot.context import BotApplication, Context, Services, journal_path, search_index_path
 from bot.gitpull import GitPull
 from bot.health import (
     API_DOWN_AFTER,
@@ -32,8 +32,10 @@ from bot.health import (
     iso,
     judge,
 )
+from bot.index import Searcher
 from bot.jobs import schedule_jobs
 from bot.journal import Journal
+from bot.limits import ReaderLimits
 from bot.posts import PostFolder
 from bot.publish import (
     CONNECT_TIMEOUT,
@@ -41,14 +43,12 @@ from bot.publish import (
     READ_TIMEOUT,
     WRITE_TIMEOUT,
     Delivery,
-    Publisher,
     Sender,
     classify,
     describe_error,
-    publication_link,
 )
 from bot.store import PubKey, Store, StoreError
-from bot.workflow import publish_due
+from bot.workflow import Publisher, publication_link, publish_due
 
 logger = logging.getLogger(__name__)
 
@@ -149,9 +149,12 @@ def build_services(
         posts=PostFolder(config.posts.dir, site_url=config.posts.site_url),
         sender=sender,
         publisher=publisher,
-        pull=GitPull(config.posts.dir) if config.posts.pull == "git" else None,
-        clock=clock,
+        search=Searcher(search_index_path(config), config.posts.dir, site_url=config.posts.site_url),
+        limits=ReaderLimits(),
         telemetry=telemetry,
+        clock=clock,
+        missing_since={},
+        pull=GitPull(config.posts.dir) if config.posts.pull == "git" else None,
     )
     application.bot_data["services"] = services
     handlers.register(application, config.telegram.admins)
@@ -299,12 +302,12 @@ async def run_bot(
             except Exception:
                 logger.exception("the start-up publish check failed; the reconcile job tries again")
             # Bring the search index up to date now (a first build takes seconds on a big blog),
-            # after the catch-up publish so that never waits for it. A cache: the bot publishes
-            # and answers without it, so no failure here may stop the bot.
+            # after the catch-up publish so that never waits for it. A cache: searches scan the
+            # posts until it is ready, and no failure here may stop the bot.
             try:
-                services.search()
+                services.search.sync(services.library())
             except Exception:
-                logger.exception("search index not built at start-up; /search tries again")
+                logger.exception("search index not built at start-up; the index job tries again")
             await stop.wait()
         finally:
             if health is not None:

@@ -22,6 +22,7 @@ from typing import Any, TextIO, TypeVar
 from telegram.error import InvalidToken, TelegramError
 
 from bot.app import RunError, build_bot, run_bot
+from bot.calls import ApiCall
 from bot.config import TOKEN_ENV, WEBHOOK_SECRET_ENV, Config, ConfigError, default_environ, load_config
 from bot.context import Services, search_index_path
 from bot.covers import cover_client
@@ -40,12 +41,12 @@ from bot.posts import (
     post_for_day,
     read_post,
 )
-from bot.publish import describe_error, html_to_plain, publication_link
+from bot.publish import describe_error, html_to_plain
 from bot.quality import assess
-from bot.render import ApiCall, describe, render_channel
+from bot.render import describe, render_channel
 from bot.schedule import current_window
 from bot.store import PubKey, Publication, Store, StoreError, backup_database
-from bot.workflow import Decision, decide, publish_due
+from bot.workflow import Decision, decide, publication_link, publish_due
 
 logger = logging.getLogger(__name__)
 
@@ -341,7 +342,7 @@ def _run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
                         ready=lambda: print(f"ai-news-bot: {where}; Ctrl-C stops", file=out),
                     )
                 finally:
-                    services.close()
+                    services.search.close()
         finally:
             store.close()
         print("ai-news-bot: stopped", file=out)
@@ -502,7 +503,7 @@ async def _services(config: Config, token: str) -> AsyncIterator[Services]:
                 async with application:
                     yield services
             finally:
-                services.close()
+                services.search.close()
     finally:
         store.close()
 

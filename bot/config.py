@@ -13,7 +13,7 @@ from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.posts import normalize_label
+from bot.text import label_key
 from bot.topics import DEFAULT_TOPICS, Topic
 
 CONFIG_ENV = "AI_NEWS_BOT_CONFIG"
@@ -405,7 +405,7 @@ def _topics(values: dict[str, tuple[str, ...]], where: str) -> tuple[Topic, ...]
         if not name or name.startswith("#"):
             # /tag drops a leading # (readers copy hashtags): such a topic could never be found.
             raise ConfigError(f"{where}: [topics] {key!r}: a topic name must be text not starting with #")
-        if (label := normalize_label(name)) in seen:
+        if (label := label_key(name)) in seen:
             # /tag could not tell them apart: one label, counted twice.
             raise ConfigError(f"{where}: [topics] {name}: the same label as {seen[label]}; merge the two")
         seen[label] = name

@@ -2,47 +2,47 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import logging
-import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
+from bot import pages
 from bot.config import Config
 from bot.gitpull import GitPull
 from bot.health import Telemetry
-from bot.index import SearchIndex, SearchIndexError
+from bot.index import Searcher
 from bot.limits import ReaderLimits
-from bot.posts import Library, Post, PostFolder, daily_posts, newest, post_for_day
-from bot.publish import Publisher, Sender
-from bot.search import ScanSearch, SearchEngine
+from bot.posts import Library, Post, PostFolder, post_for_day
+from bot.publish import Sender
+from bot.reading import Reading
+from bot.schedule import Release, release_at
 from bot.store import PubKey, Store
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:  # the workflow uses the services: a type-only import avoids the cycle
+    from bot.workflow import Publisher
 
 
 @dataclass(eq=False)
 class Services:
-    """The bot's dependencies, built once by `app.build_services` and never global."""
+    """The bot's collaborators, built by `app.build_services` and passed in; never global."""
 
     config: Config
     store: Store
     posts: PostFolder
     sender: Sender
     publisher: Publisher
-    clock: Callable[[], float]  # Unix seconds; tests pass a fixed clock
+    search: Searcher
+    limits: ReaderLimits
+    telemetry: Telemetry
+    clock: Callable[[], float]  # Unix seconds; tests pass a clock they move
+    # Published files seen missing, by publication, and since when (workflow.follow_edits).
+    missing_since: dict[str, float]
     pull: GitPull | None = None  # [posts] pull = "git"
-    telemetry: Telemetry = field(default_factory=Telemetry)  # metrics and the Bot API's health
-    limits: ReaderLimits = field(default_factory=ReaderLimits)
-    # Published files seen missing, by publication, and since when (schedule.follow_edits).
-    missing_since: dict[str, float] = field(default_factory=dict)
-    _index: SearchIndex | None = field(default=None, repr=False)
-    _indexed: Library | None = field(default=None, repr=False)  # the library the index last synced to
-    _fallback: tuple[Library, SearchEngine] | None = field(default=None, repr=False)
 
     def now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock(), tz=dt.UTC)
@@ -58,65 +58,32 @@ class Services:
     def post_for(self, day: dt.date) -> Post | None:
         return post_for_day(self.library().posts, day, self.config.posts.category)
 
-    def released(self, day: dt.date) -> bool:
-        """Readers see a day's post once it is out: an earlier day, or today from the publish
-        time on (or earlier, if an admin already published it). No spoilers before 08:00."""
-        today = self.today()
-        if day != today:
-            return day < today
-        start = dt.datetime.combine(day, self.config.schedule.time, tzinfo=self.config.schedule.timezone)
-        if self.now() >= start:
-            return True
-        row = self.store.get(PubKey(str(self.config.channel.chat), day))
-        return row is not None and row.status == "sent"
+    def release(self) -> Release:
+        """The release rules now; before the publish time, whether an admin published today already."""
+        now = self.now()
+        release = release_at(now, self.config.schedule)
+        if now < release.opens:
+            row = self.store.get(PubKey(str(self.config.channel.chat), release.today))
+            release = dataclasses.replace(release, sent_today=row is not None and row.status == "sent")
+        return release
 
-    def last_released_day(self) -> dt.date:
-        """The newest day readers may see posts of (search and lists stop there)."""
-        today = self.today()
-        return today if self.released(today) else today - dt.timedelta(days=1)
-
-    def visible_posts(self) -> list[Post]:
-        """Every post readers may see: none dated after the last day that is out."""
-        last = self.last_released_day()
-        return [post for post in self.library().posts if post.date <= last]
-
-    def released_daily(self) -> list[Post]:
-        """The daily posts readers may see, one a day (the file /today would show), newest first."""
-        by_day: dict[dt.date, list[Post]] = {}
-        for post in daily_posts(self.library().posts, self.config.posts.category):
-            by_day.setdefault(post.date, []).append(post)
-        return [newest(by_day[day]) for day in sorted(by_day, reverse=True) if self.released(day)]
-
-    def latest_released(self) -> Post | None:
-        """The newest post readers may see."""
-        released = self.released_daily()
-        return released[0] if released else None
-
-    def search(self) -> SearchEngine:
-        """The full-text index, synced when the posts changed (only changed files are re-read).
-
-        If the index file cannot be used, searching still works by scanning the posts.
-        """
+    def reading(self) -> Reading:
+        """What readers may see now, for answering one update."""
         library = self.library()
-        try:
-            if self._index is None:
-                self._index = SearchIndex.open(
-                    search_index_path(self.config), self.config.posts.dir, site_url=self.config.posts.site_url
-                )
-            if self._indexed is not library:
-                self._index.sync()
-                self._indexed = library
-            return self._index
-        except (SearchIndexError, sqlite3.Error, OSError) as exc:
-            logger.error("search index unavailable, scanning the posts instead: %s", exc)
-        if self._fallback is None or self._fallback[0] is not library:
-            self._fallback = (library, ScanSearch(library.posts))
-        return self._fallback[1]
 
-    def close(self) -> None:
-        if self._index is not None:
-            self._index.close()
-            self._index = None
+        def key_for(text: str) -> str:
+            key = pages.text_key(text)
+            self.store.put_text(key, text, now=self.clock())
+            return key
+
+        return Reading(
+            self.config,
+            library,
+            self.release(),
+            engine=lambda: self.search.engine(library),
+            key_for=key_for,
+            text_for=lambda key: self.store.get_text(key, now=self.clock()),
+        )
 
 
 def search_index_path(config: Config) -> Path:

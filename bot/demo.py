@@ -121,7 +121,7 @@ async def run_demo(config: Config, out: TextIO) -> int:
             finally:
                 stop.set()
                 await bot
-                services.close()
+                services.search.close()
                 store.close()
 
 

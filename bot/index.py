@@ -31,18 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.db import connect, transaction
-from bot.posts import Post, PostError, article_url, parse_post, read_bytes, scan_folder
-from bot.render import ELLIPSIS
-from bot.search import (
-    SUMMARY_SEPARATOR,
-    Hit,
-    SearchResult,
-    fold,
-    parse_query,
-    plain_text,
-    shown_text,
-    snippet,
-)
+from bot.posts import Library, Post, PostError, article_url, parse_post, read_bytes, scan_folder
+from bot.search import SUMMARY_SEPARATOR, Hit, ScanSearch, SearchEngine, SearchResult, parse_query, snippet
+from bot.text import ELLIPSIS, fold, normalize, plain_text, shown_text
 
 logger = logging.getLogger(__name__)
 
@@ -117,11 +108,6 @@ _HEX = _Hex()
 _END = "\x03"  # pairs with the last character, which then starts a token like every other one
 # Each match consumes one character's 6 digits and captures it with the next character's.
 _PAIRS = re.compile(r"(?=([0-9a-f]{12}))[0-9a-f]{6}")
-
-
-def normalize(text: str) -> str:
-    """The form the index and the queries agree on: one line, NFKC, casefold, single spaces."""
-    return " ".join(fold(shown_text(text)).split())
 
 
 def grams(text: str) -> str:
@@ -518,3 +504,49 @@ def _columns(post: Post, body_text: str) -> tuple[str, str, str, str]:
         grams(body_text),
         grams(" ".join((*post.tags, post.category))),
     )
+
+
+class Searcher:
+    """The search engine for the posts as loaded: the index once it has been synced to them, a
+    scan of the posts until then (same results, same order). Syncing is its own step (`sync`),
+    run by the bot's jobs, never a side effect of searching.
+
+    If the index file cannot be used, searching goes on by scanning the posts.
+    """
+
+    def __init__(self, path: Path | str, folder: Path, *, site_url: str) -> None:
+        self.path = path
+        self.folder = folder
+        self.site_url = site_url
+        self._index: SearchIndex | None = None
+        self._synced: Library | None = None  # the library the index last synced to
+        self._scan: tuple[Library, ScanSearch] | None = None
+
+    def engine(self, library: Library) -> SearchEngine:
+        """What answers a search over `library` now."""
+        if self._index is not None and self._synced is library:
+            return self._index
+        if self._scan is None or self._scan[0] is not library:
+            self._scan = (library, ScanSearch(library.posts))
+        return self._scan[1]
+
+    def sync(self, library: Library) -> bool:
+        """Bring the index in step with the folder that `library` was loaded from; False (logged)
+        when the index cannot be used, and searches keep scanning."""
+        if self._synced is library:
+            return True
+        try:
+            if self._index is None:
+                self._index = SearchIndex.open(self.path, self.folder, site_url=self.site_url)
+            self._index.sync()
+        except (SearchIndexError, sqlite3.Error, OSError) as exc:
+            logger.error("search index unavailable, scanning the posts instead: %s", exc)
+            return False
+        self._synced = library
+        return True
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+            self._synced = None

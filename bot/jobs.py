@@ -19,6 +19,12 @@ async def edits_tick(context: Context) -> None:
     await follow_edits(context.services)
 
 
+async def index_tick(context: Context) -> None:
+    """Keep the search index in step with the posts folder (searches scan until it is)."""
+    services = context.services
+    services.search.sync(services.library())
+
+
 async def tick(context: Context) -> None:
     """The job callback: the daily run, the reconcile run and the start-up check are all this."""
     services = context.services
@@ -29,6 +35,8 @@ DAILY_JOB = "daily"
 RECONCILE_JOB = "reconcile"
 EDITS_JOB = "edits"
 EDITS_EVERY = 60.0  # seconds: an edited post shows in the channel within a minute
+INDEX_JOB = "index"
+INDEX_EVERY = 30.0  # seconds: a new or edited post is in the index (until then: scanned) this soon
 
 
 def schedule_jobs(application: BotApplication, schedule: ScheduleConfig) -> None:
@@ -48,6 +56,9 @@ def schedule_jobs(application: BotApplication, schedule: ScheduleConfig) -> None
     )
     jobs.run_repeating(
         edits_tick, EDITS_EVERY, first=EDITS_EVERY, name=EDITS_JOB, job_kwargs={**options, "id": EDITS_JOB}
+    )
+    jobs.run_repeating(
+        index_tick, INDEX_EVERY, first=INDEX_EVERY, name=INDEX_JOB, job_kwargs={**options, "id": INDEX_JOB}
     )
 
 

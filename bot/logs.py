@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
+
+from telegram.warnings import PTBUserWarning
 
 # A bot token is `<bot id>:<35 characters>`; in URLs it follows `/bot`. Redact both shapes
 # (TELEGRAM.md, "Logging"; RELIABILITY.md #24).
 _TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
 REDACTED = "<redacted-token>"
+# PTB's warning for do_api_request on a method it has its own function for.
+DO_API_REQUEST_WARNING = r"Please use 'Bot\.\w+' instead of 'Bot\.do_api_request"
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
@@ -54,5 +59,8 @@ def setup_logging(verbosity: int, secrets: tuple[str, ...] = ()) -> None:
     # httpx logs every request URL, token included, at INFO.
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
+    # Every Bot API call is sent as data through `Bot.do_api_request` (bot/calls.py explains why);
+    # PTB warns on each one whose method it also has. Known and intended: not for the log.
+    warnings.filterwarnings("ignore", message=DO_API_REQUEST_WARNING, category=PTBUserWarning)
     # The job scheduler says "Running job" at INFO every minute: only at -vv.
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if level <= logging.DEBUG else logging.WARNING)

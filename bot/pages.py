@@ -10,13 +10,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from telegram.constants import InlineKeyboardButtonLimit, ParseMode
+from telegram.constants import InlineKeyboardButtonLimit
 
 from bot import texts
+from bot.calls import ApiCall, edit_message_text, send_message
 from bot.posts import Post
-from bot.render import clip, escape, one_line
 from bot.search import MAX_QUERY, SearchResult, parse_query
 from bot.tags import TagCount
+from bot.text import clip, escape, one_line
 
 PageKind = Literal["tag", "search", "tags"]
 # Stores the long text of a button whose callback data would not fit, and returns its key
@@ -162,17 +163,15 @@ class Page:
     text: str
     reply_markup: dict[str, Any] | None = field(default=None, hash=False)
 
-    def params(self) -> dict[str, Any]:
-        """sendMessage / editMessageText parameters, less chat and message ids."""
-        params: dict[str, Any] = {
-            "text": self.text,
-            "parse_mode": ParseMode.HTML.value,
-            # A list of links would otherwise show a preview of whichever comes first.
-            "link_preview_options": {"is_disabled": True},
-        }
-        if self.reply_markup is not None:
-            params["reply_markup"] = self.reply_markup
-        return params
+    def send(self, chat_id: int, reply_parameters: dict[str, Any] | None = None) -> ApiCall:
+        """The page as a new message (a list of links shows no preview)."""
+        return send_message(
+            chat_id, self.text, reply_markup=self.reply_markup, reply_parameters=reply_parameters
+        )
+
+    def edit(self, chat_id: int, message_id: int) -> ApiCall:
+        """The page in place of an earlier one (◀ ▶)."""
+        return edit_message_text(chat_id, message_id, self.text, reply_markup=self.reply_markup)
 
 
 def page_count(total: int, per_page: int) -> int:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import logging
 import os
 import re
 import reprlib
-import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,8 @@ from urllib.parse import quote
 
 import yaml
 from frontmatter.default_handlers import SafeLoader, YAMLHandler
+
+from bot.text import label_key, strip_inline
 
 logger = logging.getLogger(__name__)
 
@@ -89,12 +89,6 @@ class Library:
         return tuple(p for p in self.problems if p.severity == "error")
 
 
-@functools.lru_cache(maxsize=4096)  # the same few categories and tags, over and over
-def normalize_label(text: str) -> str:
-    """Fold a category or tag for comparison: full/half width, case and spaces do not matter."""
-    return "".join(unicodedata.normalize("NFKC", text).casefold().split())
-
-
 def article_url(site_url: str, path: Path) -> str:
     """`site_url/<file name without .md>.html`, URL-encoded (one real file name has a space)."""
     return f"{site_url.rstrip('/')}/{quote(path.stem)}.html"
@@ -117,10 +111,6 @@ _GENERIC_HEADING = re.compile(r"更多|其他动态|其它动态|总结|结语|�
 _HEADING_NUMBER = re.compile(r"^(?:[一二三四五六七八九十]+[、.．]|\d+[、.．｜|)]|\d+\s*[｜|])\s*")
 _BULLET_PREFIX = re.compile(r"^\s*(?:[-*+•·●▪]|\d{1,2}[.、)])\s+")
 _SENTENCE_END = re.compile(r"(?<=[。！？!?])")
-# Link text holds no brackets and a URL one level of parentheses: each attempt stops at the next
-# bracket, so runs of `[` or `(` cost linear time (a 1 MB post of them parses in milliseconds).
-_MD_LINK = re.compile(r"!?\[([^\[\]\n]*)\]\((?:[^()\n]|\([^()\n]*\))*\)")
-_MD_EMPHASIS = re.compile(r"(\*\*|__|`)")
 _STRING_DATE = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:[ T].*)?$")
 
 
@@ -129,10 +119,8 @@ def _line_of(text: str, index: int) -> int:
 
 
 def _plain_inline(markdown: str) -> str:
-    """Inline Markdown to the text a reader sees: link text kept, emphasis markers dropped."""
-    if "[" not in markdown and "*" not in markdown and "_" not in markdown and "`" not in markdown:
-        return markdown.strip()
-    return _MD_EMPHASIS.sub("", _MD_LINK.sub(r"\1", markdown)).strip()
+    """Inline Markdown (a summary bullet, a heading) as a reader sees it (`text.strip_inline`)."""
+    return strip_inline(markdown).strip()
 
 
 def _describe(value: object) -> str:
@@ -339,7 +327,12 @@ def _clean_body(content: str, title: str) -> str:
     """Drop the H1 that repeats the title and the trailing web-only telegram-card block."""
     content = _strip_trailing_rules(_strip_card(content))
     h1 = _leading_h1(content)
-    if h1 is not None and normalize_label(_plain_inline(h1[0])) == normalize_label(title):
+    # A heading far longer than the title (past what a link's URL can add) cannot repeat it.
+    if (
+        h1 is not None
+        and len(h1[0]) <= len(title) + 4096
+        and label_key(_plain_inline(h1[0])) == label_key(title)
+    ):
         content = content[h1[1] :]
     return content.strip("\n")
 
@@ -603,8 +596,8 @@ def newest(posts: Iterable[Post]) -> Post:
 
 def daily_posts(posts: Iterable[Post], category: str) -> list[Post]:
     """Posts of the pushed category, oldest day first."""
-    wanted = normalize_label(category)
-    return sorted((p for p in posts if normalize_label(p.category) == wanted), key=lambda p: p.date)
+    wanted = label_key(category)
+    return sorted((p for p in posts if label_key(p.category) == wanted), key=lambda p: p.date)
 
 
 def post_for_day(posts: Iterable[Post], day: dt.date, category: str) -> Post | None:

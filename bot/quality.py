@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from bot.posts import Post
-from bot.search import plain_text
+from bot.text import plain_text
 
 # Issue 5 §2. Every limit below was measured on ../shared/corpus: the 242 good "AI 日报" posts in
 # posts/ against the 2 live junk posts there and the junk generator output in deleted/. Each is set

@@ -6,15 +6,17 @@ import functools
 import html
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from telegram.constants import MessageLimit, ParseMode
+from telegram.constants import MessageLimit
 
 from bot import texts
+from bot.calls import NO_PREVIEW, ApiCall, SendOptions, keyboard, send_message, send_photo, url_button
 from bot.config import ChannelConfig, CoverMode
-from bot.posts import Post, normalize_label
-from bot.telegram_rules import parse_html, utf16_len
+from bot.posts import Post
+from bot.telegram_rules import parse_html
+from bot.text import ELLIPSIS, clip, escape, is_latin, label_key, one_line, utf16_len
 
 # Lengths are measured on the visible text (what Telegram counts after parsing the HTML) in
 # UTF-16 code units, and kept below the limits by a margin in case Telegram counts a character
@@ -26,57 +28,9 @@ MAX_HASHTAGS = 10
 MAX_HASHTAG = 64
 # A bullet is cut (with "…") only when at least this much of it fits; otherwise it moves on whole.
 MIN_CUT = 24
-ELLIPSIS = "…"
-
-
-@dataclass(frozen=True, slots=True)
-class ApiCall:
-    """One Bot API request: `method` with JSON-ready `params`.
-
-    `reply_to` is the index of an earlier call in the same list whose message this one answers;
-    the sender fills in `reply_parameters` once it knows that message's id.
-    """
-
-    method: str
-    params: dict[str, Any] = field(hash=False)
-    reply_to: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"method": self.method, "params": self.params}
-        if self.reply_to is not None:
-            data["reply_to_call"] = self.reply_to
-        return data
 
 
 # -- pieces -------------------------------------------------------------------------------------
-
-
-def escape(text: str) -> str:
-    """Post or user text for Telegram HTML: `<`, `>` and `&` as entities (TELEGRAM.md)."""
-    return html.escape(text, quote=False)
-
-
-# Control characters (NUL above all: Telegram's parser reads it as the end of the text) never
-# reach a message; newlines and tabs inside one line of post text become spaces.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
-
-
-def one_line(text: str) -> str:
-    if text.isprintable() and "  " not in text:  # the usual case, checked in C
-        return text.strip()
-    return " ".join(_CONTROL.sub(" ", text).split())
-
-
-def clip(text: str, limit: int) -> str:
-    """`text` if it fits in `limit` UTF-16 units, else its longest prefix that fits with "…"."""
-    if utf16_len(text) <= limit:
-        return text
-    used = 0
-    for index, char in enumerate(text):
-        used += utf16_len(char)
-        if used > limit - 1:
-            return text[:index].rstrip() + ELLIPSIS
-    return text  # pragma: no cover - the length check above returned already
 
 
 @functools.lru_cache(maxsize=4096)  # every daily post has the same tags
@@ -98,17 +52,13 @@ def hashtag(label: str) -> str | None:
     return "#" + joined
 
 
-def is_latin(char: str) -> bool:
-    return char.isascii() and char.isalnum()
-
-
 def hashtags(post: Post) -> list[str]:
     """The post's tags and category as hashtags, first occurrence kept, at most MAX_HASHTAGS."""
     seen: dict[str, str] = {}
     for label in (*post.tags, post.category):
         tag = hashtag(label)
         if tag is not None:
-            seen.setdefault(normalize_label(tag), tag)
+            seen.setdefault(label_key(tag), tag)
     return list(seen.values())[:MAX_HASHTAGS]
 
 
@@ -207,37 +157,22 @@ def _fit_message(
 
 
 def _button(post: Post) -> dict[str, Any]:
-    return {"inline_keyboard": [[{"text": texts.READ_MORE, "url": post.url}]]}
-
-
-@dataclass(frozen=True, slots=True)
-class SendOptions:
-    """How the channel's messages are sent (`[channel]` silent, protect_content, thread_id)."""
-
-    silent: bool = False  # disable_notification: readers get no sound
-    protect_content: bool = False  # no forwarding or saving
-    thread_id: int | None = None  # a forum topic's message_thread_id
-
-    def params(self) -> dict[str, Any]:
-        params: dict[str, Any] = {}
-        if self.silent:
-            params["disable_notification"] = True
-        if self.protect_content:
-            params["protect_content"] = True
-        if self.thread_id is not None:
-            params["message_thread_id"] = self.thread_id
-        return params
+    return keyboard([[url_button(texts.READ_MORE, post.url)]])
 
 
 def render_post(
     post: Post, *, chat_id: str | int, cover: CoverMode = "preview", options: SendOptions | None = None
 ) -> list[ApiCall]:
     """The calls that publish `post` to `chat_id`, cover shown as configured, sent with `options`."""
-    calls = _render(post, chat_id=chat_id, cover=cover)
-    extra = options.params() if options is not None else {}
-    if not extra:
-        return calls
-    return [ApiCall(call.method, {**call.params, **extra}, call.reply_to) for call in calls]
+    parts = _parts(post)
+    if cover == "photo" and post.cover_image:
+        return _render_photo(post, post.cover_image, parts, chat_id, options)
+    preview: dict[str, Any] = dict(NO_PREVIEW)
+    if cover == "preview" and post.cover_image:
+        # Telegram fetches the cover and shows it large above a full 4096-character message.
+        preview = {"url": post.cover_image, "prefer_large_media": True, "show_above_text": True}
+    text = _fit_message(parts.head_html, parts.head_plain, parts.bullets, parts.tags, TEXT_BUDGET)
+    return [send_message(chat_id, text, reply_markup=_button(post), link_preview=preview, options=options)]
 
 
 def render_channel(
@@ -255,53 +190,24 @@ def render_channel(
     return calls, text_only
 
 
-def _render(post: Post, *, chat_id: str | int, cover: CoverMode) -> list[ApiCall]:
-    parts = _parts(post)
-    if cover == "photo" and post.cover_image:
-        return _render_photo(post, parts, chat_id)
-    preview: dict[str, Any] = {"is_disabled": True}
-    if cover == "preview" and post.cover_image:
-        # Telegram fetches the cover and shows it large above a full 4096-character message.
-        preview = {"url": post.cover_image, "prefer_large_media": True, "show_above_text": True}
-    text = _fit_message(parts.head_html, parts.head_plain, parts.bullets, parts.tags, TEXT_BUDGET)
-    params = {
-        "chat_id": chat_id,
-        "text": text,
-        "parse_mode": ParseMode.HTML.value,
-        "link_preview_options": preview,
-        "reply_markup": _button(post),
-    }
-    return [ApiCall("sendMessage", params)]
-
-
-def _render_photo(post: Post, parts: _Parts, chat_id: str | int) -> list[ApiCall]:
+def _render_photo(
+    post: Post, cover: str, parts: _Parts, chat_id: str | int, options: SendOptions | None
+) -> list[ApiCall]:
     """sendPhoto with the caption that fits; what does not fit follows as a reply."""
-
-    def photo(caption: str) -> ApiCall:
-        params = {
-            "chat_id": chat_id,
-            "photo": post.cover_image,
-            "caption": caption,
-            "parse_mode": ParseMode.HTML.value,
-            "reply_markup": _button(post),
-        }
-        return ApiCall("sendPhoto", params)
-
     lines = _bullet_lines(parts.bullets)
+    button = _button(post)
     if _blocks_cost(parts.head_plain, lines, parts.tags) <= CAPTION_BUDGET:
-        return [photo(_compose(parts.head_html, lines, parts.tags))]
+        caption = _compose(parts.head_html, lines, parts.tags)
+        return [send_photo(chat_id, cover, caption, reply_markup=button, options=options)]
     room = _room_for_bullets(parts.head_plain, (), CAPTION_BUDGET)
     shown, rest, _ = split_bullets(parts.bullets, room)
-    first = photo(_compose(parts.head_html, shown, ()))
+    first = send_photo(
+        chat_id, cover, _compose(parts.head_html, shown, ()), reply_markup=button, options=options
+    )
     if not rest and not parts.tags:
         return [first]
-    reply_params = {
-        "chat_id": chat_id,
-        "text": _fit_message("", "", rest, parts.tags, TEXT_BUDGET),
-        "parse_mode": ParseMode.HTML.value,
-        "link_preview_options": {"is_disabled": True},
-    }
-    return [first, ApiCall("sendMessage", reply_params, reply_to=0)]
+    text = _fit_message("", "", rest, parts.tags, TEXT_BUDGET)
+    return [first, send_message(chat_id, text, reply_to_call=0, options=options)]
 
 
 # -- for people ---------------------------------------------------------------------------------

@@ -41,3 +41,33 @@ def window(day: dt.date, schedule: ScheduleConfig) -> Window:
 def current_window(now: dt.datetime, schedule: ScheduleConfig) -> Window:
     """The window of the blog's local date at `now`. Earlier days are never looked at again."""
     return window(now.astimezone(schedule.timezone).date(), schedule)
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """What readers may see at one moment: no post before it is out ("no spoilers").
+
+    A day's post is out once its day is past, or on its day from the publish time on, or earlier
+    if an admin already published it (`sent_today`: today's ledger row is `sent`).
+    """
+
+    today: dt.date
+    opens: dt.datetime  # today's publish time
+    now: dt.datetime
+    sent_today: bool = False
+
+    def released(self, day: dt.date) -> bool:
+        if day != self.today:
+            return day < self.today
+        return self.now >= self.opens or self.sent_today
+
+    @property
+    def last_day(self) -> dt.date:
+        """The newest day readers may see posts of (lists and search stop there)."""
+        return self.today if self.released(self.today) else self.today - dt.timedelta(days=1)
+
+
+def release_at(now: dt.datetime, schedule: ScheduleConfig, *, sent_today: bool = False) -> Release:
+    """The release rules at `now`; `sent_today` matters only before the publish time."""
+    today = window(now.astimezone(schedule.timezone).date(), schedule)
+    return Release(today.day, today.start, now, sent_today)

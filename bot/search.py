@@ -5,7 +5,6 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import functools
-import html
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -13,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.posts import Post
-from bot.render import ELLIPSIS, escape, is_latin, one_line
+from bot.text import ELLIPSIS, escape, fold, is_latin, one_line, plain_text, shown_text
 
 # Telegram inline queries are at most 256 characters (TELEGRAM.md, "inline mode"), so no reader
 # can type more there; /search is capped the same so one request does bounded work whatever
@@ -69,11 +68,6 @@ class Query:
 
 
 # -- text ---------------------------------------------------------------------------------------
-
-
-def fold(text: str) -> str:
-    """The matching form of text: NFKC (full/half width) and casefold (Latin case)."""
-    return unicodedata.normalize("NFKC", text).casefold()
 
 
 @functools.lru_cache(maxsize=16384)  # a few thousand distinct characters cover the corpus
@@ -156,86 +150,6 @@ class _Folded:
         if index < text_start + text_len:
             return folded_start + folded_len
         return folded_start + folded_len + index - text_start - text_len
-
-
-def shown_text(text: str) -> str:
-    """Text as snippets show it: one line, no control characters, NFC."""
-    return unicodedata.normalize("NFC", one_line(text))
-
-
-_FENCE = re.compile(r"^[ \t]*(?:```|~~~).*$", re.MULTILINE)
-# Only the HTML a blog post uses for layout; `<String>` or `<field>` in code samples is content.
-# The lookahead fails at once on a `<` not followed by a letter, which keeps runs of `<` cheap.
-_HTML_TAG = re.compile(
-    r"<(?=/?[A-Za-z])/?(?:a|abbr|b|br|center|details|div|em|figure|figcaption|font|hr|i|iframe|img|kbd|p|picture"
-    r"|source|span|strong|sub|summary|sup|u|video)\b[^<>]*>",
-    re.IGNORECASE,
-)
-# [text](url), ![alt](url), with one level of parentheses inside the URL (Wikipedia links). The
-# text holds no bracket, so every attempt stops at the next one: linear time on runs of `[`.
-_INLINE_LINK = re.compile(r"!?\[([^\[\]\n]*)\]\((?:[^()\n]|\([^()\n]*\))*\)")
-_REF_LINK = re.compile(r"!?\[([^\[\]\n]+)\]\[[^\[\]\n]*\]")
-# `[id]: url "title"` lines; a footnote `[^id]: text` is prose and keeps its text.
-_REF_DEFINITION = re.compile(
-    r"^[ \t]{0,3}\[(?!\^)[^\]\n]+\]:[ \t]*\S+(?:[ \t]+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^)\n]*\)))?[ \t]*$",
-    re.MULTILINE,
-)
-_FOOTNOTE_MARK = re.compile(r"\[\^[^\[\]\n]+\]:?")
-_AUTOLINK = re.compile(r"<(?:https?|mailto|ftp):[^<>\s]*>", re.IGNORECASE)
-# Bare URLs, ASCII only: Chinese text often follows a URL with no space in between.
-_BARE_URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#@!$&'*+,;=%]+")
-# Runs of blanks are possessive (`*+`): what follows them is never a blank, so they match the
-# same lines, but a long run that fails to match is not split every way (quadratic) on the way out.
-_RULE = re.compile(r"^[ \t]*+([-*_])(?:[ \t]*+\1){2,}[ \t]*+$", re.MULTILINE)
-_TABLE_RULE = re.compile(
-    r"^[ \t]*+\|?[ \t]*+:?-++:?[ \t]*+(?:\|[ \t]*+:?-++:?[ \t]*+)++\|?[ \t]*+$", re.MULTILINE
-)
-_LINE_MARKUP = re.compile(r"^[ \t]*(?:>[ \t]?)*(?:#{1,6}[ \t]+|[-*+][ \t]+)?", re.MULTILINE)
-
-
-def _drop_comments(text: str) -> str:
-    """`<!-- ... -->` replaced by a space. Found with str.find, not a lazy regex: a regex retries
-    from every unclosed `<!--`, which is quadratic on a run of them."""
-    parts: list[str] = []
-    done = 0
-    while (start := text.find("<!--", done)) != -1:
-        end = text.find("-->", start + 4)
-        if end == -1:
-            break  # unclosed: it and everything after is text, as before
-        parts.append(text[done:start])
-        parts.append(" ")
-        done = end + 3
-    if not parts:
-        return text
-    parts.append(text[done:])
-    return "".join(parts)
-
-
-def plain_text(markdown: str) -> str:
-    """Markdown as the words a reader sees, on one line: link text kept, URLs and markup dropped.
-
-    Both matching and snippets use this, so a snippet never shows `**` or a URL, and a search
-    never matches inside one. An FTS index must index this same text to find the same posts.
-    """
-    text = _FENCE.sub("", markdown)
-    text = _drop_comments(text)
-    text = _HTML_TAG.sub(" ", text)
-    text = _INLINE_LINK.sub(r"\1", text)
-    text = _REF_LINK.sub(r"\1", text)
-    text = _REF_DEFINITION.sub("", text)
-    text = _FOOTNOTE_MARK.sub("", text)
-    if "://" in text:
-        text = _AUTOLINK.sub(" ", text)
-        text = _BARE_URL.sub(" ", text)
-    text = _RULE.sub("", text)
-    text = _TABLE_RULE.sub("", text)
-    text = _LINE_MARKUP.sub("", text)
-    # Emphasis and code marks go (`这是**重点**` reads 这是重点); a table's `|` becomes a space so
-    # cells stay apart. `__` stays: in this blog it is Python's `__init__`, not emphasis.
-    text = text.replace("*", "").replace("`", "").replace("~~", "").replace("|", " ")
-    if "&" in text:
-        text = html.unescape(text)  # `&nbsp;`, `&amp;` are what Markdown shows as one character
-    return shown_text(text)
 
 
 # -- the query ----------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bot.posts import Post, normalize_label
+from bot.posts import Post
+from bot.text import label_key
 from bot.topics import Topic, topics_of
 
 # difflib's similarity ratio below which a label is not worth suggesting (its own default).
@@ -27,7 +28,7 @@ def tag_key(text: str) -> str:
 
     Readers copy the hashtags under each post (`#AI日报`), so `/tag #AI日报` must work too.
     """
-    return normalize_label(text.strip().lstrip("#"))
+    return label_key(text.strip().lstrip("#"))
 
 
 def _labels(post: Post, topics: tuple[Topic, ...]) -> tuple[str, ...]:
@@ -47,7 +48,7 @@ def tag_counts(posts: Iterable[Post], topics: tuple[Topic, ...] = ()) -> list[Ta
     for post in posts:
         seen: set[str] = set()
         for label in _labels(post, topics):
-            key = normalize_label(label)
+            key = label_key(label)
             if not key:
                 continue
             spellings.setdefault(key, Counter())[label] += 1
@@ -58,7 +59,7 @@ def tag_counts(posts: Iterable[Post], topics: tuple[Topic, ...] = ()) -> list[Ta
         TagCount(min(spellings[key].items(), key=lambda item: (-item[1], item[0]))[0], count)
         for key, count in posts_per_key.items()
     ]
-    counts.sort(key=lambda tc: (-tc.count, normalize_label(tc.label), tc.label))
+    counts.sort(key=lambda tc: (-tc.count, label_key(tc.label), tc.label))
     return counts
 
 
@@ -67,7 +68,7 @@ def posts_with_tag(posts: Iterable[Post], tag: str, topics: tuple[Topic, ...] = 
     key = tag_key(tag)
     if not key:
         return []
-    found = [post for post in posts if any(normalize_label(label) == key for label in _labels(post, topics))]
+    found = [post for post in posts if any(label_key(label) == key for label in _labels(post, topics))]
     found.sort(key=lambda post: (-post.date.toordinal(), -post.mtime_ns, str(post.path)))
     return found
 
@@ -79,7 +80,7 @@ def suggest_tags(tag: str, labels: Sequence[str], n: int = 5) -> list[str]:
         return []
     by_key: dict[str, str] = {}
     for label in labels:
-        by_key.setdefault(normalize_label(label), label)
+        by_key.setdefault(label_key(label), label)
     by_key.pop("", None)
     containing = [k for k in by_key if key in k]
     similar = difflib.get_close_matches(key, list(by_key), n=n, cutoff=SUGGEST_CUTOFF)
@@ -90,4 +91,4 @@ def suggest_tags(tag: str, labels: Sequence[str], n: int = 5) -> list[str]:
 def find_tag(counts: Iterable[TagCount], tag: str) -> TagCount | None:
     """The label a typed tag stands for (`ai日报` -> `AI 日报`), or None if no post carries it."""
     key = tag_key(tag)
-    return next((tc for tc in counts if key and normalize_label(tc.label) == key), None)
+    return next((tc for tc in counts if key and label_key(tc.label) == key), None)

@@ -17,6 +17,8 @@ from typing import Any
 
 from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
 
+from bot.text import utf16_len
+
 # Tag -> entity type. `span` is only valid as `span class="tg-spoiler"`.
 _TAGS = {
     "b": "bold",
@@ -68,12 +70,6 @@ class ParsedText:
     @property
     def length(self) -> int:
         return utf16_len(self.text)
-
-
-def utf16_len(text: str) -> int:
-    """Length in UTF-16 code units, the unit of every Telegram text limit and entity offset."""
-    # Encoding is done in C: an order of magnitude faster than counting astral characters in Python.
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def _decode_entity(html: str, i: int) -> tuple[str, int] | None:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import functools
-import operator
 import re
-import unicodedata
 from dataclasses import dataclass
 
 from bot.posts import Post
+from bot.text import fold, strip_inline
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,20 +58,6 @@ DEFAULT_TOPICS: tuple[Topic, ...] = (
 
 # -- headlines ----------------------------------------------------------------------------------
 
-# What a reader does not see as headline text goes entirely: an image, a link's URL (one level
-# of brackets in the text and of parentheses in the URL, as in Wikipedia's), autolinks and bare
-# URLs. A name that appears only in a URL (https://openai.com/...) is not news about it. None
-# of them spans lines: they run over all of a post's headlines at once, one headline a line.
-_TEXT = r"[^\[\]\n]*(?:\[[^\[\]\n]*\][^\[\]\n]*)*"
-_TARGET = r"\([^()\s]*(?:\([^()\s]*\)[^()\s]*)*(?:\s+\"[^\"]*\")?\)"
-_IMAGE = re.compile(rf"!\[{_TEXT}\]{_TARGET}")
-_LINK = re.compile(rf"\[({_TEXT})\]{_TARGET}")
-_URL = re.compile(r"<[a-z][a-z0-9+.-]*:[^<>\s]*>|\bhttps?://\S+", re.IGNORECASE)
-_EMPHASIS = re.compile(r"\*\*|__|`")
-# A function, not the template r"\1": re expands templates in Python, twice as slow here.
-_link_text = operator.itemgetter(1)
-# A fence opens a line (at most three spaces in, CommonMark 4.5); anchored at line starts, so a
-# long line full of ``` or ~~~ is looked at once, not once per mark.
 _FENCE = re.compile(r"^ {0,3}(```+|~~~+)", re.MULTILINE)
 
 
@@ -108,19 +93,6 @@ def _h3_text(line: str) -> str | None:
     return unclosed.rstrip(" \t") if not unclosed or unclosed[-1] in " \t" else text
 
 
-def _plain(markdown: str) -> str:
-    """Headlines' Markdown as a reader sees it; each test skips a regex most posts do not need."""
-    if "![" in markdown:
-        markdown = _IMAGE.sub("", markdown)
-    if "](" in markdown:
-        markdown = _LINK.sub(_link_text, markdown)
-    if "://" in markdown or "<" in markdown:
-        markdown = _URL.sub("", markdown)
-    if "*" in markdown or "_" in markdown or "`" in markdown:
-        markdown = _EMPHASIS.sub("", markdown)
-    return markdown
-
-
 def headlines(body: str) -> list[str]:
     """The text of each `###` headline of a Markdown body, as a reader sees it (link text, no URL)."""
     code = _code_blocks(body) if "```" in body or "~~~" in body else []
@@ -139,30 +111,11 @@ def headlines(body: str) -> list[str]:
     if not found:
         return []
     # One pass of each regex over all the headlines, not one per headline: a third of the time.
-    lines = _plain("\n".join(found)).split("\n")
+    lines = strip_inline("\n".join(found)).split("\n")
     return [text for line in lines if (text := " ".join(line.split()))]
 
 
 # -- matching -----------------------------------------------------------------------------------
-
-
-# NFKC leaves ASCII and the CJK ideographs as they are, and nothing composes with them from
-# behind; so only the runs of other characters (，：ＡＩ…) need normalising, each with the one
-# character before it (e + U+0301 -> é). Four times faster than NFKC over Chinese headlines.
-_NOT_STABLE = re.compile(r"[^\x00-\x7f\u4e00-\u9fff]+")
-
-
-def _fold(text: str) -> str:
-    """NFKC + casefold, as `normalize_label`: case and width do not matter (`ＯｐｅｎＡＩ` is OpenAI)."""
-    parts: list[str] = []
-    done = 0
-    for run in _NOT_STABLE.finditer(text):
-        start = max(run.start() - 1, done)
-        parts.append(text[done:start])
-        parts.append(unicodedata.normalize("NFKC", text[start : run.end()]))
-        done = run.end()
-    parts.append(text[done:])
-    return "".join(parts).casefold()
 
 
 # A Latin alias is a whole word: "Meta" is not in "metadata", "AMD" is not in "AMDOCS". Letters
@@ -243,7 +196,7 @@ class _Matcher:
 
 @functools.lru_cache(maxsize=16)  # one topic set per running bot; a few more in tests
 def _matcher(topics: tuple[Topic, ...]) -> _Matcher:
-    folded = {(_fold(alias).strip(), index) for index, topic in enumerate(topics) for alias in topic.aliases}
+    folded = {(fold(alias).strip(), index) for index, topic in enumerate(topics) for alias in topic.aliases}
     aliases = [_Alias.of(alias, index) for alias, index in sorted(folded) if alias]
     by_first: dict[str, list[_Alias]] = {}
     for alias in aliases:
@@ -257,7 +210,7 @@ def _matcher(topics: tuple[Topic, ...]) -> _Matcher:
 
 def _search_text(post: Post) -> str:
     """What topics are looked for in: the title and the `###` headlines, folded."""
-    return _fold("\n".join([post.title, *headlines(post.body)]))
+    return fold("\n".join([post.title, *headlines(post.body)]))
 
 
 # Big enough for every post of a 10,000-post blog under one topic set, so a warm `/tag` only

@@ -11,25 +11,482 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from telegram.error import TelegramError
+from telegram import Message
+from telegram.error import BadRequest, RetryAfter, TelegramError
 
 from bot import texts
+from bot.calls import (
+    ApiCall,
+    callback_button,
+    delete_message,
+    edit_message_caption,
+    edit_message_media,
+    edit_message_text,
+    keyboard,
+    pin_chat_message,
+    send_message,
+    unpin_chat_message,
+)
 from bot.config import Config
 from bot.context import Services
-from bot.health import ping
-from bot.posts import Library, Post, post_for_day
-from bot.publish import NOTICE_LEASE_SECONDS, Outcome, describe_error, publication_link
+from bot.health import Metrics, ping
+from bot.journal import Entry, Journal
+from bot.posts import Library, Post, daily_posts, post_for_day
+from bot.publish import (
+    Delivery,
+    Sender,
+    classify,
+    describe_error,
+    message_gone,
+    not_modified,
+    retry_after_seconds,
+)
 from bot.quality import Verdict, assess
-from bot.render import ApiCall, escape
+from bot.render import render_channel
 from bot.schedule import Phase, Window, current_window
-from bot.store import PubKey, Publication, Status, Store, StoreError
+from bot.store import DatabaseReplacedError, Event, PubKey, Publication, Status, Store, StoreError
+from bot.text import escape
 
 logger = logging.getLogger(__name__)
+
+
+# -- claim, send, record ----------------------------------------------------------------------------
+
+OutcomeStatus = Literal["sent", "already", "busy", "failed", "unknown", "retryable", "skipped"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a publish attempt did, in words for the CLI, /publish and admins."""
+
+    status: OutcomeStatus
+    day: dt.date
+    detail: str
+    publication: Publication | None = None
+    link: str | None = None
+
+
+def message_link(chat: str | int, message_id: int) -> str | None:
+    """t.me link to a message in a public (@name) or private (-100…) channel or supergroup."""
+    text = str(chat)
+    if text.startswith("@"):
+        return f"https://t.me/{text[1:]}/{message_id}"
+    if text.startswith("-100") and text[4:].isdigit():
+        return f"https://t.me/c/{text[4:]}/{message_id}"
+    return None
+
+
+def publication_link(row: Publication) -> str | None:
+    if not row.message_ids:
+        return None
+    return message_link(row.key.chat, row.message_ids[0]) or (
+        message_link(row.chat_id, row.message_ids[0]) if row.chat_id is not None else None
+    )
+
+
+# A claim not recorded within this long means its sender died mid-send (RELIABILITY.md step 5).
+LEASE_SECONDS = 600.0
+# The whole send of one publication, every fallback included, stays within this budget: no call
+# or flood wait starts after it. The one call in flight then takes at most UPLOAD_SECONDS, so a
+# live sender always finishes well inside its lease and is never mistaken for a dead one
+# (tests/test_publish.py checks the sum).
+SEND_BUDGET_SECONDS = LEASE_SECONDS / 2
+# After a send that provably did not happen: wait this long, doubling per attempt, at most MAX.
+RETRY_BASE_SECONDS = 60.0
+RETRY_MAX_SECONDS = 900.0
+# Failures of the last this many days are reported (each once); older ones were reported already.
+ALERT_DAYS = 2
+# An alert taken on by a process that died before sending it is taken on again after this long.
+NOTICE_LEASE_SECONDS = 120.0
+
+
+# A record of messages that are in the chat is retried this often (seconds apart) before it goes
+# to the journal instead; each try waits up to the database's busy timeout as well.
+RECORD_RETRY_WAITS = (0.2, 1.0)
+
+_T = TypeVar("_T")
+
+
+class _Progress:
+    """The messages of one publication Telegram has confirmed: ids, chat, and the calls they show."""
+
+    def __init__(self, claimed: Publication) -> None:
+        self.ids: list[int] = list(claimed.message_ids)
+        self.chat_id: int | None = claimed.chat_id
+        self.rendered: list[dict[str, Any]] = [dict(call) for call in claimed.rendered][: len(self.ids)]
+
+    def add(self, call: ApiCall, message: Message) -> None:
+        self.ids.append(message.message_id)
+        self.chat_id = message.chat.id
+        self.rendered.append(call.to_json())
+
+
+def _backoff(attempt: int) -> float:
+    """Seconds to wait before attempt `attempt` + 1 of a send that did not go through."""
+    return min(RETRY_BASE_SECONDS * 2.0 ** (attempt - 1), RETRY_MAX_SECONDS)
+
+
+class Publisher:
+    """Claim the day in the ledger, send the post through the `Sender`, record what happened."""
+
+    def __init__(
+        self,
+        sender: Sender,
+        store: Store,
+        config: Config,
+        *,
+        owner: str,
+        journal: Journal,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.sender = sender
+        self.store = store
+        self.config = config
+        self.owner = owner
+        self.journal = journal
+        self.send_budget = SEND_BUDGET_SECONDS
+        self.metrics = metrics
+        self._told_replaced = False
+
+    @property
+    def chat(self) -> str:
+        return str(self.config.channel.chat)
+
+    @property
+    def resend_ambiguous(self) -> bool:
+        return self.config.schedule.on_ambiguous == "resend"
+
+    def render(self, post: Post, chat_id: str | int | None = None) -> tuple[list[ApiCall], list[ApiCall]]:
+        """The calls for the channel message (to `chat_id`: the channel's id after a migration),
+        sent with the channel's options, and the text-only calls to fall back on."""
+        return render_channel(post, self.config.channel, chat_id)
+
+    def render_copy(self, post: Post, chat_id: int) -> tuple[list[ApiCall], list[ApiCall]]:
+        """The same message for a reader's or an admin's chat: the channel's options (its topic,
+        no sound) are the channel's own."""
+        return render_channel(
+            post, replace(self.config.channel, silent=False, protect_content=False, thread_id=None), chat_id
+        )
+
+    def existing(self, day: dt.date) -> Outcome | None:
+        """The day's own row, when it settles the matter without sending."""
+        row = self.store.get(PubKey(self.chat, day))
+        if row is None or row.status in ("retryable", "skipped"):
+            return None
+        return self.settled(row)
+
+    def settled(self, row: Publication) -> Outcome:
+        """The outcome a ledger row already stands for (nothing is sent)."""
+        day = row.key.day
+        if row.status == "sent":
+            link = publication_link(row)
+            return Outcome(
+                "already", day, f"{day} was already sent" + (f": {link}" if link else ""), row, link
+            )
+        if row.status == "claimed":
+            return Outcome("busy", day, f"{day} is being sent by {row.owner} right now", row)
+        if row.status == "unknown":
+            return Outcome("unknown", day, f"{day}: outcome unknown, check the channel ({row.error})", row)
+        if row.status == "skipped":
+            return Outcome("skipped", day, f"{day}: not sent, the day was closed ({row.error})", row)
+        return Outcome("failed", day, f"{day}: failed earlier ({row.error})", row)
+
+    async def publish(
+        self,
+        post: Post,
+        *,
+        day: dt.date,
+        deliberate: bool = False,
+        force_key: str | None = None,
+        now: float | None = None,
+    ) -> Outcome:
+        """Send `post` as the day's channel message, at most once per day (see `_publish`)."""
+        outcome = await self._publish(post, day=day, deliberate=deliberate, force_key=force_key, now=now)
+        if self.metrics is not None:
+            self.metrics.publications.labels(outcome.status).inc()
+        return outcome
+
+    async def _publish(
+        self,
+        post: Post,
+        *,
+        day: dt.date,
+        deliberate: bool = False,
+        force_key: str | None = None,
+        now: float | None = None,
+    ) -> Outcome:
+        """Send `post` as the day's channel message, at most once per day.
+
+        `deliberate` (an admin's /publish, `ai-news-bot publish`) may send a day the schedule
+        gave up on (`skipped`). `force_key` (an update id) makes a deliberate extra send, itself
+        at most once per key.
+        """
+        key = PubKey(self.chat, day) if force_key is None else PubKey(self.chat, day, "manual", force_key)
+        when = self.sender.clock() if now is None else now
+        try:
+            # A dead sender's claim is not "being sent right now": it is unknown (RELIABILITY #8),
+            # whichever process looks first, the bot or a cron `ai-news-bot publish`.
+            self.expire(when)
+            if self.journal.pending(key):
+                # Messages of this day are in the chat but not yet in the ledger: claiming now
+                # would send them again. The next trigger records them first.
+                logger.error("not publishing %s: its sent messages still wait in the journal", day)
+                return Outcome("retryable", day, f"{day}: not sent, earlier messages wait in the journal")
+            claimed = self.store.claim(
+                key,
+                owner=self.owner,
+                now=when,
+                lease=LEASE_SECONDS,
+                post_path=str(post.path),
+                post_sha256=post.sha256,
+                reopen_skipped=deliberate,
+            )
+        except StoreError as exc:
+            # Fail closed: without a committed claim nothing is sent (RELIABILITY.md #30).
+            logger.error("not publishing %s: %s", day, exc)
+            if isinstance(exc, DatabaseReplacedError) and not self._told_replaced:
+                self._told_replaced = True  # once per process: it stays so until a restart
+                await self.alert(texts.ALERT_DATABASE_REPLACED.format(detail=exc))
+            return Outcome("failed", day, f"{day}: not sent, the ledger is unavailable ({exc})")
+        if claimed is None:
+            row = self.store.get(key)
+            if row is None or row.status in ("retryable", "skipped"):
+                why = row.error if row is not None else "no ledger row"
+                return Outcome("retryable", day, f"{day}: waiting before the next attempt ({why})", row)
+            return self.settled(row)
+        calls, text_only = self.render(post)
+        done = _Progress(claimed)
+        if done.ids:
+            logger.info("resuming %s: %d of its messages went out in an earlier attempt", day, len(done.ids))
+            if done.rendered and done.rendered[0]["method"] != calls[0].method and text_only:
+                calls = text_only  # the cover was refused then: the rest follows the text version
+        logger.info("publishing %s (%s) to %s, attempt %d", day, post.path.name, self.chat, claimed.attempt)
+
+        async def record(call: ApiCall, message: Message) -> None:
+            done.add(call, message)
+            await self._record_progress(key, done)
+
+        try:
+            await self.sender.send(
+                calls, text_only=text_only, sent=done.ids, on_sent=record, budget=self.send_budget
+            )
+        except TelegramError as exc:
+            return self._record_failure(key, claimed, exc)
+        except Exception as exc:
+            # A bug, or a library's surprise, in the middle of a send: what reached the chat is
+            # unknown, so say so now rather than leave the claim to expire.
+            logger.exception("unexpected error while sending %s", day)
+            return self._record_failure(key, claimed, exc)
+        if not done.ids:
+            return self._record_failure(key, claimed, BadRequest("nothing was sent"))
+        assert done.chat_id is not None
+        row = await self._record_durably(
+            key,
+            done,
+            lambda: self.store.mark_sent(
+                key,
+                owner=self.owner,
+                now=self.sender.clock(),
+                chat_id=done.chat_id or 0,
+                message_ids=tuple(done.ids),
+                rendered=done.rendered,
+            ),
+        )
+        first = done.ids[0]
+        if self.config.channel.pin and force_key is None:
+            await self._pin(day, done.chat_id, first)
+        link = message_link(self.chat, first) or message_link(done.chat_id, first)
+        configured = self.config.channel.chat
+        if isinstance(configured, int) and done.chat_id != configured:
+            # The group became a supergroup: sent to its new id, but the config still names the old
+            # one. Said on every publish until the config is fixed.
+            await self.alert(texts.ALERT_MIGRATED.format(old=configured, new=done.chat_id))
+        detail = f"{day} sent" + (f": {link}" if link else "")
+        if row is None:
+            detail += " (not in the database yet: kept in the journal until it works)"
+        return Outcome("sent", day, detail, row or claimed, link)
+
+    async def _pin(self, day: dt.date, chat_id: int, message_id: int) -> None:
+        """Pin the day's post without a sound, then unpin the bot's previous day's post. Neither is
+        part of publishing: a refusal (the bot lacks the right) is logged and told once."""
+        pin = pin_chat_message(chat_id, message_id)
+        try:
+            await self.sender.send([pin])
+        except TelegramError as exc:
+            logger.warning("could not pin the %s post: %s", day, describe_error(exc))
+            text = texts.ALERT_PIN_FAILED.format(day=day, error=describe_error(exc))
+            await self.alert_once(f"pin:{self.chat}:{day}", text, now=self.sender.clock())
+            return
+        try:
+            previous = self.store.previous_sent(self.chat, before=day)
+        except StoreError as exc:
+            logger.warning("not unpinning the previous post: %s", exc)
+            return
+        if previous is None or previous.chat_id is None or not previous.message_ids:
+            return
+        unpin = unpin_chat_message(previous.chat_id, previous.message_ids[0])
+        try:
+            await self.sender.send([unpin])
+        except TelegramError as exc:  # unpinned by hand already, or deleted: nothing to undo
+            logger.info("the %s post was not unpinned: %s", previous.key.day, describe_error(exc))
+
+    async def _record_progress(self, key: PubKey, done: _Progress) -> None:
+        """Record the messages sent so far, the moment Telegram confirmed the last one."""
+        assert done.chat_id is not None
+        chat_id = done.chat_id
+        await self._record_durably(
+            key,
+            done,
+            lambda: self.store.record_progress(
+                key,
+                owner=self.owner,
+                now=self.sender.clock(),
+                chat_id=chat_id,
+                message_ids=tuple(done.ids),
+                rendered=done.rendered,
+            ),
+            complete=False,
+        )
+
+    async def _record_durably(
+        self, key: PubKey, done: _Progress, write: Callable[[], _T], *, complete: bool = True
+    ) -> _T | None:
+        """A write about messages that are in the chat: retried while the database is busy, then
+        written to the journal, so a later trigger records them (never sends them again)."""
+        for wait in (*RECORD_RETRY_WAITS, None):
+            try:
+                return write()
+            except StoreError as exc:
+                if wait is None:
+                    logger.error("could not record the %s messages %s: %s", key.day, done.ids, exc)
+                    break
+                logger.warning("recording the %s messages failed (%s); again in %.1f s", key.day, exc, wait)
+                await self.sender.sleep(wait)
+        assert done.chat_id is not None
+        entry = Entry(key, done.chat_id, tuple(done.ids), tuple(done.rendered), complete)
+        try:
+            self.journal.write(entry)
+            logger.error("%s messages %s written to the journal %s", key.day, done.ids, self.journal.path)
+        except OSError as exc:
+            logger.critical("could not journal the %s messages %s either: %s", key.day, done.ids, exc)
+        return None
+
+    def _record_failure(self, key: PubKey, claimed: Publication, exc: Exception) -> Outcome:
+        kind = classify(exc)
+        error = describe_error(exc)
+        now = self.sender.clock()
+        status: Literal["retryable", "failed", "unknown"]
+        if kind in (Delivery.NOT_SENT, Delivery.RETRY_AFTER, Delivery.MIGRATED):
+            status = "retryable"
+            wait = _backoff(claimed.attempt)
+            if isinstance(exc, RetryAfter):
+                wait = max(wait, retry_after_seconds(exc))
+            logger.warning("%s %s not sent (%s); next attempt in %.0f s", key.chat, key.day, error, wait)
+            retry_at: float | None = now + wait
+        elif kind not in (Delivery.REFUSED, Delivery.PERMANENT) and self.resend_ambiguous:
+            # on_ambiguous = "resend": at least once. The message may be in the chat already.
+            status = "retryable"
+            wait = _backoff(claimed.attempt)
+            logger.warning(
+                "%s %s outcome unknown (%s); resending in %.0f s as on_ambiguous = resend asks",
+                *(key.chat, key.day, error, wait),
+            )
+            self._record(lambda: self.store.record_event(f"{key.day} {texts.RESENDING}: {error}", now=now))
+            retry_at = now + wait
+        else:
+            status = "failed" if kind in (Delivery.REFUSED, Delivery.PERMANENT) else "unknown"
+            logger.error("%s %s %s: %s", key.chat, key.day, status, error)
+            retry_at = None
+        row = self._record(
+            lambda: self.store.mark(
+                key, owner=self.owner, now=now, status=status, error=error, retry_at=retry_at
+            )
+        )
+        if status != "retryable":
+            self._record(lambda: self.store.record_event(f"{key.day} {status}: {error}", now=now))
+        detail = {
+            "retryable": f"{key.day}: not sent ({error}); will retry",
+            "failed": f"{key.day}: failed ({error})",
+            "unknown": f"{key.day}: outcome unknown ({error}); check the channel before resending",
+        }[status]
+        return Outcome(status, key.day, detail, row or replace(claimed, status=status, error=error))
+
+    @staticmethod
+    def _record(write: Callable[[], Publication | None]) -> Publication | None:
+        """Record a result; if the database fails now, the claim stays and later turns `unknown`."""
+        try:
+            return write()
+        except StoreError as exc:
+            logger.error("could not record the result: %s", exc)
+            return None
+
+    def expire(self, now: float) -> None:
+        """Claims whose lease ran out become `unknown` (or, resending, `retryable`), after the
+        journal's records of sent messages are in: a claim they complete was not a dead sender's."""
+        self.journal.replay(self.store, now=now)
+        for row in self.store.expire_claims(now=now, resend=self.resend_ambiguous):
+            logger.error("%s %s: its sender died mid-send; now %s", row.key.chat, row.key.day, row.status)
+
+    async def settle(self, now: float) -> bool:
+        """Tell the admins, once each, about every recent publication that ended without a
+        message anyone can vouch for: a dead sender's claim, `unknown`, `failed`.
+
+        Every trigger calls this after its publish attempt, so an alert is never lost to a
+        process killed between recording a failure and telling, nor in a cron-only setup.
+        False when the database cannot be used now.
+        """
+        try:
+            self.expire(now)
+            rows = self.store.unsettled(self.chat, since=now - ALERT_DAYS * 86400)
+        except StoreError as exc:
+            logger.error("could not check the ledger for failures to report: %s", exc)
+            return False
+        for row in rows:
+            day, error = row.key.day, row.error or "?"
+            if row.status == "unknown":
+                text = texts.ALERT_UNKNOWN.format(day=day, error=error)
+            else:
+                text = texts.ALERT_SEND_FAILED.format(day=day, detail=f"{day}: {error}")
+            key = row.key
+            await self.alert_once(
+                f"told:{key.chat}:{key.day}:{key.kind}:{key.request_key}:{row.status}:{row.attempt}",
+                text,
+                now=now,
+            )
+        return True
+
+    async def alert_once(
+        self, key: str, text: str, *, now: float, buttons: list[dict[str, str]] | None = None
+    ) -> None:
+        """`alert`, once per `key` across processes and restarts; retried by a later call if the
+        process dies before the alert went out."""
+        try:
+            if not self.store.claim_notice(key, now=now, lease=NOTICE_LEASE_SECONDS):
+                return
+        except StoreError as exc:
+            logger.error("could not record the alert %s: %s", key, exc)
+            return
+        await self.alert(text, buttons=buttons)
+        self._record(lambda: self.store.notice_done(key, now=self.sender.clock()))
+
+    async def alert(self, text: str, *, buttons: list[dict[str, str]] | None = None) -> None:
+        """Tell every admin in private; an admin who never started the bot is logged, not fatal.
+
+        `buttons` (Bot API InlineKeyboardButton dicts) go under the message as one row.
+        """
+        self._record(lambda: self.store.record_event(text, now=self.sender.clock(), level="alert"))
+        for admin in self.config.telegram.admins:
+            call = send_message(admin, escape(text), reply_markup=keyboard([buttons]) if buttons else None)
+            try:
+                await self.sender.send([call])
+            except TelegramError as exc:
+                logger.warning("could not alert admin %s: %s", admin, describe_error(exc))
+
 
 # wait: before the publish time. settled: the ledger already has the day (sent, being sent,
 # failed, unknown, closed). close: the window passed unsent. no_post: the file is not there (yet).
@@ -208,21 +665,18 @@ async def announce_hold(services: Services, post: Post, day: dt.date, reasons: S
     """Show each admin the held post as the channel would get it, then the reasons and two buttons."""
     publisher = services.publisher
     note = texts.HELD.format(day=day, name=post.path.name, reasons="；".join(reasons))
-    buttons = {
-        "inline_keyboard": [
+    buttons = keyboard(
+        [
             [
-                {"text": texts.HELD_PUBLISH_BUTTON, "callback_data": f"{HOLD_PUBLISH}{day}"},
-                {"text": texts.HELD_SKIP_BUTTON, "callback_data": f"{HOLD_SKIP}{day}"},
+                callback_button(texts.HELD_PUBLISH_BUTTON, f"{HOLD_PUBLISH}{day}"),
+                callback_button(texts.HELD_SKIP_BUTTON, f"{HOLD_SKIP}{day}"),
             ]
         ]
-    }
+    )
     publisher.store.record_event(note, now=services.clock(), level="alert")
     for admin in services.config.telegram.admins:
         calls, text_only = publisher.render_copy(post, chat_id=admin)
-        question = ApiCall(
-            "sendMessage",
-            {"chat_id": admin, "text": escape(note), "parse_mode": "HTML", "reply_markup": buttons},
-        )
+        question = send_message(admin, escape(note), reply_markup=buttons)
         try:
             await services.sender.send(calls, text_only=text_only)
             await services.sender.send([question])
@@ -280,11 +734,10 @@ async def follow_edits(services: Services) -> int:
             try:
                 await services.sender.send([call])
             except TelegramError as exc:
-                reason = str(exc).lower()
-                if "message is not modified" in reason:
+                if not_modified(exc):
                     continue
                 logger.warning("could not %s the %s post: %s", call.method, row.key.day, describe_error(exc))
-                if "message to edit not found" in reason:
+                if message_gone(exc):
                     # Deleted in Telegram by hand: nothing is left to follow (not every minute).
                     services.store.forget_messages(
                         row.key, now=services.clock(), reason="deleted in Telegram; no longer edited"
@@ -323,7 +776,7 @@ def plan_edit(row: Publication, calls: list[ApiCall], text_only: list[ApiCall]) 
     link, button. Unchanged messages are left alone. A photo post that now needs a second message
     keeps one (what does not fit in the caption is on the blog); one that needs fewer deletes the
     extra reply. A post sent without its cover (Telegram refused it) stays a text message."""
-    before = [ApiCall(c["method"], c["params"], c.get("reply_to_call")) for c in row.rendered]
+    before = [ApiCall.from_json(call) for call in row.rendered]
     if before and before[0].method == "sendMessage" and calls[0].method == "sendPhoto" and text_only:
         calls = text_only
     if before and before[0].method == "sendPhoto" and calls[0].method != "sendPhoto":
@@ -341,7 +794,7 @@ def plan_edit(row: Publication, calls: list[ApiCall], text_only: list[ApiCall]) 
             continue
         edits.append(_edit(call, row.chat_id, message_id, old))
     extra = row.message_ids[len(shown) :]
-    edits += [ApiCall("deleteMessage", {"chat_id": row.chat_id, "message_id": m}) for m in extra]
+    edits += [delete_message(row.chat_id, message_id) for message_id in extra]
     return EditPlan(edits, shown, row.message_ids[: len(shown)])
 
 
@@ -350,19 +803,17 @@ def _content(call: ApiCall) -> dict[str, Any]:
 
 
 def _edit(call: ApiCall, chat_id: int, message_id: int, old: ApiCall | None) -> ApiCall:
-    params = {"chat_id": chat_id, "message_id": message_id}
-    keep = ("parse_mode", "reply_markup")
+    """The edit that makes message `message_id` show what `call` would send."""
+    params = call.params
+    markup = params.get("reply_markup")
     if call.method != "sendPhoto":
-        fields = ("text", "link_preview_options", *keep)
-        return ApiCall("editMessageText", {**params, **_pick(call.params, fields)})
-    if old is None or old.params.get("photo") == call.params["photo"]:
-        return ApiCall("editMessageCaption", {**params, **_pick(call.params, ("caption", *keep))})
-    media = {"type": "photo", "media": call.params["photo"], **_pick(call.params, ("caption", "parse_mode"))}
-    return ApiCall("editMessageMedia", {**params, "media": media, **_pick(call.params, ("reply_markup",))})
-
-
-def _pick(params: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-    return {key: params[key] for key in keys if key in params}
+        preview = params.get("link_preview_options")
+        return edit_message_text(
+            chat_id, message_id, params["text"], reply_markup=markup, link_preview=preview
+        )
+    if old is None or old.params.get("photo") == params["photo"]:
+        return edit_message_caption(chat_id, message_id, params["caption"], reply_markup=markup)
+    return edit_message_media(chat_id, message_id, params["photo"], params["caption"], reply_markup=markup)
 
 
 DELETE_POST = "q:d:"  # callback data prefix of the delete button under ALERT_FILE_GONE, + YYYY-MM-DD
@@ -417,10 +868,124 @@ async def _file_gone(services: Services, row: Publication) -> None:
     name = Path(row.post_path or "?").name
     logger.warning("the post of %s, published as %s, is no longer in the posts folder", row.key.day, name)
     link = publication_link(row) or texts.STATUS_NONE
-    button = {"text": texts.DELETE_BUTTON, "callback_data": f"{DELETE_POST}{row.key.day}"}
+    button = callback_button(texts.DELETE_BUTTON, f"{DELETE_POST}{row.key.day}")
     await services.publisher.alert_once(
         f"gone:{row.key.chat}:{row.key.day}:{row.post_sha256}",
         texts.ALERT_FILE_GONE.format(day=row.key.day, name=name, link=link),
         now=services.clock(),
         buttons=[button],
     )
+
+
+# -- what admins ask for --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What an admin's request to publish came to: the outcome, none (no post for the day), or a
+    repeat of an update already handled (Telegram may deliver an update twice)."""
+
+    outcome: Outcome | None
+    repeated: bool = False
+
+
+async def publish_now(
+    services: Services, day: dt.date, *, update_id: int | None = None, force: bool = False
+) -> Request:
+    """An admin's `/publish DAY` (or the 发布 button under a held post): that day's post now, even
+    outside its window and past the quality gate, at most once; `force` sends one more copy,
+    itself at most once per update."""
+    if update_id is not None and not services.store.first_time(update_id, now=services.clock()):
+        logger.warning("update %s delivered again; /publish ignored", update_id)
+        return Request(None, repeated=True)
+    await refresh_posts(services)
+    post = services.post_for(day)
+    if post is None:
+        return Request(None)
+    publisher = services.publisher
+    settled = None if force else publisher.existing(day)
+    if settled is not None:
+        return Request(settled)
+    key = str(update_id) if force and update_id is not None else None
+    return Request(await publisher.publish(post, day=day, deliberate=True, force_key=key))
+
+
+async def skip_day(services: Services, day: dt.date, *, admin: int) -> Outcome | None:
+    """The 跳过 button under a held post: close the day without sending. None when it closed now;
+    else what already settled it (sent meanwhile, say)."""
+    publisher = services.publisher
+    key = PubKey(publisher.chat, day)
+    closed = services.store.skip(
+        key, owner=publisher.owner, now=services.clock(), reason=f"skipped by admin {admin}"
+    )
+    return None if closed else publisher.existing(day)
+
+
+DeleteStatus = Literal["deleted", "nothing", "refused"]
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    status: DeleteStatus
+    error: str | None = None
+
+
+async def delete_day(services: Services, day: dt.date, *, admin: int) -> Deletion:
+    """The 删除频道消息 button: delete the day's channel messages; the ledger forgets them, so
+    nothing tries to edit them again. Telegram refuses after 48 hours (the admin deletes by hand)."""
+    result = Deletion("nothing")
+    for row in services.store.day(services.publisher.chat, day):
+        if row.status != "sent" or row.chat_id is None or not row.message_ids:
+            continue
+        try:
+            for message_id in row.message_ids:
+                await services.sender.send([delete_message(row.chat_id, message_id)])
+        except BadRequest as exc:  # too old (48 h), or deleted by hand already
+            logger.warning("could not delete the %s post: %s", day, describe_error(exc))
+            return Deletion("refused", describe_error(exc))
+        services.store.forget_messages(row.key, now=services.clock(), reason=f"deleted by admin {admin}")
+        logger.warning("admin %s deleted the %s post from %s", admin, day, row.key.chat)
+        result = Deletion("deleted")
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """/status: the last publication, today's ledger row, the last problem, the posts loaded."""
+
+    today: dt.date
+    last: Publication | None
+    today_row: Publication | None
+    event: Event | None
+    posts: int
+    daily: int
+    broken: int
+
+
+def status_report(services: Services) -> StatusReport:
+    """Read what /status shows; raises StoreError when the ledger cannot be read."""
+    chat = services.publisher.chat
+    library = services.library()
+    today = services.today()
+    rows = services.store.day(chat, today)
+    events = services.store.events(1)
+    return StatusReport(
+        today=today,
+        last=services.store.last_sent(chat),
+        today_row=rows[0] if rows else None,
+        event=events[0] if events else None,
+        posts=len(library.posts),
+        daily=len(daily_posts(library.posts, services.config.posts.category)),
+        broken=len({problem.path for problem in library.errors}),
+    )
+
+
+async def send_copy(
+    services: Services, post: Post, chat_id: int, *, reply_parameters: dict[str, Any] | None = None
+) -> None:
+    """The channel message for a reader's or an admin's chat (/today, /preview), as a reply there
+    when `reply_parameters` say so."""
+    calls, text_only = services.publisher.render_copy(post, chat_id=chat_id)
+    if reply_parameters is not None:
+        calls[0] = calls[0].with_params(reply_parameters=reply_parameters)
+    await services.sender.send(calls, text_only=text_only)

@@ -167,7 +167,7 @@ async def running_bot(
     finally:
         stop.set()
         await task
-        bot.services.close()
+        bot.services.search.close()
         store.close()
 
 

@@ -45,10 +45,9 @@ from bot.cli import EXIT_FAILURE, EXIT_OK
 from bot.config import Config, load_config
 from bot.context import Services
 from bot.jobs import RECONCILE_JOB
-from bot.publish import LEASE_SECONDS
 from bot.store import PubKey, Publication, Store
 from bot.testing.fakeapi import FakeTelegram, JSONDict, RequestPhase
-from bot.workflow import publish_due
+from bot.workflow import LEASE_SECONDS, publish_due
 from tests.harness import ADMIN, CHANNEL, Clock, daily_post, midday_zone, running_bot
 from tests.test_cli_live import Finished, cli, environment, finish, start
 
@@ -347,7 +346,7 @@ async def second_instance(config: Config, clock: Clock) -> AsyncIterator[Service
         async with application:
             yield services
     finally:
-        services.close()
+        services.search.close()
         store.close()
 
 

@@ -15,10 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.index import SCHEMA_VERSION, SearchIndex, SyncStats, grams, normalize
+from bot.index import SCHEMA_VERSION, SearchIndex, SyncStats, grams
 from bot.posts import Post, load_posts
-from bot.search import SUMMARY_SEPARATOR, ScanSearch, plain_text
+from bot.search import SUMMARY_SEPARATOR, ScanSearch
 from bot.telegram_rules import check_call
+from bot.text import normalize, plain_text
 from tests.conftest import CORPUS, EXAMPLE_POSTS, HOSTILE_QUERIES, SITE
 from tests.harness import daily_post
 

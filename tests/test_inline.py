@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from bot import texts
-from bot.handlers import MAX_RESULT_DESCRIPTION, MAX_RESULT_TITLE
 from bot.posts import Post, read_post
+from bot.reading import MAX_RESULT_DESCRIPTION, MAX_RESULT_TITLE
 from bot.render import render_post
-from bot.telegram_rules import utf16_len
 from bot.testing.fakeapi import FakeTelegram, Request
+from bot.text import utf16_len
 from tests.conftest import HOSTILE_QUERIES
 from tests.harness import (
     CHANNEL,

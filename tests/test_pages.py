@@ -33,7 +33,8 @@ from bot.posts import Post, load_posts
 from bot.render import TEXT_BUDGET
 from bot.search import ScanSearch, SearchResult
 from bot.tags import TagCount, posts_with_tag, tag_counts
-from bot.telegram_rules import check_call, parse_html, utf16_len
+from bot.telegram_rules import check_call, parse_html
+from bot.text import utf16_len
 from tests.conftest import CORE_EXAMPLES, EXAMPLE_POSTS, SITE, corpus_dir
 
 EXAMPLES = tuple(p for p in load_posts(EXAMPLE_POSTS, site_url=SITE).posts if p.path.name in CORE_EXAMPLES)
@@ -69,7 +70,7 @@ def no_keys(text: str) -> str:
 
 def valid(page: Page) -> Page:
     """`page`, after checking Telegram would accept it as a message, with room to spare."""
-    check_call("sendMessage", page.params())
+    check_call("sendMessage", page.send(1).params)
     assert utf16_len(parse_html(page.text).text) <= TEXT_BUDGET
     return page
 
@@ -482,18 +483,30 @@ def test_search_usage() -> None:
     )
 
 
-def test_page_params_are_html_without_link_previews() -> None:
-    """The Bot API parameters: HTML, previews off (a list of links), the keyboard when there is one."""
+def test_page_calls_are_html_without_link_previews() -> None:
+    """A page as a new message and as an edit: HTML, previews off (a list of links), the keyboard
+    when there is one."""
     page = Page("<b>x</b>", {"inline_keyboard": []})
-    assert (page.params(), Page("y").params()) == (
-        {
+    assert page.send(1).to_json() == {
+        "method": "sendMessage",
+        "params": {
+            "chat_id": 1,
             "text": "<b>x</b>",
             "parse_mode": "HTML",
             "link_preview_options": {"is_disabled": True},
             "reply_markup": {"inline_keyboard": []},
         },
-        {"text": "y", "parse_mode": "HTML", "link_preview_options": {"is_disabled": True}},
-    )
+    }
+    assert Page("y").edit(1, 7).to_json() == {
+        "method": "editMessageText",
+        "params": {
+            "chat_id": 1,
+            "message_id": 7,
+            "text": "y",
+            "parse_mode": "HTML",
+            "link_preview_options": {"is_disabled": True},
+        },
+    }
 
 
 @pytest.mark.parametrize(

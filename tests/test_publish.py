@@ -30,16 +30,10 @@ from bot import texts
 from bot.covers import CoverError, cover_client, download_cover, is_public
 from bot.db import BUSY_TIMEOUT
 from bot.jobs import DAILY_JOB, EDITS_JOB, RECONCILE_JOB
-from bot.publish import (
-    LEASE_SECONDS,
-    RECORD_RETRY_WAITS,
-    SEND_BUDGET_SECONDS,
-    UPLOAD_SECONDS,
-    Delivery,
-    classify,
-)
+from bot.publish import UPLOAD_SECONDS, Delivery, classify
 from bot.store import PubKey, Store
 from bot.testing.fakeapi import FakeTelegram
+from bot.workflow import LEASE_SECONDS, RECORD_RETRY_WAITS, SEND_BUDGET_SECONDS
 from tests.harness import (
     ADMIN,
     CHANNEL,

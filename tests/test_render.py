@@ -14,10 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot import render, texts
+from bot.calls import ApiCall
 from bot.config import COVER_MODES, CoverMode
 from bot.posts import Post, daily_posts, load_posts, read_post
-from bot.render import ApiCall
-from bot.telegram_rules import check_call, parse_html, utf16_len
+from bot.telegram_rules import check_call, parse_html
+from bot.text import ELLIPSIS, clip, utf16_len
 from tests.conftest import SITE, corpus_file
 
 URL = "https://aicode.cc/2026-02-05-x.html"
@@ -49,7 +50,7 @@ def visible(call: ApiCall) -> str:
 
 def head(post: Post) -> str:
     """The visible header: the title on one line, clipped, and the date."""
-    return f"{render.clip(one_line(post.title), render.MAX_TITLE)}\n📅 {post.date.isoformat()}"
+    return f"{clip(one_line(post.title), render.MAX_TITLE)}\n📅 {post.date.isoformat()}"
 
 
 def one_line(text: str) -> str:
@@ -258,7 +259,7 @@ class Layout:
             return
         remainder = bullets[self.whole][len(self.cut) :]
         for start in dict.fromkeys((remainder, remainder.lstrip())):
-            yield [render.ELLIPSIS + start, *bullets[self.whole + 1 :]]
+            yield [ELLIPSIS + start, *bullets[self.whole + 1 :]]
 
 
 def bullet_block(text: str, header: str, tagline: str) -> str:
@@ -312,7 +313,7 @@ def layouts(block: str, bullets: Sequence[str], *, note: bool) -> Iterator[Layou
             if not tail.endswith(suffix):
                 continue
             cut_line = tail[: -len(suffix)]
-        if cut_line.startswith("• ") and cut_line.endswith(render.ELLIPSIS):
+        if cut_line.startswith("• ") and cut_line.endswith(ELLIPSIS):
             prefix = cut_line[2:-1]
             if prefix and bullets[k].startswith(prefix) and len(prefix) < len(bullets[k]):
                 yield Layout(k, prefix)

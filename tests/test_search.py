@@ -21,12 +21,11 @@ from bot.search import (
     Query,
     ScanSearch,
     SearchResult,
-    fold,
     parse_query,
-    plain_text,
     snippet,
 )
 from bot.telegram_rules import check_call
+from bot.text import fold, plain_text
 from tests.conftest import EXAMPLE_POSTS, SITE, corpus_dir
 
 
@@ -330,7 +329,7 @@ HOSTILE_ENGINE = ScanSearch(
 def test_hostile_queries_render_valid_telegram_html(examples: ScanSearch, query: str) -> None:
     """Any query: no exception, and every page of the answer is a message Telegram accepts."""
     result = examples.search(query, limit=5)
-    check_call("sendMessage", pages.search_page(query, result, 0, key_for=key_for).params())
+    check_call("sendMessage", pages.search_page(query, result, 0, key_for=key_for).send(1).params)
 
 
 @settings(max_examples=100, deadline=None)
@@ -339,7 +338,7 @@ def test_any_query_renders_valid_telegram_html(query: str) -> None:
     """Hypothesis: any text query gives a result and a search page that passes Telegram's rules."""
     result = HOSTILE_ENGINE.search(query, limit=5)
     assert len(result.hits) <= min(5, result.total)
-    check_call("sendMessage", pages.search_page(query, result, 0, key_for=key_for).params())
+    check_call("sendMessage", pages.search_page(query, result, 0, key_for=key_for).send(1).params)
 
 
 # -- the real corpus ----------------------------------------------------------------------------
@@ -416,4 +415,4 @@ def test_corpus_result_pages_are_valid_telegram_html(corpus: Corpus) -> None:
     """The first page for sampled corpus queries passes Telegram's rules, snippets and all."""
     for query in sample_queries(corpus.posts, 40, seed=3):
         result = corpus.engine.search(query, limit=5)
-        check_call("sendMessage", pages.search_page(query, result, 0, key_for=key_for).params())
+        check_call("sendMessage", pages.search_page(query, result, 0, key_for=key_for).send(1).params)

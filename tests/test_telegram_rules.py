@@ -15,8 +15,8 @@ from bot.telegram_rules import (
     ParsedText,
     check_call,
     parse_html,
-    utf16_len,
 )
+from bot.text import utf16_len
 
 # -- parse_html: valid markup -------------------------------------------------------------------
 

@@ -49,7 +49,7 @@ async def webhook(server: FakeTelegram, tmp_path: Path) -> AsyncIterator[str]:
     finally:
         stop.set()
         await task
-        services.close()
+        services.search.close()
         store.close()
 
 

@@ -23,7 +23,8 @@ import tornado.netutil
 import tornado.web
 from telegram.constants import InlineQueryLimit, MessageLimit
 
-from bot.telegram_rules import ApiRuleError, check_call, check_reply_markup, check_text, utf16_len
+from bot.telegram_rules import ApiRuleError, check_call, check_reply_markup, check_text
+from bot.text import utf16_len
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,203 @@
+"""What readers see: the day's post, tag and search pages, inline results; never a post before it is out.
+
+A `Reading` is one moment's view for one update: the posts as loaded, the release rules at that
+moment, the search engine, and where long button texts are kept. The handlers ask it for a page
+and send what it returns; nothing here talks to Telegram.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from telegram.constants import InlineQueryLimit
+
+from bot import pages, texts
+from bot.calls import JSON, article_result
+from bot.config import Config
+from bot.pages import Page, PageRef
+from bot.posts import Library, Post, daily_posts, newest, post_for_day
+from bot.render import render_post
+from bot.schedule import Release
+from bot.search import SearchEngine, SearchResult
+from bot.tags import TagCount, find_tag, posts_with_tag, suggest_tags, tag_counts, tag_key
+from bot.text import clip, escape, one_line
+
+TAGS_PER_PAGE = 20
+POSTS_PER_PAGE = 10
+HITS_PER_PAGE = 5
+# Inline mode: at most 50 results per answer (Bot API answerInlineQuery); `next_offset` comes back
+# verbatim from the client, so it is only ever our own decimal number, and anything else counts as 0.
+INLINE_RESULTS = InlineQueryLimit.RESULTS
+MAX_INLINE_OFFSET = 10_000
+_INLINE_OFFSET = re.compile(r"[0-9]{1,5}")
+# Telegram shows a result's title on one line and its description on about two.
+MAX_RESULT_TITLE = 128
+MAX_RESULT_DESCRIPTION = 160
+
+
+@dataclass(frozen=True, slots=True)
+class TodayAnswer:
+    """/today's answer: the post to show (if any) and a note to send before it (if any)."""
+
+    post: Post | None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One moment's view of the posts for readers."""
+
+    config: Config
+    library: Library
+    release: Release
+    engine: Callable[[], SearchEngine]  # asked only when a search is made
+    key_for: pages.KeyFor  # keeps a text too long for callback data, returns its key
+    text_for: Callable[[str], str | None]  # the text kept under a key, or None
+
+    # -- the day's post ----------------------------------------------------------------------------
+
+    def post_for(self, day: dt.date) -> Post | None:
+        return post_for_day(self.library.posts, day, self.config.posts.category)
+
+    def released_daily(self) -> list[Post]:
+        """The daily posts readers may see, one a day (the file /today would show), newest first."""
+        by_day: dict[dt.date, list[Post]] = {}
+        for post in daily_posts(self.library.posts, self.config.posts.category):
+            by_day.setdefault(post.date, []).append(post)
+        return [newest(by_day[day]) for day in sorted(by_day, reverse=True) if self.release.released(day)]
+
+    def visible_posts(self) -> list[Post]:
+        """Every post readers may see: none dated after the last day that is out."""
+        last = self.release.last_day
+        return [post for post in self.library.posts if post.date <= last]
+
+    def today(self, day: dt.date) -> TodayAnswer:
+        """/today [DAY]: that day's post if it is out; for today before the publish time, a note and
+        the latest post that is out (no spoilers)."""
+        post = self.post_for(day) if self.release.released(day) else None
+        if post is not None:
+            return TodayAnswer(post)
+        released = self.released_daily()
+        if not released:
+            return TodayAnswer(None, texts.NO_POSTS)
+        if day != self.release.today:
+            return TodayAnswer(None, texts.NO_POST_FOR_DAY.format(day=day))
+        return TodayAnswer(released[0], texts.TODAY_NOT_YET.format(today=day, day=released[0].date))
+
+    # -- tags ------------------------------------------------------------------------------------
+
+    def tag_counts(self) -> list[TagCount]:
+        """Front-matter tags, categories and topics of the posts that are out, with their counts."""
+        return tag_counts(self.visible_posts(), self.config.topics)
+
+    def tag_list(self, page: int) -> Page:
+        return pages.tag_list_page(self.tag_counts(), page, key_for=self.key_for, per_page=TAGS_PER_PAGE)
+
+    def _find_tag(self, counts: list[TagCount], tag: str) -> TagCount | None:
+        """The label `tag` stands for: a tag or topic by its name, or a topic by an alias (`Nvidia`)."""
+        found = find_tag(counts, tag)
+        if found is None:
+            key = tag_key(tag)
+            topic = next((t for t in self.config.topics if key in map(tag_key, t.aliases)), None)
+            found = find_tag(counts, topic.name) if topic is not None else None
+        return found
+
+    def tag_page(self, tag: str, page: int) -> Page:
+        """A tag's posts; a tag no post carries gets the search results for it, else suggestions."""
+        counts = self.tag_counts()
+        found = self._find_tag(counts, tag)
+        if found is not None:  # shown and carried by the buttons as the blog spells it: `AI 日报`
+            posts = posts_with_tag(self.visible_posts(), found.label, self.config.topics)
+            return pages.tag_page(found.label, posts, page, key_for=self.key_for, per_page=POSTS_PER_PAGE)
+        # No post carries it, but posts may mention it: their search results instead of a dead
+        # end. `#芯片` searches for 芯片, as tags ignore a leading `#`.
+        query = tag.strip().lstrip("#")
+        result = self._search(query, 0)
+        if result.total > 0:
+            found_page = self.search_page(query, 0, result)
+            note = texts.TAG_SEARCH_INSTEAD.format(tag=clip(one_line(tag), pages.MAX_HEADING_ARG))
+            return Page(f"{escape(note)}\n{found_page.text}", found_page.reply_markup)
+        suggestions = suggest_tags(tag, [count.label for count in counts])
+        return pages.no_such_tag(tag, suggestions, key_for=self.key_for)
+
+    # -- search ----------------------------------------------------------------------------------
+
+    def _search(self, query: str, page: int) -> SearchResult:
+        return self.engine().search(
+            query, limit=HITS_PER_PAGE, offset=page * HITS_PER_PAGE, until=self.release.last_day
+        )
+
+    def search_page(self, query: str, page: int, result: SearchResult | None = None) -> Page:
+        """Page `page` of /search; `result` when that page was searched for already."""
+        if result is None:
+            result = self._search(query, page)
+        return pages.search_page(query, result, page, key_for=self.key_for, per_page=HITS_PER_PAGE)
+
+    def page_for(self, ref: PageRef) -> Page | None:
+        """The page a ◀ ▶ or tag button asks for; None for a key this bot never stored."""
+        if ref.kind == "tags":
+            return self.tag_list(ref.page)
+        arg = ref.arg if ref.key is None else self.text_for(ref.key)
+        if arg is None:
+            return None  # forged, or from another bot's database
+        if ref.kind == "tag":
+            return self.tag_page(arg, ref.page)
+        return self.search_page(arg, ref.page)
+
+    # -- inline mode -----------------------------------------------------------------------------
+
+    def inline(self, query: str, offset_text: str) -> tuple[list[JSON], str]:
+        """One page of inline results and the `next_offset` for the next page ("" if none).
+
+        A blank query lists the latest posts. Neither shows a post that is not out yet.
+        """
+        offset = inline_offset(offset_text)
+        if not one_line(query):
+            latest = self.released_daily()
+            shown = latest[offset : offset + INLINE_RESULTS]
+            end, total = offset + len(shown), len(latest)
+        else:
+            result = self.engine().search(
+                query, limit=INLINE_RESULTS, offset=offset, until=self.release.last_day
+            )
+            shown = [hit.post for hit in result.hits]
+            end, total = offset + len(shown), result.total
+        # Only forward, and only to an offset `inline_offset` accepts, or the client would loop.
+        next_offset = str(end) if offset < end < total and end <= MAX_INLINE_OFFSET else ""
+        return [inline_result(post) for post in shown], next_offset
+
+
+def inline_offset(offset: str) -> int:
+    """Where a page of inline results starts: our own `next_offset`, or 0 for anything else."""
+    if not _INLINE_OFFSET.fullmatch(offset):
+        return 0
+    value = int(offset)
+    return value if value <= MAX_INLINE_OFFSET else 0
+
+
+def inline_result(post: Post) -> dict[str, Any]:
+    """A post as an article result whose message is the channel message.
+
+    An inline result is one message, never a photo with replies, so the cover is its link
+    preview (and the result's thumbnail).
+    """
+    message = render_post(post, chat_id=0, cover="preview")[0]
+    bullet = next((b for b in map(one_line, post.summary) if b), "")
+    day = post.date.isoformat()
+    description = (
+        texts.INLINE_DESCRIPTION.format(day=day, summary=bullet)
+        if bullet
+        else texts.INLINE_DESCRIPTION_DAY.format(day=day)
+    )
+    return article_result(
+        pages.text_key(post.path.name),  # unique in the folder, stable across restarts
+        clip(one_line(post.title), MAX_RESULT_TITLE) or day,
+        clip(description, MAX_RESULT_DESCRIPTION),
+        post.url,
+        message,
+        thumbnail_url=post.cover_image,
+    )
