@@ -76,9 +76,6 @@ def build_application(
 
     `base_url`/`base_file_url` make a self-hosted Bot API server or the fake one work the same.
     """
-    # PTB 22.2+ warns on every RetryAfter unless time periods are opted in as timedelta (the
-    # future default). publish.retry_after_seconds() accepts either type.
-    os.environ.setdefault("PTB_TIMEDELTA", "true")
     api = config.telegram.api_url
     telemetry = telemetry if telemetry is not None else Telemetry()
     builder = (

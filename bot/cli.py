@@ -46,7 +46,7 @@ from bot.quality import assess
 from bot.render import describe, render_channel
 from bot.schedule import current_window
 from bot.store import PubKey, Publication, Store, StoreError, backup_database
-from bot.workflow import Decision, decide, publication_link, publish_due
+from bot.workflow import Decision, day_post, decide, publication_link, publish_due, publish_now
 
 logger = logging.getLogger(__name__)
 
@@ -365,12 +365,11 @@ def _publish(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     if config.posts.pull == "git" and not args.dry_run:
         asyncio.run(GitPull(config.posts.dir).pull())  # a failure is logged; the files there are used
     library = load_posts(config.posts.dir, site_url=config.posts.site_url)
-    post = post_for_day(library.posts, day, config.posts.category)
-    if post is None:
+    post, verdict = day_post(library, day, config)
+    if post is None or verdict is None:
         raise _CommandError(
             f"no post for {day} ({config.posts.category}) in {config.posts.dir}", EXIT_NO_POST
         )
-    verdict = assess(post)
     if args.dry_run:
         row = _read_ledger(config, lambda store: store.get(PubKey(str(config.channel.chat), day)))
         if row is not None and row.status not in ("retryable", "skipped"):
@@ -390,10 +389,13 @@ def _publish(args: argparse.Namespace, config: Config, out: TextIO) -> int:
 
     async def main() -> tuple[int, str]:
         async with _services(config, token) as services:
-            outcome = await services.publisher.publish(post, day=day, deliberate=True)
+            request = await publish_now(services, day, refresh=False)
             # Cron may be the only process: it tells the admins itself (once) about a failure,
             # an unknown outcome or a dead sender's claim.
             await services.publisher.settle(services.clock())
+        outcome = request.outcome
+        if outcome is None:  # the file went away since it was read above
+            return EXIT_NO_POST, f"no post for {day} ({config.posts.category}) in {config.posts.dir}"
         return _OUTCOME_EXIT.get(outcome.status, EXIT_FAILURE), outcome.detail
 
     code, line = _run_async(main(), config)

@@ -6,7 +6,7 @@ import logging
 import re
 import warnings
 
-from telegram.warnings import PTBUserWarning
+from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
 # A bot token is `<bot id>:<35 characters>`; in URLs it follows `/bot`. Redact both shapes
 # (TELEGRAM.md, "Logging"; RELIABILITY.md #24).
@@ -14,6 +14,7 @@ _TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
 REDACTED = "<redacted-token>"
 # PTB's warning for do_api_request on a method it has its own function for.
 DO_API_REQUEST_WARNING = r"Please use 'Bot\.\w+' instead of 'Bot\.do_api_request"
+RETRY_AFTER_WARNING = r".*attribute `retry_after` will be of type `datetime\.timedelta`"
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
@@ -62,5 +63,8 @@ def setup_logging(verbosity: int, secrets: tuple[str, ...] = ()) -> None:
     # Every Bot API call is sent as data through `Bot.do_api_request` (bot/calls.py explains why);
     # PTB warns on each one whose method it also has. Known and intended: not for the log.
     warnings.filterwarnings("ignore", message=DO_API_REQUEST_WARNING, category=PTBUserWarning)
+    # PTB 22.2+ says on every 429 that `retry_after` will become a timedelta; the sender reads it
+    # either way (publish.retry_after_seconds).
+    warnings.filterwarnings("ignore", message=RETRY_AFTER_WARNING, category=PTBDeprecationWarning)
     # The job scheduler says "Running job" at INFO every minute: only at -vv.
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if level <= logging.DEBUG else logging.WARNING)

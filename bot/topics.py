@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.posts import Post
 from bot.text import fold, strip_inline
@@ -178,6 +178,8 @@ class _Matcher:
     # lookbehind in front would make re try every alternative at every character: 12x slower.
     starts: re.Pattern[str]
     by_first: dict[str, tuple[_Alias, ...]]  # first character -> the aliases to confirm
+    # The topics of each post already looked at, by the sha256 of its file.
+    seen: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False, compare=False)
 
     def indices_in(self, text: str) -> set[int]:
         found: set[int] = set()
@@ -192,6 +194,10 @@ class _Matcher:
             # From the next character, not the match's end: an alias may start inside another.
             match = self.starts.search(text, start + 1)
         return found
+
+
+# The posts whose topics are remembered, per topic set: every post of a 10,000-post blog.
+MAX_REMEMBERED = 16384
 
 
 @functools.lru_cache(maxsize=16)  # one topic set per running bot; a few more in tests
@@ -213,22 +219,25 @@ def _search_text(post: Post) -> str:
     return fold("\n".join([post.title, *headlines(post.body)]))
 
 
-# Big enough for every post of a 10,000-post blog under one topic set, so a warm `/tag` only
-# reads the cache; it holds posts that the loaded library holds anyway.
-@functools.lru_cache(maxsize=16384)
-def _topics_of(post: Post, matcher: _Matcher) -> tuple[str, ...]:
-    found = matcher.indices_in(_search_text(post))
-    return tuple(name for index, name in enumerate(matcher.names) if index in found)
-
-
 def topics_of(post: Post, topics: tuple[Topic, ...]) -> tuple[str, ...]:
-    """The names of the topics with an alias in the post's title or `###` headlines, in `topics` order."""
+    """The names of the topics with an alias in the post's title or `###` headlines, in `topics` order.
+
+    Remembered per topic set by the file's sha256 (the title and headlines are in the file), so a
+    warm `/tag` only reads the memory.
+    """
     if not topics:
         return ()
-    return _topics_of(post, _matcher(topics))
+    matcher = _matcher(topics)
+    found = matcher.seen.get(post.sha256)
+    if found is None:
+        indices = matcher.indices_in(_search_text(post))
+        found = tuple(name for index, name in enumerate(matcher.names) if index in indices)
+        if len(matcher.seen) >= MAX_REMEMBERED:
+            matcher.seen.clear()  # a blog rewritten many times over: start again, rarely
+        matcher.seen[post.sha256] = found
+    return found
 
 
 def clear_caches() -> None:
     """Forget compiled topic sets and every post's topics: for a benchmark that measures a cold start."""
-    _topics_of.cache_clear()
     _matcher.cache_clear()

@@ -525,6 +525,12 @@ class Decision:
         return self.window.day
 
 
+def day_post(library: Library, day: dt.date, config: Config) -> tuple[Post | None, Verdict | None]:
+    """The day's post and the quality gate's verdict on it: the one place the gate is applied."""
+    post = post_for_day(library.posts, day, config.posts.category)
+    return post, assess(post) if post is not None else None
+
+
 def decide(now: dt.datetime, config: Config, store: Store, library: Library) -> Decision:
     """Read the ledger and the posts and say what `publish_due` would do now; changes nothing.
 
@@ -536,8 +542,7 @@ def decide(now: dt.datetime, config: Config, store: Store, library: Library) -> 
         return Decision(current, "wait")
     row = store.get(PubKey(str(config.channel.chat), current.day))
     status = row.status if row is not None else None
-    post = None if status in SETTLED else post_for_day(library.posts, current.day, config.posts.category)
-    verdict = assess(post) if post is not None and phase == "open" else None
+    post, verdict = (None, None) if status in SETTLED else day_post(library, current.day, config)
     action = next_action(phase, status, has_post=post is not None, held=verdict is not None and verdict.held)
     return Decision(current, action, row, post, verdict)
 
@@ -890,7 +895,12 @@ class Request:
 
 
 async def publish_now(
-    services: Services, day: dt.date, *, update_id: int | None = None, force: bool = False
+    services: Services,
+    day: dt.date,
+    *,
+    update_id: int | None = None,
+    force: bool = False,
+    refresh: bool = True,
 ) -> Request:
     """An admin's `/publish DAY` (or the 发布 button under a held post): that day's post now, even
     outside its window and past the quality gate, at most once; `force` sends one more copy,
@@ -898,7 +908,8 @@ async def publish_now(
     if update_id is not None and not services.store.first_time(update_id, now=services.clock()):
         logger.warning("update %s delivered again; /publish ignored", update_id)
         return Request(None, repeated=True)
-    await refresh_posts(services)
+    if refresh:
+        await refresh_posts(services)
     post = services.post_for(day)
     if post is None:
         return Request(None)

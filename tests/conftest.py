@@ -54,11 +54,6 @@ HOSTILE_QUERIES = (
     "x" * 5000,
 )
 
-# As bot.app.build_application does: PTB's time periods as timedelta, without deprecation warnings
-# (set here too for tests that construct PTB errors without an application).
-os.environ.setdefault("PTB_TIMEDELTA", "true")
-
-
 def corpus_dir(name: str) -> Path:
     """`../shared/corpus/<name>`, or skip the test when the corpus is not there."""
     folder = CORPUS / name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import unicodedata
 from pathlib import Path
@@ -30,7 +31,8 @@ def post(title: str = "AI 日报", body: str = "", *, day: int = 1) -> Post:
         summary=(),
         body=body,
         url=f"{SITE}/x.html",
-        sha256="0" * 64,
+        # As for a real file: the sha256 of what the topics are read from.
+        sha256=hashlib.sha256(f"{title}\n{body}".encode()).hexdigest(),
     )
 
 
