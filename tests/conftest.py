@@ -54,6 +54,7 @@ HOSTILE_QUERIES = (
     "x" * 5000,
 )
 
+
 def corpus_dir(name: str) -> Path:
     """`../shared/corpus/<name>`, or skip the test when the corpus is not there."""
     folder = CORPUS / name
