@@ -33,7 +33,7 @@ The folders:
   ending in the web-only ``<div class="telegram-card">`` block). The folder is reused while its
   file count and source match, otherwise regenerated.
 
-The goals of the issue, each printed with PASS/FAIL (the script always exits 0; it is a report):
+The goals (README.md, "Benchmark"), each printed with PASS/FAIL (the script always exits 0; it is a report):
 
 * "rendering adds at most 20% over the baseline": checked as
   median(render alone) / median(baseline) <= 0.20, on each folder. The ratio of the whole cold
@@ -86,7 +86,7 @@ SITE_URL = "https://aicode.cc"
 CHAT_ID = "@ai_news_plus"
 DATA_DIR = REPO / "bench" / ".data"  # git-ignored
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus"
-# The issue's goals.
+# The goals README.md's "Benchmark" section states.
 MAX_OVERHEAD = 0.20
 GOAL_POSTS = 10_000
 GOAL_SECONDS = 10.0

@@ -95,8 +95,9 @@ def build_application(
             )
         )
         .get_updates_request(telemetry.request(read_timeout=POLL_TIMEOUT + 10, connect_timeout=10))
-        # Paces 30 messages/s overall and 20/min per group or channel (TELEGRAM.md). No retries
-        # here: our Sender waits out RetryAfter itself, so it can tell what was delivered.
+        # Paces 30 messages/s overall and 20/min per group or channel (docs/telegram.md, "Rate
+        # limits"). No retries here: our Sender waits out RetryAfter itself, so it can tell what was
+        # delivered.
         .rate_limiter(AIORateLimiter(max_retries=0))
     )
     application: BotApplication = builder.build()
@@ -179,9 +180,10 @@ async def set_commands(application: BotApplication, config: Config) -> None:
 
 
 def log_post_problems(services: Services) -> None:
-    """Name every post file the bot skips, once at start-up (RELIABILITY #27); the rest still load.
+    """Name every post file the bot skips, once at start-up; the rest still load.
 
-    `ai-news-bot check` lists the same problems, warnings included; /status counts the files.
+    `ai-news-bot check` lists the same problems, warnings included; /status counts the files
+    (docs/reliability.md, case 27).
     """
     for problem in services.library().errors:
         logger.warning("post file skipped: %s", problem)
@@ -195,9 +197,10 @@ class PollingErrors:
     """PTB's polling `error_callback`: each error logged in one line; a 409 Conflict alerts the admins.
 
     Telegram answers 409 to `getUpdates` when another process polls with the same token (or a
-    webhook was set meanwhile): the two take turns and each loses updates (RELIABILITY #6). The
-    admins are told once per incident, not on every poll; the publish claim still allows one post.
-    PTB calls this synchronously and aborts polling if it raises, so the alert runs as a task.
+    webhook was set meanwhile): the two take turns and each loses updates (docs/reliability.md,
+    case 6). The admins are told once per incident, not on every poll; the publish claim still
+    allows one post. PTB calls this synchronously and aborts polling if it raises, so the alert
+    runs as a task.
     """
 
     def __init__(self, services: Services, *, monotonic: Callable[[], float] = time.monotonic) -> None:
@@ -266,8 +269,9 @@ async def run_bot(
         if webhook.url:
             await set_commands(application, services.config)
             # PTB's server refuses (403) a request whose X-Telegram-Bot-Api-Secret-Token header
-            # is not the secret, or that is not JSON (RELIABILITY #25). setWebhook is idempotent:
-            # every instance sets the same URL and secret; pending updates are never dropped.
+            # is not the secret, or that is not JSON (docs/reliability.md, case 25). setWebhook is
+            # idempotent: every instance sets the same URL and secret; pending updates are never
+            # dropped.
             await updater.start_webhook(
                 listen=webhook.listen,
                 port=webhook.port,

@@ -185,7 +185,7 @@ def _check(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     folder = _posts_dir(args, config)
     library = load_posts(folder, site_url=config.posts.site_url)
     problems = [*library.problems, *duplicate_days(library.posts, config.posts.category)]
-    # Issue 5 §2: the posts an automatic publish would hold, so they can be fixed beforehand.
+    # The posts an automatic publish would hold (bot/quality.py), so they can be fixed beforehand.
     for post in daily_posts(library.posts, config.posts.category):
         verdict = assess(post)
         if verdict.held:

@@ -82,7 +82,7 @@ class WebhookConfig:
     listen: str = "127.0.0.1"
     port: int = 8080
     # Only from the environment, like the token; Telegram sends it back in a header with every
-    # update, and a request without it is refused (RELIABILITY #25).
+    # update, and a request without it is refused (docs/reliability.md, case 25).
     secret: str | None = field(default=None, repr=False)
 
     @property
@@ -126,7 +126,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
-    # Topic tags for /tag (issue 4); DEFAULT_TOPICS unless the file has a [topics] table.
+    # Topic tags for /tag; DEFAULT_TOPICS unless the file has a [topics] table.
     topics: tuple[Topic, ...] = DEFAULT_TOPICS
     source: Path | None = None  # the file it came from, None when defaults apply
 

@@ -13,7 +13,8 @@ with an end mark). Then, exactly:
 - a 2-character term is one token;
 - a longer term is the phrase of its consecutive pairs: consecutive positions, so a substring.
 
-Queries never reach MATCH as typed: every term is turned into hex tokens here (STYLE.md §4).
+Queries never reach MATCH as typed: every term is turned into hex tokens here (docs/reliability.md,
+case 19).
 """
 
 from __future__ import annotations

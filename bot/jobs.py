@@ -43,7 +43,7 @@ def schedule_jobs(application: BotApplication, schedule: ScheduleConfig) -> None
     """The daily job at `time` in the blog's zone, and a reconcile job every `retry`.
 
     `misfire_grace_time=None`: APScheduler's default of 1 s silently drops a run when the event
-    loop was busy at that second (RELIABILITY #3); `coalesce` folds missed runs into one.
+    loop was busy at that second (docs/reliability.md, case 3); `coalesce` folds missed runs into one.
     """
     jobs = application.job_queue
     assert jobs is not None, "python-telegram-bot[job-queue] is a dependency"

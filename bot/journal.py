@@ -1,7 +1,7 @@
 """Messages Telegram confirmed that the database would not record: kept in a local file until it does.
 
-A send that succeeded must never be forgotten, or the day could be sent again (the design's
-"record sent; if the database is down, journal it locally"). The journal is a JSON-lines file
+A send that succeeded must never be forgotten, or the day could be sent again (docs/reliability.md,
+"Recording as soon as Telegram answers, and the journal"). The journal is a JSON-lines file
 beside the database, appended to and fsynced before the sender moves on, and replayed into the
 ledger by every trigger (the start-up check included) once the database works again.
 """

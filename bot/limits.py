@@ -1,6 +1,6 @@
 """Pacing readers: per-user and per-group budgets for answers, so a flood of /search cannot spend
 Telegram's limits (20 messages a minute in a group) that the daily post and other readers need
-(RELIABILITY.md #26).
+(docs/reliability.md, case 26).
 
 Token buckets in memory: each instance paces what it sends itself, like PTB's AIORateLimiter.
 Several instances behind webhooks would each allow this much; a shared budget belongs with the

@@ -9,7 +9,7 @@ import warnings
 from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
 # A bot token is `<bot id>:<35 characters>`; in URLs it follows `/bot`. Redact both shapes
-# (TELEGRAM.md, "Logging"; RELIABILITY.md #24).
+# (docs/telegram.md, "Logging and the token"; docs/reliability.md, case 24).
 _TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
 REDACTED = "<redacted-token>"
 # PTB's warning for do_api_request on a method it has its own function for.

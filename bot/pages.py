@@ -30,8 +30,9 @@ KeyFor = Callable[[str], str]
 #   s:<page>:<query>  search results               tk:<page>:<key>    sk:<page>:<key>   the same,
 #   n                 the "page x/y" label: no-op                     text stored under <key>
 #
-# Everything a button needs is in its data, so buttons keep working after a restart (TELEGRAM.md,
-# "Buttons": no per-process caches). <page> is 0-based, ASCII digits, no leading zeros.
+# Everything a button needs is in its data, so buttons keep working after a restart
+# (docs/telegram.md, "Buttons and callback data": no per-process caches). <page> is 0-based,
+# ASCII digits, no leading zeros.
 # These prefixes are reserved: other buttons of the bot must use other ones.
 
 NOOP = "n"

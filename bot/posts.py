@@ -22,7 +22,8 @@ from bot.text import label_key, strip_inline
 
 logger = logging.getLogger(__name__)
 
-# RELIABILITY.md #28: a file of several megabytes or a YAML alias bomb must be refused cheaply.
+# A file of several megabytes or a YAML alias bomb must be refused cheaply (docs/reliability.md,
+# case 28).
 MAX_FILE_BYTES = 1024 * 1024
 MAX_FRONT_MATTER_BYTES = 64 * 1024
 # A summary that is missing is rebuilt from at most this many headlines.
@@ -357,7 +358,7 @@ def parse_post(raw: bytes, path: Path, *, site_url: str, mtime_ns: int = 0) -> t
     if len(raw) > MAX_FILE_BYTES:
         raise _too_big(path, len(raw))
     try:
-        text = raw.decode("utf-8-sig")  # a BOM must not hide the front matter (RELIABILITY #27)
+        text = raw.decode("utf-8-sig")  # a BOM must not hide the front matter (docs/reliability.md, case 27)
     except UnicodeDecodeError as exc:
         raise PostError(path, raw.count(b"\n", 0, exc.start) + 1, "file is not valid UTF-8") from None
     if "\r" in text:

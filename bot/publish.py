@@ -46,7 +46,10 @@ logger = logging.getLogger(__name__)
 
 
 class Delivery(enum.Enum):
-    """What a failed call tells us about whether Telegram has the message (RELIABILITY.md, step 4)."""
+    """What a failed call tells us about whether Telegram has the message.
+
+    See docs/reliability.md, "Classify errors by what they prove".
+    """
 
     NOT_SENT = "not sent"  # the request never reached Telegram: safe to send again
     RETRY_AFTER = "flood wait"  # Telegram refused for now: safe to send again after the wait

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from bot.posts import Post
 from bot.text import plain_text
 
-# Issue 5 §2. Every limit below was measured on ../shared/corpus: the 242 good "AI 日报" posts in
-# posts/ against the 2 live junk posts there and the junk generator output in deleted/. Each is set
-# well outside the good posts' range, so a rule that fires means the post is broken, not unusual.
+# Every limit below was measured on the blog's real corpus (the test data tests/test_quality.py reads;
+# see README.md, "Development"): the 242 good "AI 日报" posts in its posts/ folder against the 2 live
+# junk posts there and the junk generator output in its deleted/ folder. Each is set well outside
+# the good posts' range, so a rule that fires means the post is broken, not unusual.
 
 # The generator's failed runs were titled "Example Title", "Some title text", "Report Title",
 # "System Diagnostic Report", "Monthly Summary Report", "Output Parsing Failure Report".

@@ -20,7 +20,7 @@ from bot.text import ELLIPSIS, clip, escape, is_latin, label_key, one_line, utf1
 
 # Lengths are measured on the visible text (what Telegram counts after parsing the HTML) in
 # UTF-16 code units, and kept below the limits by a margin in case Telegram counts a character
-# differently from us (TELEGRAM.md, "Text and formatting").
+# differently from us (docs/telegram.md, "Text and formatting").
 TEXT_BUDGET = MessageLimit.MAX_TEXT_LENGTH - 96
 CAPTION_BUDGET = MessageLimit.CAPTION_LENGTH - 24
 MAX_TITLE = 256
@@ -37,7 +37,7 @@ MIN_CUT = 24
 def hashtag(label: str) -> str | None:
     """`label` as a Telegram hashtag: `AI 日报` -> `#AI日报`, `GPT-5` -> `#GPT_5`; None if impossible.
 
-    A hashtag is `#` + letters, digits and `_`, and needs a letter (TELEGRAM.md, "Hashtags").
+    A hashtag is `#` + letters, digits and `_`, and needs a letter (docs/telegram.md, "Hashtags").
     Words are glued together, with `_` only where two Latin letters or digits would touch.
     """
     words = re.findall(r"\w+", label)

@@ -14,7 +14,7 @@ from typing import Protocol
 from bot.posts import Post
 from bot.text import ELLIPSIS, escape, fold, is_latin, one_line, plain_text, shown_text
 
-# Telegram inline queries are at most 256 characters (TELEGRAM.md, "inline mode"), so no reader
+# Telegram inline queries are at most 256 characters (docs/telegram.md, "Inline mode"), so no reader
 # can type more there; /search is capped the same so one request does bounded work whatever
 # is pasted into it. Ten terms is more than anyone types and keeps a query to posts x 10 scans.
 MAX_QUERY = 256

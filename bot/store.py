@@ -32,7 +32,7 @@ STATUSES: tuple[str, ...] = get_args(Status)
 # place on open; a newer file is refused.
 SCHEMA_VERSION = 3
 
-# One SQL string (STYLE.md §3). The publication table follows RELIABILITY.md's design; the
+# One SQL string. The publication table is the ledger of docs/reliability.md, "Exactly once"; the
 # primary key is what makes a second sender lose the claim.
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS publication (
@@ -196,7 +196,7 @@ class Store:
 
     Every write is its own short transaction, committed before the caller does any network I/O:
     a transaction held across an HTTP call would be rolled back by a crash and erase the claim
-    (RELIABILITY.md, "Claim"). Times are Unix seconds passed in by the caller.
+    (docs/reliability.md, "Claim before send"). Times are Unix seconds passed in by the caller.
     """
 
     def __init__(self, connection: sqlite3.Connection, path: Path | None = None) -> None:

@@ -33,7 +33,7 @@ def tag_key(text: str) -> str:
 
 def _labels(post: Post, topics: tuple[Topic, ...]) -> tuple[str, ...]:
     # Every daily post has the same front-matter tags, so the topics its headlines name are
-    # what tells one day from another (issue 4).
+    # what tells one day from another.
     return (*post.tags, post.category, *topics_of(post, topics))
 
 

@@ -1,10 +1,11 @@
 """Telegram's own rules for what a Bot API call may contain: HTML parsing, lengths, buttons.
 
 `parse_html` follows the HTML parser Telegram runs on the server (TDLib's `parse_html` in
-td/telegram/MessageEntity.cpp): only the tags listed in TELEGRAM.md, `&lt; &gt; &amp; &quot;`
-and numeric character references, any other `&` kept literally, a `<` that does not start an
-allowed tag rejected. `check_call` applies the limits of core.telegram.org/bots/api to a whole
-call. The renderer's tests use both, and so does the fake Bot API server.
+td/telegram/MessageEntity.cpp): only the tags listed in docs/telegram.md ("The HTML allow-list
+and escaping"), `&lt; &gt; &amp; &quot;` and numeric character references, any other `&` kept
+literally, a `<` that does not start an allowed tag rejected. `check_call` applies the limits of
+core.telegram.org/bots/api to a whole call. The renderer's tests use both, and so does the fake
+Bot API server.
 """
 
 from __future__ import annotations

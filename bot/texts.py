@@ -182,7 +182,7 @@ DELETE_NOTHING = "{day} 在频道里没有可删除的消息了。"
 DELETE_REFUSED = "Telegram 没有删除 {day} 的消息（{error}）。超过 48 小时的消息只能在频道里手动删除。"
 
 # -- polling (bot/app.py) --------------------------------------------------------------------------
-# Sent once per incident, not on every poll (RELIABILITY #6); {detail} is Telegram's 409 text.
+# Sent once per incident, not on every poll (docs/reliability.md, case 6); {detail} is Telegram's 409 text.
 ALERT_POLL_CONFLICT = (
     "⚠️ 另一个程序正在用同一个机器人 token 接收消息（Telegram 返回 409：{detail}）。"
     "两边会轮流抢消息，命令可能收不到。请只保留一个 ai-news-bot run，或者先删除 webhook。"

@@ -1,4 +1,4 @@
-"""Topic tags: which companies and products a post's title and `###` headlines name (issue 4)."""
+"""Topic tags: which companies and products a post's title and `###` headlines name."""
 
 from __future__ import annotations
 

@@ -89,7 +89,8 @@ def publication_link(row: Publication) -> str | None:
     )
 
 
-# A claim not recorded within this long means its sender died mid-send (RELIABILITY.md step 5).
+# A claim not recorded within this long means its sender died mid-send (docs/reliability.md,
+# "Leases and dead senders").
 LEASE_SECONDS = 600.0
 # The whole send of one publication, every fallback included, stays within this budget: no call
 # or flood wait starts after it. The one call in flight then takes at most UPLOAD_SECONDS, so a
@@ -229,8 +230,8 @@ class Publisher:
         key = PubKey(self.chat, day) if force_key is None else PubKey(self.chat, day, "manual", force_key)
         when = self.sender.clock() if now is None else now
         try:
-            # A dead sender's claim is not "being sent right now": it is unknown (RELIABILITY #8),
-            # whichever process looks first, the bot or a cron `ai-news-bot publish`.
+            # A dead sender's claim is not "being sent right now": it is unknown (docs/reliability.md,
+            # case 8), whichever process looks first, the bot or a cron `ai-news-bot publish`.
             self.expire(when)
             if self.journal.pending(key):
                 # Messages of this day are in the chat but not yet in the ledger: claiming now
@@ -247,7 +248,7 @@ class Publisher:
                 reopen_skipped=deliberate,
             )
         except StoreError as exc:
-            # Fail closed: without a committed claim nothing is sent (RELIABILITY.md #30).
+            # Fail closed: without a committed claim nothing is sent (docs/reliability.md, case 30).
             logger.error("not publishing %s: %s", day, exc)
             if isinstance(exc, DatabaseReplacedError) and not self._told_replaced:
                 self._told_replaced = True  # once per process: it stays so until a restart
@@ -709,7 +710,7 @@ async def follow_edits(services: Services) -> int:
     """Edit the last published post's channel messages in place when its file changed.
 
     Edited, replaced by a newer file for the same day, or renamed (the link changes): the
-    message is edited, never sent again (issue 5 §3). Deleted: the admins are asked, once.
+    message is edited, never sent again. Deleted: the admins are asked, once.
     Returns how many edit and delete calls were made.
     """
     chat = str(services.config.channel.chat)

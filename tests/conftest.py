@@ -23,7 +23,7 @@ CORE_EXAMPLES = (
 # they live in ../shared/corpus (or $AI_NEWS_BOT_CORPUS) and the tests that need them skip without.
 CORPUS = Path(os.environ.get("AI_NEWS_BOT_CORPUS", REPO.parent / "shared" / "corpus"))
 SITE = "https://aicode.cc"
-# Queries that break naive search code (RELIABILITY.md #19, #20): FTS5 syntax, quotes, HTML,
+# Queries that break naive search code (docs/reliability.md, cases 19 and 20): FTS5 syntax, quotes, HTML,
 # SQL, control characters, invisible and huge input. Every search path must answer them.
 HOSTILE_QUERIES = (
     '"',

@@ -417,7 +417,7 @@ async def test_automatic_forward_is_not_an_admin(bot: Bot) -> None:
 async def test_admin_removed_from_config_is_refused_after_restart(
     server: FakeTelegram, tmp_path: Path, posts: Path
 ) -> None:
-    """RELIABILITY #23: the admin list is the config's; taken out of it, an admin is a reader."""
+    """The admin list is the config's; taken out of it, an admin is a reader (after a restart)."""
     config = make_config(tmp_path, server)
     removed = replace(config, telegram=replace(config.telegram, admins=()))
     async with running_bot(server, removed, Clock(at(7))) as bot:

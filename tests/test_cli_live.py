@@ -164,7 +164,7 @@ async def test_run_with_rejected_token_never_says_it_is_polling(server: FakeTele
 
 @pytest.mark.reliability(18)
 async def test_run_refuses_to_poll_while_a_webhook_is_set(server: FakeTelegram, home: Path) -> None:
-    """RELIABILITY #18: PTB's polling start would delete a live webhook; `run` refuses instead."""
+    """PTB's polling start would delete a live webhook; `run` refuses instead."""
     server.webhook_url = "https://bot.example/hook"
     result = await cli("run", *CONFIG, cwd=home, env=environment(server, token=server.token))
     assert (result.code, len(result.err_lines)) == (EXIT_USAGE, 1)

@@ -1,4 +1,4 @@
-"""Issue 5 §1: SIGKILL between claim and record, over many seeded runs. Never two channel messages.
+"""SIGKILL between claim and record, over many seeded runs. Never two channel messages.
 
 Each run starts a real `python -m bot` process against the fake Bot API with a real SQLite ledger:
 `publish DAY` (as system cron runs it) or `run` (the bot, whose start-up catch-up publishes). The
@@ -13,7 +13,7 @@ with SIGKILL from its `on_request` hook:
 Then the real bot starts on the same ledger after the claim's lease ran out, inside the day's
 publishing window, with a fault of its own, sometimes with a second instance racing it, and the
 publish step runs a few more times. Every day ends with exactly one channel message, or with none
-and the admins told; never two (RELIABILITY.md #8, #9, "effectively-once publishing"). The tests at
+and the admins told; never two (docs/reliability.md, cases 8 and 9, and "Exactly once"). The tests at
 the end pin three ways the admins were once left untold: a kill between recording a failure and
 alerting, a cron-only setup after a killed send, and a `publish` that fails by itself.
 

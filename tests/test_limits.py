@@ -1,4 +1,7 @@
-"""Pacing readers (RELIABILITY #26): the budgets themselves, then a /search flood in a live group."""
+"""Pacing readers: the budgets themselves, then a /search flood in a live group.
+
+docs/reliability.md, case 26.
+"""
 
 from __future__ import annotations
 

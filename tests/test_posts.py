@@ -250,7 +250,7 @@ def test_h1_differing_from_the_title_is_kept() -> None:
 
 @pytest.mark.reliability(27)
 def test_bom_and_crlf_do_not_hide_front_matter() -> None:
-    """A UTF-8 BOM and Windows line ends still parse (RELIABILITY #27)."""
+    """A UTF-8 BOM and Windows line ends still parse (docs/reliability.md, case 27)."""
     raw = "\ufeff---\r\ntitle: T\r\ndate: 2026-03-01\r\n---\r\n正文\r\n".encode()
     post = parse(raw)
     assert (post.title, post.body) == ("T", "正文")
@@ -315,7 +315,7 @@ def test_invalid_utf8_names_the_line() -> None:
 
 @pytest.mark.reliability(28)
 def test_oversized_file_rejected_before_parsing(tmp_path: Path) -> None:
-    """A file over 1 MB is refused without being parsed (RELIABILITY #28)."""
+    """A file over 1 MB is refused without being parsed (docs/reliability.md, case 28)."""
     path = tmp_path / "huge.md"
     path.write_bytes(b"---\ntitle: T\ndate: 2026-03-01\n---\n" + b"x" * MAX_FILE_BYTES)
     started = time.perf_counter()

@@ -304,8 +304,8 @@ async def test_publish_records_path_and_hash(bot: Bot) -> None:
 
 @pytest.mark.reliability(29)
 async def test_file_swapped_mid_send_sends_what_was_claimed(bot: Bot) -> None:
-    """RELIABILITY #29: the file changes between the claim and the send: the message is the
-    claimed version and the ledger says so; the edits job then brings the message up to date."""
+    """The file changes between the claim and the send: the message is the claimed version and the
+    ledger says so; the edits job then brings the message up to date (docs/reliability.md, case 29)."""
     post = bot.services.post_for(TODAY)
     assert post is not None
     bot.server.delay_next("sendMessage", 0.5)

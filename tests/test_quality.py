@@ -1,4 +1,4 @@
-"""The quality gate: which daily posts an automatic publish holds back, and why (issue 5 §2)."""
+"""The quality gate: which daily posts an automatic publish holds back, and why."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
-"""RELIABILITY.md cases not covered elsewhere, each through the running bot (or the CLI as a process).
+"""Cases of docs/reliability.md not covered elsewhere, each through the running bot (or the CLI as a
+process).
 
 Every test for a case, here or in another file, is marked `reliability(N)` with its case number in
-../shared/RELIABILITY.md; the first test below checks that all 30 cases have one.
+docs/reliability.md, and listed under that case there; the first test below checks that the
+document and the markers agree. The `# -- #N` section comments below name those case numbers.
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ from tests.test_cli_live import OUTCOMES, environment, finish, start, until_poll
 
 KEY = PubKey(CHANNEL, TODAY)
 RELIABILITY_CASES = 30
+RELIABILITY_DOC = REPO / "docs" / "reliability.md"
+# In docs/reliability.md: each case is a `### Case N: title` heading, and its tests are list items
+# `- `tests/FILE::FUNCTION`` below it (other mentions of tests are prose and not read here).
+_CASE_HEADING = re.compile(r"^### Case (\d+): ", re.MULTILINE)
+_LISTED_TEST = re.compile(r"^- `tests/(test_\w+\.py)::(\w+)`$", re.MULTILINE)
 
 
 def _marked_cases() -> dict[int, list[str]]:
@@ -69,16 +76,42 @@ def _marked_cases() -> dict[int, list[str]]:
     return found
 
 
+def _documented_cases() -> tuple[list[int], dict[int, list[str]]]:
+    """The case numbers of docs/reliability.md's headings in document order, and for each case the
+    tests listed under it (up to the next case or the next `## ` section)."""
+    text = RELIABILITY_DOC.read_text(encoding="utf-8")
+    headings = list(_CASE_HEADING.finditer(text))
+    numbers = [int(heading[1]) for heading in headings]
+    listed: dict[int, list[str]] = {}
+    for index, heading in enumerate(headings):
+        if index + 1 < len(headings):
+            end = headings[index + 1].start()
+        else:
+            section = text.find("\n## ", heading.end())
+            end = len(text) if section == -1 else section
+        body = text[heading.end() : end]
+        listed[int(heading[1])] = [f"{name}::{test}" for name, test in _LISTED_TEST.findall(body)]
+    return numbers, listed
+
+
 def test_every_reliability_case_has_a_test() -> None:
-    """Each of the 30 cases in ../shared/RELIABILITY.md is covered by at least one marked test."""
+    """docs/reliability.md numbers its cases 1 to 30 in order; every case has a marked test, every
+    marker names one of them, and each case lists exactly the tests marked with its number."""
+    every = list(range(1, RELIABILITY_CASES + 1))
+    numbers, listed = _documented_cases()
+    assert numbers == every, f"case headings in {RELIABILITY_DOC.name}: {numbers}"
     found = _marked_cases()
-    assert sorted(found) == list(range(1, RELIABILITY_CASES + 1)), (
-        f"cases without a test: {sorted(set(range(1, RELIABILITY_CASES + 1)) - set(found))}"
+    assert sorted(found) == every, (
+        f"cases without a marked test: {sorted(set(every) - set(found))}; "
+        f"markers for no case: {sorted(set(found) - set(every))}"
     )
-    cases = REPO.parent / "shared" / "RELIABILITY.md"
-    if cases.exists():  # the numbering still matches the document
-        rows = re.findall(r"^\| (\d+) \|", cases.read_text(encoding="utf-8"), re.M)
-        assert [int(n) for n in rows] == list(range(1, RELIABILITY_CASES + 1))
+    for case in every:
+        marked, documented = set(found[case]), set(listed[case])
+        assert documented == marked, (
+            f"case {case}: marked but not listed in {RELIABILITY_DOC.name}: {sorted(marked - documented)}; "
+            f"listed but not marked reliability({case}): {sorted(documented - marked)}"
+        )
+        assert len(listed[case]) == len(documented), f"case {case}: a test is listed twice"
 
 
 TOKYO = ZoneInfo("Asia/Tokyo")

@@ -1,4 +1,7 @@
-"""The publishing window: local dates and times in the blog's zone, DST included (RELIABILITY #4, #5)."""
+"""The publishing window: local dates and times in the blog's zone, DST included.
+
+docs/reliability.md, cases 4 and 5.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ def schedule(zone: ZoneInfo, hour: int, minute: int = 0, catch_up_hours: float =
 
 @pytest.mark.reliability(5)
 def test_window_is_the_local_time_not_utc() -> None:
-    """08:00 in Asia/Shanghai is 00:00 UTC: a naive time is never read as UTC (RELIABILITY #5)."""
+    """08:00 in Asia/Shanghai is 00:00 UTC: a naive time is never read as UTC."""
     w = window(dt.date(2026, 11, 29), schedule(SHANGHAI, 8))
     assert (w.start, w.end) == (
         dt.datetime(2026, 11, 29, 0, 0, tzinfo=UTC),
@@ -40,7 +43,7 @@ def test_window_is_the_local_time_not_utc() -> None:
 )
 @pytest.mark.reliability(4)
 def test_dst_days_have_one_window(day: dt.date, start_utc: dt.datetime) -> None:
-    """A publish time in the skipped or repeated hour still gives one window that day (RELIABILITY #4)."""
+    """A publish time in the skipped or repeated hour still gives one window that day."""
     w = window(day, schedule(BERLIN, 2, 30))
     assert w.start == start_utc
     assert w.end - w.start == dt.timedelta(hours=6)

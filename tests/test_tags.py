@@ -154,7 +154,7 @@ def test_corpus_tag_counts_and_lookup() -> None:
     assert sum(1 for tc in counts if tc.count == 0) == 0
 
 
-# -- topics (issue 4) ---------------------------------------------------------------------------
+# -- topics ------------------------------------------------------------------------------------
 
 TOPICS = (
     Topic("OpenAI", ("OpenAI", "ChatGPT", "GPT-")),

@@ -1,4 +1,4 @@
-"""Topics: the headlines of a post, and which topics its title and `###` headlines name (issue 4)."""
+"""Topics: the headlines of a post, and which topics its title and `###` headlines name."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Webhook mode (RELIABILITY #25): only requests carrying the secret are processed."""
+"""Webhook mode (docs/reliability.md, case 25): only requests carrying the secret are processed."""
 
 from __future__ import annotations
 

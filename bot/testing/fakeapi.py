@@ -33,7 +33,7 @@ Files = dict[str, bytes]
 
 DEFAULT_CHANNELS: Mapping[str, int] = MappingProxyType({"@ai_news_plus": -1001234567890})
 DEFAULT_USER_ID = 123456789
-GROUP_ANONYMOUS_BOT = 1087968824  # `from` of anonymous group admins (TELEGRAM.md)
+GROUP_ANONYMOUS_BOT = 1087968824  # `from` of anonymous group admins (docs/telegram.md, "Who sent an update")
 CHANNEL_BOT = 136817688  # `from` of messages a user posts on behalf of a channel
 
 _VALIDATED = frozenset(
