@@ -1,0 +1,335 @@
+"""Where durable state lives: an SQLite file (the default) or PostgreSQL (several instances on one
+ledger), behind one small async engine that `bot.store` writes its SQL against.
+
+Both engines run the same statements, written with `?` placeholders (PostgreSQL's `%s` are
+substituted here) and a handful of standard SQL features both have (`ON CONFLICT`, `RETURNING`).
+Neither ever blocks the event loop: SQLite's calls run in a worker thread of their own, and
+PostgreSQL goes through psycopg 3's async driver and psycopg-pool.
+
+A transaction is short and committed before the caller does any network I/O: one held across an
+HTTP call would be rolled back by a crash and erase a claim (docs/reliability.md, "Exactly once").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import re
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+
+from bot.config import describe_database
+
+if TYPE_CHECKING:  # an extra: imported for real only when PostgreSQL is configured
+    from psycopg import AsyncConnection
+
+Row = Mapping[str, Any]
+Dialect = Literal["sqlite", "postgres"]
+_T = TypeVar("_T")
+
+# How long a writer waits for another's lock, and a PostgreSQL statement or a connection from the
+# pool at most: longer is someone holding the database (a backup, a stuck process), and the call
+# fails closed instead; the next trigger tries again.
+BUSY_TIMEOUT = 1.0
+PG_STATEMENT_TIMEOUT = 5.0
+PG_POOL_TIMEOUT = 5.0
+
+
+class EngineError(Exception):
+    """The database refused or could not be reached; the message says which and why."""
+
+
+class ReplacedError(EngineError):
+    """The database file at the configured path is no longer the one this process opened."""
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What one statement did: rows it returned (RETURNING, SELECT) and rows it changed."""
+
+    rows: list[Row]
+    rowcount: int
+
+
+class Tx(Protocol):
+    """One open transaction."""
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> Result: ...
+
+
+class Engine(Protocol):
+    """What the store needs from a database."""
+
+    dialect: Dialect
+    where: str  # the file, or the URL without its password: for messages
+
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[Tx]: ...
+
+    async def read(self, sql: str, args: Sequence[Any] = ()) -> list[Row]: ...
+
+    async def now(self) -> float:
+        """The database's clock (Unix seconds): leases are judged by it, not by any instance's."""
+        ...
+
+    async def check_same(self) -> None:
+        """Raise ReplacedError when the database is no longer the one opened (SQLite: a file
+        deleted or replaced under the running bot)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def is_url(database: str | Path) -> bool:
+    return str(database).startswith(("postgresql://", "postgres://"))
+
+
+# -- SQLite ---------------------------------------------------------------------------------------
+
+
+class _SQLiteTx:
+    def __init__(self, engine: SQLiteEngine) -> None:
+        self._engine = engine
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> Result:
+        return await self._engine._call(lambda db: _sqlite_execute(db, sql, args))
+
+
+def _sqlite_execute(db: sqlite3.Connection, sql: str, args: Sequence[Any]) -> Result:
+    cursor = db.execute(sql, tuple(args))
+    rows = cursor.fetchall() if cursor.description is not None else []
+    return Result(rows, cursor.rowcount)
+
+
+class SQLiteEngine:
+    """One SQLite file, one connection, used from one worker thread of its own.
+
+    WAL lets readers go on while one process writes; `busy_timeout` makes a second writer (a cron
+    `publish` beside the bot) wait a moment instead of failing at once; `synchronous = FULL`
+    makes a committed claim survive a power loss. Transactions in this process take turns (an
+    asyncio lock); across processes SQLite's own lock serialises them (BEGIN IMMEDIATE).
+    """
+
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, path: Path | str, *, timeout: float = BUSY_TIMEOUT) -> None:
+        self.path = path
+        self.where = str(path)
+        self._timeout = timeout
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._lock = asyncio.Lock()
+        self._db: sqlite3.Connection | None = None
+        self._identity: tuple[int, int] | None = None
+
+    async def open(self) -> None:
+        self._db = await self._run(self._connect)
+        if str(self.path) != ":memory:":
+            self._identity = _file_identity(Path(self.path))
+
+    def _connect(self) -> sqlite3.Connection:
+        if str(self.path) != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = FULL")
+        return db
+
+    async def _run(self, work: Callable[[], _T]) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, work)
+
+    async def _call(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        db = self._db
+        if db is None:
+            raise EngineError(f"{self.where}: the database is not open")
+        try:
+            return await self._run(functools.partial(work, db))
+        except sqlite3.Error as exc:
+            raise EngineError(f"database unavailable: {exc}") from exc
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        async with self._lock:
+            await self._call(lambda db: db.execute("BEGIN IMMEDIATE"))
+            try:
+                yield _SQLiteTx(self)
+            except BaseException:
+                with contextlib.suppress(EngineError):
+                    await self._call(lambda db: db.execute("ROLLBACK"))
+                raise
+            await self._call(lambda db: db.execute("COMMIT"))
+
+    async def read(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        async with self._lock:  # never in the middle of this process's own open transaction
+            return (await self._call(lambda db: _sqlite_execute(db, sql, args))).rows
+
+    async def script(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run `work` on the connection in the worker thread (migrations, backups)."""
+        async with self._lock:
+            return await self._call(work)
+
+    async def now(self) -> float:
+        return time.time()  # one machine: its clock is the database's
+
+    async def check_same(self) -> None:
+        if self._identity is None:
+            return
+        now = _file_identity(Path(self.path))
+        if now != self._identity:
+            what = "deleted" if now is None else "replaced by another file"
+            raise ReplacedError(
+                f"{self.path} was {what} while the bot ran; restart it so every process uses one ledger"
+            )
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await self._run(db.close)
+        self._thread.shutdown(wait=False)
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path`; None when there is none."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+# -- PostgreSQL -----------------------------------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+@functools.lru_cache(maxsize=512)  # the store's few dozen statements
+def _pg_sql(sql: str) -> str:
+    """`?` placeholders as psycopg's `%s` (and a literal `%` doubled)."""
+    return _PLACEHOLDER.sub("%s", sql.replace("%", "%%"))
+
+
+class _PostgresTx:
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> Result:
+        import psycopg  # noqa: PLC0415 - an extra: imported only when PostgreSQL is configured
+
+        try:
+            cursor = await self._connection.execute(_pg_sql(sql), tuple(args))
+            rows = await cursor.fetchall() if cursor.description is not None else []
+        except psycopg.Error as exc:
+            raise EngineError(f"database unavailable: {exc}") from exc
+        return Result(list(rows), cursor.rowcount)
+
+
+class PostgresEngine:
+    """A pool of psycopg 3 async connections to one PostgreSQL database.
+
+    Statements time out after PG_STATEMENT_TIMEOUT and a free connection is waited for at most
+    PG_POOL_TIMEOUT, so a stuck database fails a call instead of stalling the bot.
+    """
+
+    dialect: Dialect = "postgres"
+
+    def __init__(self, url: str, *, max_size: int = 4) -> None:
+        self.url = url
+        self.where = describe_database(url)
+        self._max_size = max_size
+        self._pool: Any = None
+
+    async def open(self) -> None:
+        try:
+            import psycopg  # noqa: PLC0415 - an extra: pip install 'ai-news-bot[postgres]'
+            from psycopg.rows import dict_row  # noqa: PLC0415
+            from psycopg_pool import AsyncConnectionPool  # noqa: PLC0415
+        except ImportError as exc:
+            raise EngineError("PostgreSQL needs the extra: pip install 'ai-news-bot[postgres]'") from exc
+        options = f"-c statement_timeout={int(PG_STATEMENT_TIMEOUT * 1000)}"
+        self._pool = AsyncConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=self._max_size,
+            timeout=PG_POOL_TIMEOUT,
+            open=False,
+            kwargs={"row_factory": dict_row, "autocommit": True, "options": options, "connect_timeout": 5},
+        )
+        try:
+            await self._pool.open(wait=True, timeout=PG_POOL_TIMEOUT)
+        except (psycopg.Error, Exception) as exc:
+            await self._pool.close()
+            self._pool = None
+            raise EngineError(f"{self.where}: cannot connect: {exc}") from exc
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        import psycopg  # noqa: PLC0415
+
+        if self._pool is None:
+            raise EngineError(f"{self.where}: the database is not open")
+        try:
+            async with self._pool.connection() as connection, connection.transaction():
+                yield _PostgresTx(connection)
+        except psycopg.Error as exc:
+            raise EngineError(f"database unavailable: {exc}") from exc
+        except TimeoutError as exc:  # psycopg_pool.PoolTimeout is one
+            raise EngineError(f"database unavailable: no connection within {PG_POOL_TIMEOUT:.0f} s") from exc
+
+    async def read(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        async with self.transaction() as tx:
+            return (await tx.execute(sql, args)).rows
+
+    async def now(self) -> float:
+        (row,) = await self.read("SELECT extract(epoch FROM clock_timestamp())::float8 AS now")
+        return float(row["now"])
+
+    async def check_same(self) -> None:
+        return None  # a server, not a file: nothing can replace it under us
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncConnection[dict[str, Any]]]:
+        """A connection of its own, outside the pool, for as long as the caller needs it (the
+        leader's advisory lock lives as long as this session). TCP keepalives on both ends: a
+        leader cut off by the network loses the session, and the server frees its lock, within
+        about 25 s instead of the system default of hours."""
+        import psycopg  # noqa: PLC0415
+        from psycopg.rows import dict_row  # noqa: PLC0415
+
+        try:
+            connection = await psycopg.AsyncConnection.connect(
+                self.url,
+                autocommit=True,
+                row_factory=dict_row,
+                connect_timeout=5,
+                keepalives=1,
+                keepalives_idle=10,
+                keepalives_interval=5,
+                keepalives_count=3,
+                options="-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3",
+            )
+        except psycopg.Error as exc:
+            raise EngineError(f"{self.where}: cannot connect: {exc}") from exc
+        try:
+            yield connection
+        finally:
+            with contextlib.suppress(psycopg.Error):
+                await connection.close()
+
+
+async def open_engine(database: str | Path) -> SQLiteEngine | PostgresEngine:
+    """The engine for `[storage] database`: a `postgresql://` URL, or a path to an SQLite file."""
+    engine: SQLiteEngine | PostgresEngine
+    engine = PostgresEngine(str(database)) if is_url(database) else SQLiteEngine(database)
+    await engine.open()
+    return engine
