@@ -8,7 +8,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -21,6 +21,7 @@ from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defau
 from bot import handlers, texts
 from bot.config import Config
 from bot.context import BotApplication, Context, Services, journal_path, search_index_path
+from bot.engines import PostgresEngine
 from bot.gitpull import GitPull
 from bot.health import (
     API_DOWN_AFTER,
@@ -35,7 +36,9 @@ from bot.health import (
 from bot.index import Searcher
 from bot.jobs import schedule_jobs
 from bot.journal import Journal
+from bot.leader import Leadership
 from bot.limits import ReaderLimits
+from bot.polling import Poller
 from bot.posts import PostFolder
 from bot.publish import (
     CONNECT_TIMEOUT,
@@ -148,7 +151,7 @@ def build_services(
         sender=sender,
         publisher=publisher,
         search=Searcher(search_index_path(config), config.posts.dir, site_url=config.posts.site_url),
-        limits=ReaderLimits(),
+        limits=ReaderLimits(store),
         telemetry=telemetry,
         clock=clock,
         missing_since={},
@@ -284,13 +287,24 @@ async def run_bot(
         else:
             info = await application.bot.get_webhook_info()
             if info.url:
-                # PTB's polling start would delete it and silently take the bot off its webhook.
+                # Polling would take the bot off its webhook, or fail with 409 for ever.
                 raise RunError(f"a webhook is set ({info.url}); remove it first, or configure [webhook] url")
             await set_commands(application, services.config)
-            await updater.start_polling(
-                timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES, error_callback=polling_errors
-            )
         await application.start()
+        poller = Poller(
+            application, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES, on_error=polling_errors
+        )
+        election: asyncio.Task[None] | None = None
+        if not webhook.url:
+            engine = services.store.engine
+            if isinstance(engine, PostgresEngine):
+                # Several instances may share this database: only the elected one polls (Telegram
+                # answers a second poller with 409). The others serve jobs and take over at once.
+                election = asyncio.create_task(
+                    Leadership(engine).run(_async(poller.start), poller.stop, stop), name="election"
+                )
+            else:
+                poller.start()
         health = await _start_health(services)
         if ready is not None:
             ready()
@@ -313,7 +327,11 @@ async def run_bot(
         finally:
             if health is not None:
                 await health.stop()
-            await updater.stop()
+            if election is not None:
+                await election
+            await poller.stop()
+            if updater.running:
+                await updater.stop()
             await polling_errors.drain()
             await application.stop()
 
@@ -330,18 +348,18 @@ async def _start_health(services: Services) -> HealthServer | None:
     return server
 
 
-def health_report(services: Services) -> Report:
+async def health_report(services: Services) -> Report:
     """/healthz: the facts, and whether they add up to healthy (bot.health.judge)."""
     zone = services.config.schedule.timezone
     api = services.telemetry.api
     today = services.today()
     chat = str(services.config.channel.chat)
     try:
-        row = services.store.get(PubKey(chat, today))
-        last = services.store.last_sent(chat)
+        row = await services.store.get(PubKey(chat, today))
+        last = await services.store.last_sent(chat)
     except StoreError:
         row = last = None
-    writable = services.store.writable()
+    writable = await services.store.writable()
     polling = not services.config.webhook.url
     receiving = (
         api.last_updates is not None and services.clock() - api.last_updates < UPDATES_STALE_AFTER
@@ -409,6 +427,13 @@ async def _reach_bot_api(application: BotApplication, api_url: str, stop: asynci
             return False
         wait = min(wait * 2, START_RETRY_MAX)
         attempt += 1
+
+
+def _async(start: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        start()
+
+    return run
 
 
 def demo_config(config: Config, *, api_url: str, admins: tuple[int, ...], database: Any) -> Config:
