@@ -251,7 +251,7 @@ class PostgresEngine:
             from psycopg_pool import AsyncConnectionPool  # noqa: PLC0415
         except ImportError as exc:
             raise EngineError("PostgreSQL needs the extra: pip install 'ai-news-bot[postgres]'") from exc
-        options = f"-c statement_timeout={int(PG_STATEMENT_TIMEOUT * 1000)}"
+        options = self._options(f"-c statement_timeout={int(PG_STATEMENT_TIMEOUT * 1000)}")
         self._pool = AsyncConnectionPool(
             self.url,
             min_size=1,
@@ -266,6 +266,13 @@ class PostgresEngine:
             await self._pool.close()
             self._pool = None
             raise EngineError(f"{self.where}: cannot connect: {exc}") from exc
+
+    def _options(self, ours: str) -> str:
+        """Server options for a connection: the URL's own (`?options=-csearch_path%3Dbot`) and ours."""
+        from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415
+
+        theirs = conninfo_to_dict(self.url).get("options")
+        return f"{theirs} {ours}" if theirs else ours
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
@@ -316,7 +323,9 @@ class PostgresEngine:
                 keepalives_idle=10,
                 keepalives_interval=5,
                 keepalives_count=3,
-                options="-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3",
+                options=self._options(
+                    "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3"
+                ),
             )
         except psycopg.Error as exc:
             raise EngineError(f"{self.where}: cannot connect: {exc}") from exc

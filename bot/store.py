@@ -695,7 +695,7 @@ class Store:
 
     async def events(self, limit: int = 5) -> list[Event]:
         rows = await self.engine.read(
-            "SELECT at, level, message FROM event ORDER BY id DESC LIMIT ?", (limit,)
+            "SELECT at, level, message FROM event ORDER BY at DESC, id DESC LIMIT ?", (limit,)
         )
         return [Event(row["at"], row["level"], row["message"]) for row in rows]
 
@@ -751,7 +751,9 @@ async def _migrate_postgres(tx: Tx) -> None:
 
 # -- moving and copying -----------------------------------------------------------------------------
 
-# Every table, in an order that can be copied into, with the columns that identify a row.
+# Every table worth moving, with the columns that identify a row. Events have no identity beyond
+# what they say and when (their ids are each database's own). Pacing buckets are not moved: they
+# refill within a minute.
 _TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("publication", ("chat", "pub_date", "kind", "request_key")),
     ("processed_update", ("update_id",)),
@@ -760,13 +762,13 @@ _TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("text_key", ("key",)),
     ("held_post", ("chat", "pub_date", "post_sha256")),
     ("notice", ("key",)),
-    ("event", ("id",)),
 )
 
 
 async def copy_database(source: Store, target: Store) -> dict[str, int]:
     """Copy every row of `source` into `target` that `target` does not have yet (by primary
-    key): safe to run again, and what is already there wins. How many rows each table got."""
+    key; an event by its time, level and text): safe to run again, and what is already there
+    wins. How many rows each table got."""
     copied: dict[str, int] = {}
     for table, key in _TABLES:
         rows = await source.engine.read(f"SELECT * FROM {table}")  # noqa: S608 - our own table names
@@ -774,19 +776,25 @@ async def copy_database(source: Store, target: Store) -> dict[str, int]:
         async with target.engine.transaction() as tx:
             for row in rows:
                 columns = list(row.keys())
-                values = [row[column] for column in columns]
                 statement = (
                     f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"  # noqa: S608
                     f" ON CONFLICT ({', '.join(key)}) DO NOTHING"
                 )
-                count += (await tx.execute(statement, values)).rowcount
-            if table == "event" and target.engine.dialect == "postgres":
-                # Rows came with their ids: the identity must continue after the largest.
-                await tx.execute(
-                    "SELECT setval(pg_get_serial_sequence('event', 'id'),"
-                    " COALESCE((SELECT max(id) FROM event), 0) + 1, false)"
-                )
+                count += (await tx.execute(statement, [row[column] for column in columns])).rowcount
         copied[table] = count
+    events = await source.engine.read("SELECT at, level, message FROM event ORDER BY id")
+    count = 0
+    async with target.engine.transaction() as tx:
+        for event in events:
+            values = (event["at"], event["level"], event["message"])
+            count += (
+                await tx.execute(
+                    "INSERT INTO event (at, level, message) SELECT ?, ?, ? WHERE NOT EXISTS"
+                    " (SELECT 1 FROM event WHERE at = ? AND level = ? AND message = ?)",
+                    values + values,
+                )
+            ).rowcount
+    copied["event"] = count
     return copied
 
 
