@@ -328,6 +328,23 @@ async def test_run_logs_where_its_ledger_and_posts_are(server: FakeTelegram, hom
     assert f"database {home / 'bot.db'}, posts {home / 'posts'}" in result.err
 
 
+async def test_run_never_imports_the_fake_telegram(server: FakeTelegram, home: Path) -> None:
+    """The fake Bot API server is test and demo code: `run` answers readers without ever importing
+    `bot.testing` (PYTHONPROFILEIMPORTTIME lists every module the process imported)."""
+    env = {**environment(server, token=server.token), "PYTHONPROFILEIMPORTTIME": "1"}
+    process = await start("run", *CONFIG, cwd=home, env=env)
+    await until_polling(server, process)
+    server.user_message("/today", user_id=READER)
+    await server.wait_for(lambda: len(server.sent(READER)) >= 1)
+    process.send_signal(signal.SIGTERM)
+    result = await finish(process)
+    imported = [
+        line.rsplit("|", 1)[-1].strip() for line in result.err.splitlines() if line.startswith("import time:")
+    ]
+    assert "bot.app" in imported  # the listing is there
+    assert [name for name in imported if name.startswith("bot.testing")] == []
+
+
 async def test_run_warns_when_no_admin_is_configured(server: FakeTelegram, home: Path) -> None:
     """Without `[telegram] admins`, `run` warns at start: nobody could publish by hand or hear of a
     failed day."""
