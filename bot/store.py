@@ -800,11 +800,12 @@ async def copy_database(source: Store, target: Store) -> dict[str, int]:
 
 def backup_database(source: Path, target: Path) -> None:
     """A consistent copy of the SQLite file at `source` in a new file `target`, with SQLite's
-    online backup API: pages are copied in steps while other processes keep writing, and each
-    step waits out a writer like any connection (the busy timeout)."""
+    online backup API, in one step: it reads one snapshot while other processes keep writing (in
+    WAL mode a reader never blocks a writer). In several steps, every write by another connection
+    between two steps would restart the copy, and a busy bot could keep it from ever finishing."""
     source_db = sqlite3.connect(source, timeout=BUSY_TIMEOUT)
     with contextlib.closing(source_db) as src, contextlib.closing(sqlite3.connect(target)) as dst:
-        src.backup(dst, pages=256)
+        src.backup(dst, pages=-1)
         (result,) = dst.execute("PRAGMA integrity_check").fetchone()
         if result != "ok":
             raise sqlite3.DatabaseError(f"the copy failed its integrity check: {result}")

@@ -1,4 +1,5 @@
-"""Shared fixtures: the example posts, and the real blog corpus when it is beside the repository."""
+"""Shared fixtures: the fake Bot API, the example posts, the running bot, and the real blog corpus
+when it is beside the repository. Helpers that are not fixtures live in tests/helpers/."""
 
 from __future__ import annotations
 
@@ -8,10 +9,19 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import Config
 from bot.testing.fakeapi import FakeTelegram
+from tests.helpers.harness import (
+    Bot,
+    Clock,
+    admin_has_written,
+    at,
+    copy_example_posts,
+    make_config,
+    running_bot,
+)
+from tests.helpers.paths import REPO
 
-REPO = Path(__file__).resolve().parent.parent
-EXAMPLE_POSTS = REPO / "posts"
 # The example posts the page and tag tests spell out in full (the others only make the lists
 # long enough to page through in the demo).
 CORE_EXAMPLES = (
@@ -22,7 +32,6 @@ CORE_EXAMPLES = (
 # The real posts are third-party text used as test data only, never copied into the repository:
 # they live in ../shared/corpus (or $AI_NEWS_BOT_CORPUS) and the tests that need them skip without.
 CORPUS = Path(os.environ.get("AI_NEWS_BOT_CORPUS", REPO.parent / "shared" / "corpus"))
-SITE = "https://aicode.cc"
 # Queries that break naive search code (docs/reliability.md, cases 19 and 20): FTS5 syntax, quotes, HTML,
 # SQL, control characters, invisible and huge input. Every search path must answer them.
 HOSTILE_QUERIES = (
@@ -79,10 +88,39 @@ async def server() -> AsyncIterator[FakeTelegram]:
 
 
 @pytest.fixture
+def posts(tmp_path: Path) -> Path:
+    """The example posts, copied to this test's posts folder (make_config's `posts.dir`)."""
+    return copy_example_posts(tmp_path / "posts")
+
+
+@pytest.fixture
+def config(server: FakeTelegram, tmp_path: Path) -> Config:
+    """The bot's configuration: make_config's layout under tmp_path. A module may override it."""
+    return make_config(tmp_path, server)
+
+
+@pytest.fixture
+async def bot(server: FakeTelegram, config: Config, posts: Path) -> AsyncIterator[Bot]:
+    """The example posts and the real bot started at 07:00, before the publish time: nothing is
+    published by itself until a test moves the clock and runs a job (or an admin publishes)."""
+    async with running_bot(server, config, Clock(at(7))) as running:
+        yield running
+
+
+@pytest.fixture(name="admin_has_written")
+def admin_has_written_fixture(server: FakeTelegram) -> None:
+    """The admin has written to the bot before it starts, so the admins' alerts can arrive
+    (`@pytest.mark.usefixtures("admin_has_written")`)."""
+    admin_has_written(server)
+
+
+@pytest.fixture
 def corpus_posts() -> Path:
+    """The real blog's posts (skips without the corpus)."""
     return corpus_dir("posts")
 
 
 @pytest.fixture
 def corpus_deleted() -> Path:
+    """The real blog's deleted posts (skips without the corpus)."""
     return corpus_dir("deleted")

@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.cli import main
 from bot.jobs import DAILY_JOB
 from bot.testing.fakeapi import FakeTelegram
-from tests.harness import (
+from tests.helpers.harness import (
     ADMIN,
     CHANNEL,
     READER,

@@ -12,7 +12,8 @@ import pytest
 
 from bot.cli import EXIT_FAILURE, EXIT_NO_POST, EXIT_OK, main
 from bot.telegram_rules import check_call
-from tests.conftest import EXAMPLE_POSTS, REPO, corpus_file
+from tests.conftest import corpus_file
+from tests.helpers.paths import EXAMPLE_POSTS, REPO
 
 LATEST_EXAMPLE = EXAMPLE_POSTS / "2026-11-28-a83d7c41-02f5-4e6b-b1c9-7e4a90d2f365.md"
 
@@ -147,6 +148,7 @@ def test_preview_file_with_space_in_name() -> None:
     assert button["url"].endswith("c4543cac-83de-4e81-a2d2-c04abca057c3%20copy.html")
 
 
+@pytest.mark.slow
 def test_python_dash_m_runs_the_cli() -> None:
     """`python -m bot` is the same program as the console script."""
     result = subprocess.run(

@@ -4,45 +4,50 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
-import re
 import signal
-import socket
-import sys
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from bot.cli import EXIT_FAILURE, EXIT_NO_POST, EXIT_OK, EXIT_USAGE
-from bot.config import API_URL_ENV, CONFIG_ENV, TOKEN_ENV, WEBHOOK_SECRET_ENV
+from bot.config import API_URL_ENV, TOKEN_ENV, WEBHOOK_SECRET_ENV
 from bot.logs import REDACTED
 from bot.posts import read_post
 from bot.render import describe, render_post
 from bot.testing.fakeapi import FakeTelegram
-from tests.conftest import EXAMPLE_POSTS, REPO, SITE
-from tests.harness import (
+from tests.helpers.harness import (
     CHANNEL,
     HELP,
     READER,
-    TODAY,
     TODAY_POST,
     Clock,
     copy_example_posts,
     daily_post,
+    free_port,
     make_config,
     midday_zone,
     running_bot,
 )
+from tests.helpers.paths import EXAMPLE_POSTS, REPO, SITE
+from tests.helpers.processes import (
+    DAY,
+    WITHIN,
+    WRONG_TOKEN,
+    Finished,
+    cli,
+    environment,
+    finish,
+    outcomes,
+    start,
+    until_polling,
+)
 
-DAY = TODAY.isoformat()  # the newest example post's date; the wall clock's today may differ
-# Shaped like a real token (bot id, colon, 35 characters) but not the fake server's: getMe -> 401.
-WRONG_TOKEN = "123456789:AAHnot-the-token-the-server-expects"
+# Each test starts `python -m bot` as a real process (about half a second each, before it does anything).
+pytestmark = pytest.mark.slow
+
 FORBIDDEN = "Forbidden: bot is not a member of the channel chat"
-# A process starts Python and imports PTB in about a second; this bounds a whole command.
-WITHIN = 15.0
 # What the user writes: relative paths are relative to this file's folder (make_config's layout).
 CONFIG_TOML = f"""\
 [channel]
@@ -56,71 +61,6 @@ site_url = "{SITE}"
 database = "bot.db"
 """
 CONFIG = ("--config", "config.toml")
-# A line of the log (bot/logs.py's format), as opposed to what a command prints itself.
-LOG_RECORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ \S+: ")
-
-
-@dataclass(frozen=True, slots=True)
-class Finished:
-    """An exited `python -m bot`: its status and everything it printed."""
-
-    code: int
-    out: str
-    err: str
-
-    @property
-    def err_lines(self) -> list[str]:
-        """What the command itself said on stderr: its lines that are not log records."""
-        return [line for line in self.err.splitlines() if not LOG_RECORD.match(line)]
-
-
-def environment(server: FakeTelegram | None = None, *, token: str | None = None) -> dict[str, str]:
-    """This process's environment minus our variables, plus the repository on PYTHONPATH."""
-    env = {k: v for k, v in os.environ.items() if k not in (TOKEN_ENV, API_URL_ENV, CONFIG_ENV)}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
-    if server is not None:
-        env[API_URL_ENV] = server.api_url
-    if token is not None:
-        env[TOKEN_ENV] = token
-    return env
-
-
-async def start(*args: str, cwd: Path, env: Mapping[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        cwd=cwd,
-        env=dict(env),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
-async def finish(process: asyncio.subprocess.Process, within: float = WITHIN) -> Finished:
-    """Wait for the exit without blocking the loop: the fake server answers from this loop."""
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), within)
-    except TimeoutError:
-        process.kill()
-        out, err = await process.communicate()
-        pytest.fail(f"python -m bot did not exit within {within} s; stderr:\n{err.decode(errors='replace')}")
-    assert process.returncode is not None
-    return Finished(process.returncode, out.decode(), err.decode())
-
-
-async def cli(*args: str, cwd: Path, env: Mapping[str, str], within: float = WITHIN) -> Finished:
-    """Run `python -m bot ARGS` to the end."""
-    return await finish(await start(*args, cwd=cwd, env=env), within)
-
-
-async def until_polling(server: FakeTelegram, process: asyncio.subprocess.Process) -> None:
-    await server.wait_for(lambda: server.polling or process.returncode is not None, WITHIN)
-    if process.returncode is not None:
-        result = await finish(process)
-        pytest.fail(f"`run` exited with {result.code} before polling; stderr:\n{result.err}")
 
 
 def leaked(result: Finished, *tokens: str) -> list[str]:
@@ -276,18 +216,6 @@ async def test_publish_refused_by_channel_fails_and_is_left_to_an_admin(
 # -- run and publish at once ---------------------------------------------------------------------
 
 
-def outcomes(day: dt.date | str) -> tuple[str, ...]:
-    """What `publish DAY` prints when the day's post is, or is being, sent: all exit 0."""
-    return (
-        f"ai-news-bot: {day} sent: ",
-        f"ai-news-bot: {day} was already sent: ",
-        f"ai-news-bot: {day} is being sent by ",
-    )
-
-
-OUTCOMES = outcomes(DAY)
-
-
 @pytest.mark.parametrize("race", ["together", "cli-sending", "bot-sending"])
 @pytest.mark.reliability(7)
 async def test_run_and_cron_publish_send_exactly_once(server: FakeTelegram, home: Path, race: str) -> None:
@@ -364,12 +292,6 @@ async def test_debug_logging_never_shows_the_webhook_secret(server: FakeTelegram
     assert leaked(result, server.token) == []
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_run_waits_for_an_unreachable_bot_api(home: Path) -> None:
     """Started before the network (nothing listens at api_url yet): `run` logs each try and waits
     with backoff instead of exiting, then polls once the Bot API answers; SIGTERM still stops it."""
@@ -404,6 +326,23 @@ async def test_run_logs_where_its_ledger_and_posts_are(server: FakeTelegram, hom
     process.send_signal(signal.SIGTERM)
     result = await finish(process)
     assert f"database {home / 'bot.db'}, posts {home / 'posts'}" in result.err
+
+
+async def test_run_never_imports_the_fake_telegram(server: FakeTelegram, home: Path) -> None:
+    """The fake Bot API server is test and demo code: `run` answers readers without ever importing
+    `bot.testing` (PYTHONPROFILEIMPORTTIME lists every module the process imported)."""
+    env = {**environment(server, token=server.token), "PYTHONPROFILEIMPORTTIME": "1"}
+    process = await start("run", *CONFIG, cwd=home, env=env)
+    await until_polling(server, process)
+    server.user_message("/today", user_id=READER)
+    await server.wait_for(lambda: len(server.sent(READER)) >= 1)
+    process.send_signal(signal.SIGTERM)
+    result = await finish(process)
+    imported = [
+        line.rsplit("|", 1)[-1].strip() for line in result.err.splitlines() if line.startswith("import time:")
+    ]
+    assert "bot.app" in imported  # the listing is there
+    assert [name for name in imported if name.startswith("bot.testing")] == []
 
 
 async def test_run_warns_when_no_admin_is_configured(server: FakeTelegram, home: Path) -> None:

@@ -48,8 +48,11 @@ from bot.jobs import RECONCILE_JOB
 from bot.store import PubKey, Publication, Store
 from bot.testing.fakeapi import FakeTelegram, JSONDict, RequestPhase
 from bot.workflow import LEASE_SECONDS, publish_due
-from tests.harness import ADMIN, CHANNEL, Clock, daily_post, midday_zone, running_bot
-from tests.test_cli_live import Finished, cli, environment, finish, start
+from tests.helpers.harness import ADMIN, CHANNEL, Clock, daily_post, midday_zone, running_bot
+from tests.helpers.processes import Finished, cli, environment, finish, start
+
+# Dozens of real processes, each killed and recovered from.
+pytestmark = pytest.mark.slow
 
 Command = Literal["publish", "run"]
 

@@ -11,8 +11,11 @@ import pytest
 from bot import texts
 from bot.cli import EXIT_FAILURE, EXIT_HELD, EXIT_NO_POST, EXIT_OK
 from bot.testing.fakeapi import FakeTelegram
-from tests.harness import ADMIN, CHANNEL, daily_post, midday_zone
-from tests.test_cli_live import cli, environment
+from tests.helpers.harness import ADMIN, CHANNEL, daily_post, midday_zone
+from tests.helpers.processes import cli, environment
+
+# Each test starts `python -m bot publish` as a real process, most of them twice or more.
+pytestmark = pytest.mark.slow
 
 # The subprocess reads the wall clock: a zone where it is 12:xx now, so the schedule below puts
 # "now" before, inside or after the day's window whatever the hour the tests run.

@@ -10,8 +10,11 @@ import pytest
 from bot.cli import EXIT_FAILURE, EXIT_OK
 from bot.store import SCHEMA_VERSION, Store
 from bot.testing.fakeapi import FakeTelegram
-from tests.harness import ADMIN, CHANNEL, TODAY, copy_example_posts, daily_post
-from tests.test_cli_live import WRONG_TOKEN, cli, environment
+from tests.helpers.harness import ADMIN, CHANNEL, TODAY, copy_example_posts, daily_post
+from tests.helpers.processes import WRONG_TOKEN, cli, environment
+
+# Each test starts `python -m bot doctor` as a real process.
+pytestmark = pytest.mark.slow
 
 
 def write_config(

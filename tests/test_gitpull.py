@@ -14,7 +14,7 @@ from bot import texts
 from bot.gitpull import GitPull
 from bot.jobs import DAILY_JOB, RECONCILE_JOB
 from bot.testing.fakeapi import FakeTelegram
-from tests.harness import ADMIN, TODAY, Clock, at, daily_post, make_config, running_bot
+from tests.helpers.harness import ADMIN, TODAY, Clock, at, daily_post, make_config, running_bot
 
 GIT_ENV = {
     **os.environ,
@@ -117,6 +117,7 @@ async def test_pulls_at_most_once_a_minute(tmp_path: Path, blog: tuple[Path, Pat
     assert result.ok, result
 
 
+@pytest.mark.slow
 async def test_hung_pull_is_stopped(tmp_path: Path) -> None:
     """A pull that never answers (a remote that hangs) is killed at its timeout, not waited for."""
     folder = tmp_path / "posts"

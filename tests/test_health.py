@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -17,26 +16,24 @@ from bot.config import Config, HealthConfig
 from bot.health import judge
 from bot.jobs import DAILY_JOB, RECONCILE_JOB
 from bot.testing.fakeapi import FakeTelegram
-from tests.harness import ADMIN, TODAY, Bot, Clock, at, copy_example_posts, make_config, running_bot
-from tests.test_publish import hold_database
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def with_health(config: Config, **changes: object) -> Config:
-    return replace(config, health=HealthConfig(port=free_port(), **changes))  # type: ignore[arg-type]
+from tests.helpers.harness import (
+    TODAY,
+    Bot,
+    Clock,
+    at,
+    copy_example_posts,
+    free_port,
+    make_config,
+    running_bot,
+    until,
+)
+from tests.helpers.publishing import hold_database
 
 
 @pytest.fixture
-async def bot(server: FakeTelegram, tmp_path: Path) -> AsyncIterator[Bot]:
-    copy_example_posts(tmp_path / "posts")
-    server.user_message("hi", user_id=ADMIN)
-    async with running_bot(server, with_health(make_config(tmp_path, server)), Clock(at(7))) as running:
-        yield running
+def config(server: FakeTelegram, tmp_path: Path) -> Config:
+    """make_config's layout with /healthz and /metrics on a free port of 127.0.0.1."""
+    return replace(make_config(tmp_path, server), health=HealthConfig(port=free_port()))
 
 
 async def get(bot: Bot, path: str) -> httpx.Response:
@@ -45,6 +42,7 @@ async def get(bot: Bot, path: str) -> httpx.Response:
         return await client.get(f"http://127.0.0.1:{port}{path}")
 
 
+@pytest.mark.usefixtures("admin_has_written")
 async def test_healthy_bot(bot: Bot) -> None:
     """/healthz: 200 and the facts: receiving updates, the database writable, today's state, the
     last publication (after one)."""
@@ -63,6 +61,7 @@ async def test_healthy_bot(bot: Bot) -> None:
     assert body["last_publication"]["link"].startswith("https://t.me/ai_news_plus/")
 
 
+@pytest.mark.usefixtures("admin_has_written")
 async def test_failed_day_is_unhealthy(bot: Bot) -> None:
     """Today's post refused for good (403): 503, and why."""
     bot.server.fail_next(
@@ -75,6 +74,8 @@ async def test_failed_day_is_unhealthy(bot: Bot) -> None:
     assert response.json()["problems"] == ["today's post ended failed"]
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("admin_has_written")
 async def test_database_that_cannot_be_written_is_unhealthy(bot: Bot) -> None:
     """Another process holds the database's write lock past the busy timeout: 503."""
     with hold_database(bot.config.storage.database):
@@ -84,10 +85,12 @@ async def test_database_that_cannot_be_written_is_unhealthy(bot: Bot) -> None:
     assert (await get(bot, "/healthz")).status_code == 200
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("admin_has_written")
 async def test_unreachable_bot_api_for_over_a_minute_is_unhealthy(bot: Bot) -> None:
     """The Bot API stops answering: healthy for the first minute, then 503 until it answers again."""
     await bot.server.stop()
-    await bot.server.wait_for(lambda: bot.services.telemetry.api.failing_since is not None, timeout=10)
+    await until(lambda: bot.services.telemetry.api.failing_since is not None, timeout=10)
     assert (await get(bot, "/healthz")).status_code == 200
     bot.clock.now += 61
     response = await get(bot, "/healthz")
@@ -95,9 +98,10 @@ async def test_unreachable_bot_api_for_over_a_minute_is_unhealthy(bot: Bot) -> N
     assert response.json()["problems"][0].startswith("the Bot API has not answered for")
 
 
+@pytest.mark.usefixtures("admin_has_written")
 async def test_metrics_in_the_prometheus_format(bot: Bot) -> None:
     """/metrics: updates by kind, answers by command, publish outcomes, request time, posts."""
-    await bot.ask("/today")
+    await bot.ask("/today", count=2)  # before 08:00: a note, then yesterday's post
     await bot.ask("/search 芯片")
     bot.clock.now = at(8)
     await bot.job(DAILY_JOB)

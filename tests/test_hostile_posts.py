@@ -21,8 +21,8 @@ from bot.quality import assess
 from bot.render import render_post
 from bot.testing.fakeapi import FakeTelegram
 from bot.topics import DEFAULT_TOPICS, topics_of
-from tests.conftest import REPO, SITE
-from tests.harness import ADMIN, Clock, at, copy_example_posts, make_config, running_bot
+from tests.helpers.harness import ADMIN, Clock, at, copy_example_posts, make_config, running_bot
+from tests.helpers.paths import REPO, SITE
 
 GOOD = "---\ntitle: 好的日报\ndate: 2026-03-02\ncategory: AI 日报\n---\n## 要闻\n\n正文。\n"
 
@@ -198,6 +198,7 @@ async def test_started_after_publish_time_with_an_impossible_date(
         await server.wait_for(lambda: len(bot.channel()) == 1)
 
 
+@pytest.mark.slow
 def test_check_names_the_impossible_date_and_exits_1(tmp_path: Path) -> None:
     """The reviewed reproduction, as a process: `check` prints PATH:LINE and exits 1, no traceback."""
     copy_example_posts(tmp_path)
@@ -212,6 +213,7 @@ def test_check_names_the_impossible_date_and_exits_1(tmp_path: Path) -> None:
     assert result.stdout.splitlines()[-1].startswith("8 files: 7 posts")
 
 
+@pytest.mark.slow
 def test_symlink_loop_is_one_bad_file(tmp_path: Path) -> None:
     """`ln -s self.md posts/self.md` is one file's error; every other post loads (before: `0 files`)."""
     copy_example_posts(tmp_path)

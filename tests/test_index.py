@@ -20,8 +20,9 @@ from bot.posts import Post, load_posts
 from bot.search import SUMMARY_SEPARATOR, ScanSearch
 from bot.telegram_rules import check_call
 from bot.text import normalize, plain_text
-from tests.conftest import CORPUS, EXAMPLE_POSTS, HOSTILE_QUERIES, SITE
-from tests.harness import daily_post
+from tests.conftest import CORPUS, HOSTILE_QUERIES
+from tests.helpers.harness import daily_post
+from tests.helpers.paths import EXAMPLE_POSTS, SITE
 
 
 def open_index(db: Path, folder: Path) -> SearchIndex:

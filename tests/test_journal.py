@@ -7,7 +7,6 @@ import datetime as dt
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,9 +15,9 @@ from bot.jobs import DAILY_JOB, RECONCILE_JOB
 from bot.journal import Entry, Journal
 from bot.store import PubKey, Store
 from bot.testing.fakeapi import FakeTelegram
-from tests.conftest import REPO
-from tests.harness import (
+from tests.helpers.harness import (
     CHANNEL,
+    SHORT_BUSY_TIMEOUT,
     TODAY,
     Bot,
     Clock,
@@ -28,16 +27,10 @@ from tests.harness import (
     running_bot,
     with_channel,
 )
-from tests.test_publish import _photo_post, hold_database
+from tests.helpers.paths import REPO
+from tests.helpers.publishing import hold_database, photo_post
 
 KEY = PubKey(CHANNEL, TODAY)
-
-
-@pytest.fixture
-async def bot(server: FakeTelegram, tmp_path: Path) -> AsyncIterator[Bot]:
-    copy_example_posts(tmp_path / "posts")
-    async with running_bot(server, make_config(tmp_path, server), Clock(at(7))) as running:
-        yield running
 
 
 @pytest.mark.parametrize(
@@ -132,6 +125,7 @@ def test_replay_keeps_what_the_database_refuses_and_applies_the_rest(tmp_path: P
         store.close()
 
 
+@pytest.mark.slow
 async def test_photo_recorded_only_in_the_journal_is_never_sent_again(
     server: FakeTelegram, tmp_path: Path
 ) -> None:
@@ -142,9 +136,9 @@ async def test_photo_recorded_only_in_the_journal_is_never_sent_again(
     is never sent a second time."""
     posts = tmp_path / "posts"
     posts.mkdir()
-    (posts / "today.md").write_text(_photo_post("https://img.example/a.png", bullets=8), encoding="utf-8")
+    (posts / "today.md").write_text(photo_post("https://img.example/a.png", bullets=8), encoding="utf-8")
     config = with_channel(make_config(tmp_path, server), cover="photo")
-    async with running_bot(server, config, Clock(at(7))) as bot:
+    async with running_bot(server, config, Clock(at(7)), busy_timeout=SHORT_BUSY_TIMEOUT) as bot:
         held = hold_database(config.storage.database)
 
         def on_request(method: str, params: dict[str, object], phase: str) -> bool:

@@ -5,28 +5,18 @@ docs/reliability.md, case 26.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from bot import texts
 from bot.jobs import DAILY_JOB
 from bot.limits import GROUP_ANSWERS, USER_BURST, ReaderLimits, TokenBuckets
-from bot.testing.fakeapi import FakeTelegram
-from tests.harness import ADMIN, CHANNEL, HELP, Bot, Clock, at, copy_example_posts, make_config, running_bot
+from tests.helpers.harness import ADMIN, CHANNEL, HELP, Bot, at
 
 GROUP = -100777
 
 
-@pytest.fixture
-async def bot(server: FakeTelegram, tmp_path: Path) -> AsyncIterator[Bot]:
-    copy_example_posts(tmp_path / "posts")
-    async with running_bot(server, make_config(tmp_path, server), Clock(at(7))) as running:
-        yield running
-
-
 def test_bucket_allows_a_burst_then_one_per_interval() -> None:
+    """A bucket of 3 per 30 s: three at once, then the wait until the next token; keys are independent."""
     buckets = TokenBuckets(capacity=3, per_seconds=30)
     assert [buckets.take("k", 0) for _ in range(3)] == [0, 0, 0]
     assert buckets.take("k", 0) == pytest.approx(10)
@@ -47,6 +37,7 @@ def test_bucket_forgets_idle_keys(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.reliability(26)
 def test_reader_gets_one_note_then_silence() -> None:
+    """Past the burst a reader gets one "slow down" note, then is ignored; other readers are not."""
     limits = ReaderLimits()
     verdicts = [limits.check(GROUP, 1, group=True, now=0)[0] for _ in range(USER_BURST + 3)]
     assert verdicts == ["answer"] * USER_BURST + ["slow_down", "ignore", "ignore"]
@@ -54,6 +45,7 @@ def test_reader_gets_one_note_then_silence() -> None:
 
 
 def test_group_budget_is_shared_by_its_readers() -> None:
+    """40 readers in one group share its answers budget; another group has its own."""
     limits = ReaderLimits()
     answered = sum(limits.check(GROUP, user, group=True, now=0)[0] == "answer" for user in range(40))
     assert answered == GROUP_ANSWERS
@@ -64,9 +56,11 @@ def test_group_budget_is_shared_by_its_readers() -> None:
 async def test_search_flood_in_a_group_leaves_room_for_the_daily_post(bot: Bot) -> None:
     """50 /search from 10 readers at once: the group gets at most 20 messages a minute (Telegram's
     limit), the flooders a note each at most, and the daily post still goes out at once."""
+    first = len(bot.server.requests)
     for n in range(50):
         bot.server.user_message("/search 模型", user_id=1000 + n % 10, chat_id=GROUP, chat_type="supergroup")
-    answers = await bot.answers(GROUP, count=GROUP_ANSWERS, settle=1.0)
+    await bot.settled()  # every /search handled (and answered, if it was going to be)
+    answers = bot.answered(GROUP, first)
     assert GROUP_ANSWERS <= len(answers) <= 20
     notes = [a for a in answers if str(a.get("text", "")).startswith("查询太频繁")]
     assert len(notes) <= 10
@@ -77,9 +71,11 @@ async def test_search_flood_in_a_group_leaves_room_for_the_daily_post(bot: Bot) 
 
 
 async def test_reader_over_the_limit_is_told_once_and_can_ask_again_later(bot: Bot) -> None:
+    """USER_BURST + 3 searches from one reader: USER_BURST answers and one note, nothing for the
+    rest; a minute later the reader is answered again."""
     for _ in range(USER_BURST + 3):
         bot.server.user_message("/search 模型", user_id=5151, chat_id=GROUP, chat_type="supergroup")
-    answers = [str(a["text"]) for a in await bot.answers(GROUP, count=USER_BURST + 1, settle=0.5)]
+    answers = [str(a["text"]) for a in await bot.answers(GROUP, count=USER_BURST + 1, exactly=True)]
     assert len(answers) == USER_BURST + 1
     assert answers[-1] == texts.SLOW_DOWN.format(seconds=8)
     bot.clock.now += 60
@@ -88,18 +84,23 @@ async def test_reader_over_the_limit_is_told_once_and_can_ask_again_later(bot: B
 
 
 async def test_admins_are_not_paced(bot: Bot) -> None:
+    """An admin's searches past the readers' burst are all answered, none with the note."""
     for _ in range(USER_BURST + 2):
         (answer,) = await bot.ask("/search 模型", user=ADMIN, chat_id=GROUP, chat_type="supergroup")
         assert not str(answer["text"]).startswith("查询太频繁")
 
 
 async def test_page_buttons_over_the_limit_get_a_note_not_an_edit(bot: Bot) -> None:
+    """Page buttons count like messages: past the burst a press gets the note as its callback
+    answer, and the list is not edited."""
     (listing,) = await bot.ask("/tag", user=4343, chat_id=GROUP, chat_type="supergroup")
     buttons = listing["reply_markup"]["inline_keyboard"]
     data = buttons[0][0]["callback_data"]
     for _ in range(USER_BURST + 1):
         bot.server.press_button(listing, data, user_id=4343)
     answers = await bot.server.wait_requests("answerCallbackQuery", USER_BURST + 1)
+    await bot.settled()
+    assert len(answers) == USER_BURST + 1
     assert answers[-1].params.get("text") == texts.SLOW_DOWN.format(seconds=8)
     assert len(bot.server.calls("editMessageText")) == USER_BURST - 1
 
@@ -110,7 +111,7 @@ async def test_refusals_are_paced_like_answers(bot: Bot) -> None:
     replies; another reader's /help is answered at once behind them."""
     for _ in range(30):
         bot.server.user_message("/status", user_id=6161, chat_id=GROUP, chat_type="supergroup")
-    answers = [str(a["text"]) for a in await bot.answers(GROUP, count=USER_BURST + 1, settle=0.5)]
+    answers = [str(a["text"]) for a in await bot.answers(GROUP, count=USER_BURST + 1, exactly=True)]
     assert answers == [texts.NOT_ADMIN] * USER_BURST + [texts.SLOW_DOWN.format(seconds=8)]
     (help_answer,) = await bot.ask("/help", user=6262, chat_id=GROUP, chat_type="supergroup")
     assert help_answer["text"] == HELP

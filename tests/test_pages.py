@@ -35,7 +35,8 @@ from bot.search import ScanSearch, SearchResult
 from bot.tags import TagCount, posts_with_tag, tag_counts
 from bot.telegram_rules import check_call, parse_html
 from bot.text import utf16_len
-from tests.conftest import CORE_EXAMPLES, EXAMPLE_POSTS, SITE, corpus_dir
+from tests.conftest import CORE_EXAMPLES, corpus_dir
+from tests.helpers.paths import EXAMPLE_POSTS, SITE
 
 EXAMPLES = tuple(p for p in load_posts(EXAMPLE_POSTS, site_url=SITE).posts if p.path.name in CORE_EXAMPLES)
 # The two newest daily examples: 2026-11-29 (title with "<新一代>" and "&") and 2026-11-28.

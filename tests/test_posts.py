@@ -26,7 +26,8 @@ from bot.posts import (
     split_summary,
 )
 from bot.text import label_key
-from tests.conftest import EXAMPLE_POSTS, SITE, corpus_file
+from tests.conftest import corpus_file
+from tests.helpers.paths import EXAMPLE_POSTS, SITE
 
 CARD = """
 ---

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import struct
-import zlib
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,6 +24,7 @@ from telegram.error import (
 )
 
 from bot import texts
+from bot.config import Config
 from bot.covers import CoverError, cover_client, download_cover, is_public
 from bot.db import BUSY_TIMEOUT
 from bot.jobs import DAILY_JOB, EDITS_JOB, RECONCILE_JOB
@@ -34,9 +32,10 @@ from bot.publish import UPLOAD_SECONDS, Delivery, classify
 from bot.store import PubKey, Store
 from bot.testing.fakeapi import FakeTelegram
 from bot.workflow import LEASE_SECONDS, RECORD_RETRY_WAITS, SEND_BUDGET_SECONDS
-from tests.harness import (
+from tests.helpers.harness import (
     ADMIN,
     CHANNEL,
+    SHORT_BUSY_TIMEOUT,
     TODAY,
     Bot,
     Clock,
@@ -47,7 +46,10 @@ from tests.harness import (
     running_bot,
     with_channel,
 )
+from tests.helpers.publishing import hold_database, photo_post, png
 
+# Telegram lets a bot write only to people who wrote to it: the admin did, so alerts arrive.
+pytestmark = pytest.mark.usefixtures("admin_has_written")
 KEY = PubKey(CHANNEL, TODAY)
 
 
@@ -78,19 +80,6 @@ def _caused(exc: Exception, cause: BaseException) -> Exception:
 def test_classifier_uses_exact_class_and_cause(error: Exception, delivery: Delivery) -> None:
     """BadRequest and TimedOut are NetworkErrors too: only the class plus __cause__ tell what happened."""
     assert classify(error) is delivery
-
-
-@pytest.fixture(autouse=True)
-def admin_has_written(server: FakeTelegram) -> None:
-    """Telegram lets a bot write only to people who wrote to it: the admin did, so alerts arrive."""
-    server.user_message("hi", user_id=ADMIN)
-
-
-@pytest.fixture
-async def bot(server: FakeTelegram, tmp_path: Path) -> AsyncIterator[Bot]:
-    copy_example_posts(tmp_path / "posts")
-    async with running_bot(server, make_config(tmp_path, server), Clock(at(7))) as running:
-        yield running
 
 
 def _status(bot: Bot) -> str | None:
@@ -150,6 +139,7 @@ async def test_forbidden_fails_once_tells_admins_and_commands_keep_working(bot: 
     assert today["text"].startswith("示例日报")
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(9)
 async def test_read_timeout_is_unknown_and_never_resent(server: FakeTelegram, tmp_path: Path) -> None:
     """Telegram stored the message but answered too late: `unknown`, alert, no second message."""
@@ -208,6 +198,7 @@ async def test_resend_mode_sends_again_after_an_unknown_outcome(server: FakeTele
         assert texts.RESENDING in status["text"]
 
 
+@pytest.mark.slow
 async def test_resend_mode_accepts_a_second_message(server: FakeTelegram, tmp_path: Path) -> None:
     """The price of "resend": Telegram had stored the timed-out message, so the channel has two."""
     async with resending_bot(server, tmp_path, read_timeout=0.5) as bot:
@@ -236,6 +227,7 @@ async def test_resend_mode_resends_after_a_crash_mid_send(server: FakeTelegram, 
         assert server.sent(ADMIN) == []
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(10)
 async def test_connection_refused_is_retried_after_recovery(bot: Bot) -> None:
     """The API down at publish time (nothing sent): retryable; once it is back, one message."""
@@ -302,6 +294,7 @@ async def test_publish_records_path_and_hash(bot: Bot) -> None:
     assert (row.post_path, row.post_sha256) == (str(post.path), post.sha256)
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(29)
 async def test_file_swapped_mid_send_sends_what_was_claimed(bot: Bot) -> None:
     """The file changes between the claim and the send: the message is the claimed version and the
@@ -329,32 +322,17 @@ async def test_file_swapped_mid_send_sends_what_was_claimed(bot: Bot) -> None:
 # -- covers --------------------------------------------------------------------------------------
 
 
-def _png() -> bytes:
-    """A valid 1x1 PNG."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\0\0\0\0"))
-        + chunk(b"IEND", b"")
-    )
-
-
 class _Files(tornado.web.RequestHandler):
     def get(self, name: str) -> None:
         if name == "cover.png":
             self.set_header("Content-Type", "image/png")
-            self.write(_png())
+            self.write(png())
         elif name == "page.png":  # an image URL that answers with a web page
             self.set_header("Content-Type", "text/html")
             self.write("<html>not an image</html>")
         elif name == "huge.png":
             self.set_header("Content-Type", "image/png")
-            self.write(_png() + b"\0" * (10 * 1024 * 1024))
+            self.write(png() + b"\0" * (10 * 1024 * 1024))
         else:
             self.set_status(404)
 
@@ -423,18 +401,6 @@ async def test_cover_preview_mode_needs_no_download(bot: Bot) -> None:
 # -- edits after publication in photo mode -------------------------------------------------------
 
 
-def _photo_post(cover: str, bullets: int = 2, title: str = "今日要闻") -> str:
-    summary = "".join(
-        f"  - 第 {n} 条要点：" + "模型发布与行业动态的说明。" * 12 + "\n" for n in range(bullets)
-    )
-    return (
-        f"---\ntitle: {title}\ndate: {TODAY}\ncategory: AI 日报\ntags: [AI]\ncoverImage: {cover}\n"
-        f"summary: |\n{summary}---\n\n## 今日要闻\n\n### [{title}](https://example.com/a)\n\n"
-        + "这是当天要闻的详细说明，涵盖背景、进展与影响，供读者参考。" * 6
-        + "\n"
-    )
-
-
 @asynccontextmanager
 async def photo_channel(server: FakeTelegram, tmp_path: Path, post: str) -> AsyncIterator[Bot]:
     """A bot in cover = "photo" mode that has published `post` as today's post."""
@@ -454,9 +420,9 @@ async def _edit_post(bot: Bot, post: str) -> None:
 
 async def test_new_cover_replaces_the_photo_in_place(server: FakeTelegram, tmp_path: Path) -> None:
     """The post's cover changed after publication: editMessageMedia, same message, new photo."""
-    async with photo_channel(server, tmp_path, _photo_post("https://img.example/a.png")) as bot:
+    async with photo_channel(server, tmp_path, photo_post("https://img.example/a.png")) as bot:
         (before,) = bot.channel()
-        await _edit_post(bot, _photo_post("https://img.example/b.png"))
+        await _edit_post(bot, photo_post("https://img.example/b.png"))
         (after,) = bot.channel()
         assert after["message_id"] == before["message_id"]
         assert after["photo"] != before["photo"]
@@ -469,8 +435,8 @@ async def test_new_cover_replaces_the_photo_in_place(server: FakeTelegram, tmp_p
 
 async def test_caption_change_keeps_the_photo(server: FakeTelegram, tmp_path: Path) -> None:
     """Only the words changed: the caption is edited, the photo is not sent again."""
-    async with photo_channel(server, tmp_path, _photo_post("https://img.example/a.png")) as bot:
-        await _edit_post(bot, _photo_post("https://img.example/a.png", title="今日要闻（更正）"))
+    async with photo_channel(server, tmp_path, photo_post("https://img.example/a.png")) as bot:
+        await _edit_post(bot, photo_post("https://img.example/a.png", title="今日要闻（更正）"))
         (message,) = bot.channel()
         assert message["caption"].startswith("今日要闻（更正）")
         assert len(server.calls("editMessageCaption")) == 1
@@ -479,9 +445,9 @@ async def test_caption_change_keeps_the_photo(server: FakeTelegram, tmp_path: Pa
 
 async def test_post_that_now_fits_the_caption_drops_its_reply(server: FakeTelegram, tmp_path: Path) -> None:
     """Sent as photo + reply (too long for a caption); shortened so it fits: the reply goes."""
-    async with photo_channel(server, tmp_path, _photo_post("https://img.example/a.png", bullets=8)) as bot:
+    async with photo_channel(server, tmp_path, photo_post("https://img.example/a.png", bullets=8)) as bot:
         photo, reply = bot.channel()
-        await _edit_post(bot, _photo_post("https://img.example/a.png", bullets=2))
+        await _edit_post(bot, photo_post("https://img.example/a.png", bullets=2))
         (message,) = bot.channel()
         assert message["message_id"] == photo["message_id"]
         assert "第 1 条要点" in message["caption"]
@@ -495,9 +461,9 @@ async def test_post_that_outgrows_its_caption_gets_no_second_message(
     server: FakeTelegram, tmp_path: Path
 ) -> None:
     """Sent as one photo; grown past the caption: the caption is edited, no message is added."""
-    async with photo_channel(server, tmp_path, _photo_post("https://img.example/a.png", bullets=2)) as bot:
+    async with photo_channel(server, tmp_path, photo_post("https://img.example/a.png", bullets=2)) as bot:
         (before,) = bot.channel()
-        await _edit_post(bot, _photo_post("https://img.example/a.png", bullets=8))
+        await _edit_post(bot, photo_post("https://img.example/a.png", bullets=8))
         (after,) = bot.channel()
         assert after["message_id"] == before["message_id"]
         assert "第 1 条要点" in after["caption"]
@@ -530,7 +496,7 @@ async def test_photo_sent_reply_flood_waited_sends_only_the_reply(
     reply to that photo: one photo and one text in the channel, both in the ledger."""
     posts = tmp_path / "posts"
     posts.mkdir()
-    (posts / "today.md").write_text(_photo_post("https://img.example/a.png", bullets=8), encoding="utf-8")
+    (posts / "today.md").write_text(photo_post("https://img.example/a.png", bullets=8), encoding="utf-8")
     config = with_channel(make_config(tmp_path, server), cover="photo")
     async with running_bot(server, config, Clock(at(7))) as bot:
         server.fail_next("sendMessage", status=429, retry_after=120)
@@ -552,26 +518,7 @@ async def test_photo_sent_reply_flood_waited_sends_only_the_reply(
         assert [call["method"] for call in row.rendered] == ["sendPhoto", "sendMessage"]
 
 
-@contextmanager
-def hold_database(path: Path) -> Iterator[Callable[[], None]]:
-    """Another connection holds the database's write lock until the returned function is called."""
-    other = sqlite3.connect(path, timeout=0, isolation_level=None)
-    other.execute("BEGIN EXCLUSIVE")
-    released = False
-
-    def release() -> None:
-        nonlocal released
-        if not released:
-            other.execute("ROLLBACK")
-            released = True
-
-    try:
-        yield release
-    finally:
-        release()
-        other.close()
-
-
+@pytest.mark.slow
 async def test_locked_database_mid_send_never_leaves_the_claim_open(
     server: FakeTelegram, tmp_path: Path
 ) -> None:
@@ -580,9 +527,12 @@ async def test_locked_database_mid_send_never_leaves_the_claim_open(
     is gone, not `claimed` until its lease runs out."""
     posts = tmp_path / "posts"
     posts.mkdir()
-    (posts / "today.md").write_text(_photo_post("https://img.example/a.png", bullets=8), encoding="utf-8")
+    (posts / "today.md").write_text(photo_post("https://img.example/a.png", bullets=8), encoding="utf-8")
     config = with_channel(make_config(tmp_path, server), cover="photo")
-    async with running_bot(server, config, Clock(at(7))) as bot, AsyncExitStack() as stack:
+    async with (
+        running_bot(server, config, Clock(at(7)), busy_timeout=SHORT_BUSY_TIMEOUT) as bot,
+        AsyncExitStack() as stack,
+    ):
         lock: list[Callable[[], None]] = []
 
         def on_request(method: str, params: dict[str, object], phase: str) -> bool:
@@ -601,33 +551,37 @@ async def test_locked_database_mid_send_never_leaves_the_claim_open(
         assert (row.status, row.message_ids) == ("sent", (photo["message_id"], reply["message_id"]))
 
 
-async def test_sent_but_unrecorded_goes_to_the_journal_and_is_reconciled(bot: Bot) -> None:
+@pytest.mark.slow
+async def test_sent_but_unrecorded_goes_to_the_journal_and_is_reconciled(
+    server: FakeTelegram, config: Config, posts: Path
+) -> None:
     """Telegram took the post but the database stays locked past every retry: the messages go to
     the journal. Once the database works, the next trigger records the day `sent` from it: no
     second message, and no "outcome unknown" alert when the claim's lease runs out."""
-    release: list[Callable[[], None]] = []
-    with ExitStack() as stack:
+    async with running_bot(server, config, Clock(at(7)), busy_timeout=SHORT_BUSY_TIMEOUT) as bot:
+        release: list[Callable[[], None]] = []
+        with ExitStack() as stack:
 
-        def on_request(method: str, params: dict[str, object], phase: str) -> bool:
-            if method == "sendMessage" and phase == "executed" and params.get("chat_id") == CHANNEL:
-                release.append(stack.enter_context(hold_database(bot.config.storage.database)))
-            return True
+            def on_request(method: str, params: dict[str, object], phase: str) -> bool:
+                if method == "sendMessage" and phase == "executed" and params.get("chat_id") == CHANNEL:
+                    release.append(stack.enter_context(hold_database(bot.config.storage.database)))
+                return True
 
-        bot.server.on_request = on_request
-        await _publish_now(bot)
-        bot.server.on_request = None
-        (message,) = bot.channel()
-        journal = bot.config.storage.database.with_suffix(".journal")
-        assert str(message["message_id"]) in journal.read_text(encoding="utf-8")
-    assert _status(bot) == "claimed"
-    bot.clock.now = at(8) + 3600  # long past the claim's lease
-    await bot.job(RECONCILE_JOB)
-    row = bot.store.get(KEY)
-    assert row is not None
-    assert (row.status, row.message_ids) == ("sent", (message["message_id"],))
-    assert bot.channel() == [message]
-    assert not any("结果不明" in str(m.get("text")) for m in bot.server.sent(ADMIN))
-    assert journal.read_text(encoding="utf-8") == ""
+            bot.server.on_request = on_request
+            await _publish_now(bot)
+            bot.server.on_request = None
+            (message,) = bot.channel()
+            journal = bot.config.storage.database.with_suffix(".journal")
+            assert str(message["message_id"]) in journal.read_text(encoding="utf-8")
+        assert _status(bot) == "claimed"
+        bot.clock.now = at(8) + 3600  # long past the claim's lease
+        await bot.job(RECONCILE_JOB)
+        row = bot.store.get(KEY)
+        assert row is not None
+        assert (row.status, row.message_ids) == ("sent", (message["message_id"],))
+        assert bot.channel() == [message]
+        assert not any("结果不明" in str(m.get("text")) for m in bot.server.sent(ADMIN))
+        assert journal.read_text(encoding="utf-8") == ""
 
 
 # -- covers: a deadline, and never from inside -----------------------------------------------------
@@ -638,7 +592,7 @@ class _Trickle(tornado.web.RequestHandler):
 
     async def get(self, name: str) -> None:
         self.set_header("Content-Type", "image/png")
-        for byte in _png() * 100:
+        for byte in png() * 100:
             self.write(bytes([byte]))
             await self.flush()
             await asyncio.sleep(0.2)
@@ -731,9 +685,10 @@ async def test_private_covers_setting_allows_self_hosted_images(hosts: dict[str,
     """`[channel] private_covers = true`: the same URL downloads."""
     async with cover_client(allow_private=True) as http:
         data, kind = await download_cover(http, f"http://127.0.0.1:{hosts['port'][0]}/cover.png")
-    assert (data, kind) == (_png(), "image/png")
+    assert (data, kind) == (png(), "image/png")
 
 
+@pytest.mark.slow
 async def test_trickling_cover_stops_at_the_deadline(hosts: dict[str, list[str]]) -> None:
     """A server sending one byte every 0.2 s never times out a read; the whole download does."""
     started = asyncio.get_running_loop().time()
@@ -743,6 +698,7 @@ async def test_trickling_cover_stops_at_the_deadline(hosts: dict[str, list[str]]
     assert asyncio.get_running_loop().time() - started < 2.0
 
 
+@pytest.mark.slow
 async def test_trickling_cover_in_the_bot_sends_the_post_as_text(
     server: FakeTelegram, tmp_path: Path, hosts: dict[str, list[str]]
 ) -> None:
@@ -837,6 +793,7 @@ async def test_cover_url_httpx_cannot_parse_sends_the_post_as_text(
         assert "今日要闻 的第一条要点" in message["text"]
 
 
+@pytest.mark.slow
 async def test_one_call_is_cut_at_its_limit(bot: Bot) -> None:
     """A Bot API answer that trickles in (each read quick, the whole slow) is cut at the call's
     limit, and its outcome is unknown (it may have been delivered): the send cannot outlive its

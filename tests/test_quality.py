@@ -11,7 +11,7 @@ import pytest
 from bot.cli import main
 from bot.posts import Post, daily_posts, load_posts, parse_post
 from bot.quality import Verdict, assess
-from tests.conftest import EXAMPLE_POSTS, SITE
+from tests.helpers.paths import EXAMPLE_POSTS, SITE
 
 CATEGORY = "AI 日报"
 GOOD_TITLE = "开源模型更新，机器人学习迎来大数据集"

@@ -18,7 +18,7 @@ import re
 import signal
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -32,8 +32,7 @@ from bot.jobs import DAILY_JOB, RECONCILE_JOB
 from bot.posts import MAX_FILE_BYTES, MAX_FRONT_MATTER_BYTES, PostFolder
 from bot.store import PubKey
 from bot.testing.fakeapi import FakeTelegram
-from tests.conftest import REPO
-from tests.harness import (
+from tests.helpers.harness import (
     ADMIN,
     CHANNEL,
     READER,
@@ -42,13 +41,16 @@ from tests.harness import (
     TODAY_POST,
     Bot,
     Clock,
+    admin_has_written,
     at,
     copy_example_posts,
     daily_post,
     make_config,
     running_bot,
+    until,
 )
-from tests.test_cli_live import OUTCOMES, environment, finish, start, until_polling
+from tests.helpers.paths import REPO
+from tests.helpers.processes import OUTCOMES, environment, finish, start, until_polling
 
 KEY = PubKey(CHANNEL, TODAY)
 RELIABILITY_CASES = 30
@@ -124,34 +126,8 @@ class WallClock(Clock):
         return time.time()
 
 
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
-    """For state the fake server does not see change (the ledger): look again every 20 ms."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
-
-
-def admin_has_written(server: FakeTelegram) -> None:
-    """Telegram lets a bot write only to people who wrote to it first: the admin did."""
-    server.user_message("hi", user_id=ADMIN)
-
-
 def with_schedule(config: Config, **changes: object) -> Config:
     return replace(config, schedule=replace(config.schedule, **changes))  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def posts(tmp_path: Path) -> Path:
-    return copy_example_posts(tmp_path / "posts")
-
-
-@pytest.fixture
-async def bot(server: FakeTelegram, tmp_path: Path, posts: Path) -> AsyncIterator[Bot]:
-    """A bot started at 07:00, before the publish time; the admin can receive alerts."""
-    admin_has_written(server)
-    async with running_bot(server, make_config(tmp_path, server), Clock(at(7))) as running:
-        yield running
 
 
 def alerts(bot: Bot) -> list[str]:
@@ -170,6 +146,7 @@ def _zone_away_from_midnight(when: float) -> ZoneInfo:
     raise AssertionError("unreachable: the two zones are 8 hours apart")
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(3)
 async def test_event_loop_blocked_at_fire_time_still_posts_once(server: FakeTelegram, tmp_path: Path) -> None:
     """The real JobQueue: the loop is blocked across the daily job's second and 2.5 s past it; it still
@@ -285,6 +262,7 @@ database = "bot.db"
 """
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(5)
 async def test_run_in_new_york_shows_the_next_run_at_8_in_shanghai(
     server: FakeTelegram, tmp_path: Path
@@ -325,7 +303,9 @@ def _conflicts(server: FakeTelegram) -> int:
     return sum(r.status == 409 for r in server.calls("getUpdates"))
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(6)
+@pytest.mark.usefixtures("admin_has_written")
 async def test_polling_conflict_alerts_the_admins_once(bot: Bot, caplog: pytest.LogCaptureFixture) -> None:
     """409 Conflict on getUpdates, again and again: one admin alert, one ERROR line; the bot goes on."""
     server = bot.server
@@ -351,6 +331,7 @@ async def test_polling_conflict_alerts_the_admins_once(bot: Bot, caplog: pytest.
     assert len(bot.channel()) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(6)
 async def test_two_polling_instances_alert_once_each_and_post_once(
     server: FakeTelegram, tmp_path: Path, posts: Path
@@ -380,6 +361,7 @@ async def test_two_polling_instances_alert_once_each_and_post_once(
 # -- #7 several processes fire at once -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(7)
 async def test_three_publish_processes_send_once(server: FakeTelegram, tmp_path: Path) -> None:
     """Three `ai-news-bot publish` processes started together on one database: one channel message."""
@@ -406,7 +388,9 @@ async def test_three_publish_processes_send_once(server: FakeTelegram, tmp_path:
 # -- #10 the API unreachable at the fire time --------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(10)
+@pytest.mark.usefixtures("admin_has_written")
 async def test_connect_error_at_fire_time_sends_once_after_recovery(bot: Bot) -> None:
     """API down at 08:00 (ConnectError): `retryable`; back at 08:00:30; sent once when the wait is over."""
     server = bot.server
@@ -573,13 +557,15 @@ def locked(bot: Bot) -> Iterator[sqlite3.Connection]:
     other.close()
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(30)
+@pytest.mark.usefixtures("admin_has_written")
 async def test_locked_database_at_fire_time_fails_closed_then_sends_once(
     bot: Bot, locked: sqlite3.Connection
 ) -> None:
     """Write lock held elsewhere: /today answers; the daily job sends nothing; after release, one post."""
     started = time.perf_counter()
-    note, _ = await bot.ask("/today")
+    note, _ = await bot.ask("/today", count=2)
     assert time.perf_counter() - started < 1.0  # readers are never blocked in WAL mode
     assert note["text"] == texts.TODAY_NOT_YET.format(today=TODAY, day=TODAY - dt.timedelta(days=1))
     bot.clock.now = at(8)
@@ -596,7 +582,9 @@ async def test_locked_database_at_fire_time_fails_closed_then_sends_once(
     assert row.status == "sent"
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(30)
+@pytest.mark.usefixtures("admin_has_written")
 async def test_commands_are_answered_while_the_daily_job_waits_for_the_lock(
     bot: Bot, locked: sqlite3.Connection
 ) -> None:
@@ -613,7 +601,9 @@ async def test_commands_are_answered_while_the_daily_job_waits_for_the_lock(
     assert waited < BUSY_TIMEOUT + 1.0, f"/today was answered after {waited:.1f} s"
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(30)
+@pytest.mark.usefixtures("admin_has_written")
 async def test_short_lock_at_fire_time_is_waited_out(bot: Bot) -> None:
     """A lock released within busy_timeout (a checkpoint, a quick backup): the post goes out on time."""
     other = sqlite3.connect(

@@ -19,7 +19,8 @@ from bot.config import COVER_MODES, CoverMode
 from bot.posts import Post, daily_posts, load_posts, read_post
 from bot.telegram_rules import check_call, parse_html
 from bot.text import ELLIPSIS, clip, utf16_len
-from tests.conftest import SITE, corpus_file
+from tests.conftest import corpus_file
+from tests.helpers.paths import SITE
 
 URL = "https://aicode.cc/2026-02-05-x.html"
 COVER = "https://ssl.aicode.cc/n8n/2026/02-05/cover.png"

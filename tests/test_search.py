@@ -26,7 +26,8 @@ from bot.search import (
 )
 from bot.telegram_rules import check_call
 from bot.text import fold, plain_text
-from tests.conftest import EXAMPLE_POSTS, SITE, corpus_dir
+from tests.conftest import corpus_dir
+from tests.helpers.paths import EXAMPLE_POSTS, SITE
 
 
 def md_post(name: str, front: str, body: str = "") -> Post:

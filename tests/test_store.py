@@ -173,6 +173,7 @@ def _race(path: str, owner: str, barrier: multiprocessing.synchronize.Barrier) -
     os._exit(0 if won else 1)  # the exit code reports the result without pickling
 
 
+@pytest.mark.slow
 def test_one_winner_among_racing_processes(tmp_path: Path) -> None:
     """Eight processes claiming the same day at the same moment: exactly one wins."""
     path = str(tmp_path / "race.db")
@@ -291,6 +292,7 @@ def test_version_2_button_texts_are_kept_after_the_upgrade(tmp_path: Path) -> No
     store.close()
 
 
+@pytest.mark.slow
 def test_backup_while_another_process_writes(tmp_path: Path) -> None:
     """`ai-news-bot backup` copies the ledger consistently while another process keeps writing to it
     (a running bot): the copy opens, passes its integrity check and holds the committed rows."""
@@ -298,19 +300,26 @@ def test_backup_while_another_process_writes(tmp_path: Path) -> None:
     store = Store.open(database)
     for n in range(200):
         store.record_event(f"event {n}", now=NOW + n)
+    stop = tmp_path / "stop-writing"
     writer = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            "import sqlite3, sys, time\n"
+            "import os, sqlite3, sys\n"
             "db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=5)\n"
-            "end = time.time() + 3\n"
-            "while time.time() < end:\n"
+            "db.execute(\"INSERT INTO event (at, level, message) VALUES (0, 'info', 'x')\")\n"
+            "print('writing', flush=True)\n"
+            "while not os.path.exists(sys.argv[2]):\n"
             "    db.execute(\"INSERT INTO event (at, level, message) VALUES (0, 'info', 'x')\")\n",
             str(database),
-        ]
+            str(stop),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
+        assert writer.stdout is not None
+        assert writer.stdout.readline() == "writing\n"  # it writes from now until told to stop
         result = subprocess.run(
             [sys.executable, "-m", "bot", "backup", str(tmp_path / "copy.db")],
             env={**os.environ, "AI_NEWS_BOT_CONFIG": ""},
@@ -320,8 +329,10 @@ def test_backup_while_another_process_writes(tmp_path: Path) -> None:
             check=False,
             timeout=60,
         )
+        assert writer.poll() is None, "the writer stopped before the backup was done"
     finally:
-        writer.wait(timeout=30)
+        stop.touch()
+        writer.communicate(timeout=30)
         store.close()
     assert result.returncode == 0, result.stderr
     copy = Store.open(tmp_path / "copy.db")
@@ -331,6 +342,7 @@ def test_backup_while_another_process_writes(tmp_path: Path) -> None:
         copy.close()
 
 
+@pytest.mark.slow
 def test_backup_never_overwrites(tmp_path: Path) -> None:
     """An existing PATH is refused, and so is a missing database."""
     (tmp_path / "copy.db").write_text("keep me", encoding="utf-8")

@@ -10,7 +10,8 @@ import pytest
 from bot.posts import Post, load_posts, parse_post
 from bot.tags import TagCount, find_tag, posts_with_tag, suggest_tags, tag_counts, tag_key
 from bot.topics import DEFAULT_TOPICS, Topic
-from tests.conftest import EXAMPLE_POSTS, SITE, corpus_dir
+from tests.conftest import corpus_dir
+from tests.helpers.paths import EXAMPLE_POSTS, SITE
 
 
 def md_post(name: str, front: str, *, mtime_ns: int = 0, body: str = "## 正文\n") -> Post:

@@ -16,7 +16,7 @@ from bot.posts import Post, load_posts
 from bot.tags import posts_with_tag
 from bot.text import fold, label_key
 from bot.topics import DEFAULT_TOPICS, Topic, headlines, topics_of
-from tests.conftest import SITE
+from tests.helpers.paths import SITE
 
 
 def post(title: str = "AI 日报", body: str = "", *, day: int = 1) -> Post:
