@@ -37,6 +37,7 @@ _T = TypeVar("_T")
 # pool at most: longer is someone holding the database (a backup, a stuck process), and the call
 # fails closed instead; the next trigger tries again.
 BUSY_TIMEOUT = 1.0
+QUICK_TIMEOUT = 0.1
 PG_STATEMENT_TIMEOUT = 5.0
 PG_POOL_TIMEOUT = 5.0
 
@@ -69,7 +70,11 @@ class Engine(Protocol):
     dialect: Dialect
     where: str  # the file, or the URL without its password: for messages
 
-    def transaction(self) -> contextlib.AbstractAsyncContextManager[Tx]: ...
+    def transaction(self, *, quick: bool = False) -> contextlib.AbstractAsyncContextManager[Tx]:
+        """One transaction. `quick`: a write that only saves work (an update id, a reader's
+        budget, a button text) waits QUICK_TIMEOUT for another's lock instead of the full
+        BUSY_TIMEOUT, so a database held by someone else slows a reader's answer only a little."""
+        ...
 
     async def read(self, sql: str, args: Sequence[Any] = ()) -> list[Row]: ...
 
@@ -127,7 +132,11 @@ class SQLiteEngine:
         self._identity: tuple[int, int] | None = None
 
     async def open(self) -> None:
-        self._db = await self._run(self._connect)
+        try:
+            self._db = await self._run(self._connect)
+        except (sqlite3.Error, OSError) as exc:
+            self._thread.shutdown(wait=False)
+            raise EngineError(f"{self.where}: cannot open the database: {exc}") from exc
         if str(self.path) != ":memory:":
             self._identity = _file_identity(Path(self.path))
 
@@ -154,9 +163,10 @@ class SQLiteEngine:
             raise EngineError(f"database unavailable: {exc}") from exc
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
+    async def transaction(self, *, quick: bool = False) -> AsyncIterator[Tx]:
         async with self._lock:
-            await self._call(lambda db: db.execute("BEGIN IMMEDIATE"))
+            wait = min(QUICK_TIMEOUT, self._timeout) if quick else self._timeout
+            await self._call(functools.partial(_begin, wait=wait))
             try:
                 yield _SQLiteTx(self)
             except BaseException:
@@ -192,6 +202,12 @@ class SQLiteEngine:
             db, self._db = self._db, None
             await self._run(db.close)
         self._thread.shutdown(wait=False)
+
+
+def _begin(db: sqlite3.Connection, *, wait: float) -> None:
+    """BEGIN IMMEDIATE, waiting at most `wait` seconds for another connection's write lock."""
+    db.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+    db.execute("BEGIN IMMEDIATE")
 
 
 def _file_identity(path: Path) -> tuple[int, int] | None:
@@ -275,7 +291,8 @@ class PostgresEngine:
         return f"{theirs} {ours}" if theirs else ours
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
+    async def transaction(self, *, quick: bool = False) -> AsyncIterator[Tx]:
+        """`quick` changes nothing here: rows are locked only by the ledger's own short writes."""
         import psycopg  # noqa: PLC0415
 
         if self._pool is None:
@@ -336,9 +353,15 @@ class PostgresEngine:
                 await connection.close()
 
 
-async def open_engine(database: str | Path) -> SQLiteEngine | PostgresEngine:
-    """The engine for `[storage] database`: a `postgresql://` URL, or a path to an SQLite file."""
+async def open_engine(
+    database: str | Path, *, busy_timeout: float = BUSY_TIMEOUT
+) -> SQLiteEngine | PostgresEngine:
+    """The engine for `[storage] database`: a `postgresql://` URL, or a path to an SQLite file
+    (whose writers wait `busy_timeout` for another connection's lock)."""
     engine: SQLiteEngine | PostgresEngine
-    engine = PostgresEngine(str(database)) if is_url(database) else SQLiteEngine(database)
+    if is_url(database):
+        engine = PostgresEngine(str(database))
+    else:
+        engine = SQLiteEngine(database, timeout=busy_timeout)
     await engine.open()
     return engine

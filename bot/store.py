@@ -215,10 +215,17 @@ class Store:
         self._clock = clock
 
     @classmethod
-    async def open(cls, database: str | Path, *, clock: Callable[[], float] | None = None) -> Store:
+    async def open(
+        cls,
+        database: str | Path,
+        *,
+        clock: Callable[[], float] | None = None,
+        busy_timeout: float = BUSY_TIMEOUT,
+    ) -> Store:
         """Open (creating, or upgrading, if needed) the database at `database`: a file path, or a
-        `postgresql://` URL. Raises StoreError, naming the database (never its password)."""
-        engine = await open_engine(database)
+        `postgresql://` URL. Raises StoreError, naming the database (never its password).
+        `busy_timeout`: how long an SQLite write waits for another connection's lock."""
+        engine = await open_engine(database, busy_timeout=busy_timeout)
         store = cls(engine, clock=clock)
         try:
             await store.migrate()
@@ -591,7 +598,7 @@ class Store:
         """Record an update id; False when it was seen before (Telegram may deliver an update
         twice, to two instances, or again to a new leader). Ids past Telegram's memory are pruned."""
         now = await self.now()
-        async with self.engine.transaction() as tx:
+        async with self.engine.transaction(quick=True) as tx:
             result = await tx.execute(
                 "INSERT INTO processed_update (update_id, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 (update_id, now),
@@ -604,21 +611,24 @@ class Store:
         one will be."""
         rate = capacity / per_seconds
         now = await self.now()
-        async with self.engine.transaction() as tx:
-            # PostgreSQL: the row stays locked until the commit, so racing instances take turns.
+        async with self.engine.transaction(quick=True) as tx:
+            # The row exists first (a racing insert waits for this one), then it is read locked
+            # (PostgreSQL: FOR UPDATE; SQLite's write lock already serialises), so racing
+            # instances take turns and never both spend the same token.
+            await tx.execute(
+                "INSERT INTO bucket (key, tokens, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (key, float(capacity), now),
+            )
             select = "SELECT tokens, at FROM bucket WHERE key = ?"
             if self.engine.dialect == "postgres":
                 select = "SELECT tokens, at FROM bucket WHERE key = ? FOR UPDATE"
-            rows = (await tx.execute(select, (key,))).rows
-            tokens = float(capacity)
-            if rows:
-                tokens = min(capacity, float(rows[0]["tokens"]) + max(0.0, now - float(rows[0]["at"])) * rate)
+            (row,) = (await tx.execute(select, (key,))).rows
+            elapsed = max(0.0, now - float(row["at"]))
+            tokens = min(float(capacity), float(row["tokens"]) + elapsed * rate)
             wait = 0.0 if tokens >= 1 else (1 - tokens) / rate
-            left = tokens - 1 if wait == 0 else tokens
             await tx.execute(
-                "INSERT INTO bucket (key, tokens, at) VALUES (?, ?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, at = excluded.at",
-                (key, left, now),
+                "UPDATE bucket SET tokens = ?, at = ? WHERE key = ?",
+                (tokens - 1 if wait == 0 else tokens, max(now, float(row["at"])), key),
             )
         return wait
 
@@ -667,7 +677,7 @@ class Store:
         if not texts:
             return
         now = await self.now()
-        async with self.engine.transaction() as tx:
+        async with self.engine.transaction(quick=True) as tx:
             for key, text in texts.items():
                 await tx.execute(
                     "INSERT INTO text_key (key, text, used_at) VALUES (?, ?, ?)"
@@ -683,7 +693,7 @@ class Store:
             return None
         now = await self.now()
         if rows[0]["used_at"] < now - 86400:  # at most one write a day per text
-            async with self.engine.transaction() as tx:
+            async with self.engine.transaction(quick=True) as tx:
                 await tx.execute("UPDATE text_key SET used_at = ? WHERE key = ?", (now, key))
         return str(rows[0]["text"])
 
