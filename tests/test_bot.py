@@ -507,7 +507,7 @@ async def test_daily_job_publishes_once(bot: Bot) -> None:
     await bot.job(DAILY_JOB)
     await bot.job(RECONCILE_JOB)
     assert [m["text"] for m in bot.channel()] == [channel_text(bot)]
-    row = bot.store.get(pub_key())
+    row = await bot.store.get(pub_key())
     assert row is not None
     assert (row.status, row.message_ids) == ("sent", (bot.channel()[0]["message_id"],))
 
@@ -560,7 +560,7 @@ async def test_no_backfill_of_earlier_days(bot: Bot) -> None:
     bot.clock.now = at(8, 30, day=TODAY + dt.timedelta(days=1))
     await bot.job(RECONCILE_JOB)
     assert bot.channel() == []
-    assert bot.store.get(pub_key()) is None
+    assert await bot.store.get(pub_key()) is None
 
 
 @pytest.mark.reliability(1)
@@ -605,7 +605,7 @@ async def test_edited_post_is_edited_in_place(bot: Bot) -> None:
     (message,) = bot.channel()
     assert message["message_id"] == sent["message_id"]
     assert message["text"].startswith("示例日报（更正）|")
-    row = bot.store.get(pub_key())
+    row = await bot.store.get(pub_key())
     assert row is not None
     post = bot.services.post_for(TODAY)
     assert post is not None
@@ -634,7 +634,7 @@ async def test_message_deleted_in_telegram_is_no_longer_followed(bot: Bot) -> No
     await bot.job(EDITS_JOB)
     await bot.job(EDITS_JOB)
     assert len(bot.server.calls("editMessageText")) == 1
-    row = bot.store.get(pub_key())
+    row = await bot.store.get(pub_key())
     assert row is not None
     assert (row.status, row.message_ids) == ("sent", ())
 
@@ -708,7 +708,7 @@ async def test_admin_deletes_the_channel_message_with_the_button(bot: Bot) -> No
     assert bot.channel() == []
     edited = next(m for m in bot.server.sent(ADMIN) if m["message_id"] == alert["message_id"])
     assert edited["text"] == texts.DELETED.format(day=TODAY)
-    row = bot.store.get(pub_key())
+    row = await bot.store.get(pub_key())
     assert row is not None
     assert (row.status, row.message_ids, row.error) == ("sent", (), f"deleted by admin {ADMIN}")
     await bot.press(alert, f"q:d:{TODAY}", user=ADMIN)  # pressed again: nothing left to delete
@@ -788,7 +788,7 @@ async def test_admin_skips_a_held_post(bot: Bot) -> None:
     bot.clock.now = at(9, day=day)
     await bot.job(RECONCILE_JOB)
     assert bot.channel() == []
-    row = bot.store.get(PubKey(CHANNEL, day))
+    row = await bot.store.get(PubKey(CHANNEL, day))
     assert row is not None
     assert row.status == "skipped"
 
