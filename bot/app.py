@@ -197,13 +197,14 @@ CONFLICT_QUIET_SECONDS = 3600.0
 
 
 class PollingErrors:
-    """PTB's polling `error_callback`: each error logged in one line; a 409 Conflict alerts the admins.
+    """The poller's `on_error`: each error logged in one line; a 409 Conflict alerts the admins.
 
     Telegram answers 409 to `getUpdates` when another process polls with the same token (or a
     webhook was set meanwhile): the two take turns and each loses updates (docs/reliability.md,
     case 6). The admins are told once per incident, not on every poll; the publish claim still
-    allows one post. PTB calls this synchronously and aborts polling if it raises, so the alert
-    runs as a task.
+    allows one post. With leader election a 409 means something outside it polls (an old
+    version, a script with the same token). It is called synchronously, so the alert runs as a
+    task.
     """
 
     def __init__(self, services: Services, *, monotonic: Callable[[], float] = time.monotonic) -> None:
@@ -258,9 +259,11 @@ async def run_bot(
     *,
     ready: Callable[[], None] | None = None,
 ) -> None:
-    """Poll until `stop` is set: start-up catch-up first, then the jobs and handlers.
+    """Serve until `stop` is set: start-up catch-up first, then the jobs and handlers.
 
-    `ready` is called once the token was accepted and polling runs.
+    Updates come by webhook, or by polling: at once with SQLite, and with PostgreSQL only while
+    this instance is the elected leader (bot/leader.py). `ready` is called once the token was
+    accepted and updates can arrive (or, for a follower, the election runs).
     """
     webhook = services.config.webhook
     if not await _reach_bot_api(application, services.config.telegram.api_url, stop):

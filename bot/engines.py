@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from bot.config import describe_database
+from bot.db import BUSY_TIMEOUT, connect
 
 if TYPE_CHECKING:  # an extra: imported for real only when PostgreSQL is configured
     from psycopg import AsyncConnection
@@ -33,13 +34,14 @@ Row = Mapping[str, Any]
 Dialect = Literal["sqlite", "postgres"]
 _T = TypeVar("_T")
 
-# How long a writer waits for another's lock, and a PostgreSQL statement or a connection from the
-# pool at most: longer is someone holding the database (a backup, a stuck process), and the call
-# fails closed instead; the next trigger tries again.
-BUSY_TIMEOUT = 1.0
+# How long a PostgreSQL statement, or the wait for a connection from the pool, may take at most
+# (SQLite's writers wait BUSY_TIMEOUT, bot/db.py): longer is someone holding the database, or the
+# server away, and the call fails closed instead; the next trigger tries again. A quick
+# transaction (what only saves work) waits QUICK_TIMEOUT for a lock or a connection.
 QUICK_TIMEOUT = 0.1
 PG_STATEMENT_TIMEOUT = 5.0
 PG_POOL_TIMEOUT = 5.0
+PG_QUICK_POOL_TIMEOUT = 1.0
 
 
 class EngineError(Exception):
@@ -141,14 +143,9 @@ class SQLiteEngine:
             self._identity = _file_identity(Path(self.path))
 
     def _connect(self) -> sqlite3.Connection:
-        if str(self.path) != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        db.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = FULL")
-        return db
+        # synchronous = FULL: a committed claim survives a power loss (WAL's NORMAL may lose the
+        # last commits, and the post could go out again after a reboot). Claims are rare.
+        return connect(self.path, timeout=self._timeout, synchronous="FULL")
 
     async def _run(self, work: Callable[[], _T]) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, work)
@@ -292,18 +289,20 @@ class PostgresEngine:
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, quick: bool = False) -> AsyncIterator[Tx]:
-        """`quick` changes nothing here: rows are locked only by the ledger's own short writes."""
+        """`quick`: wait at most PG_QUICK_POOL_TIMEOUT for a connection (a server that is away
+        delays a reader's answer by about a second per write, not five)."""
         import psycopg  # noqa: PLC0415
 
         if self._pool is None:
             raise EngineError(f"{self.where}: the database is not open")
+        wait = PG_QUICK_POOL_TIMEOUT if quick else PG_POOL_TIMEOUT
         try:
-            async with self._pool.connection() as connection, connection.transaction():
+            async with self._pool.connection(timeout=wait) as connection, connection.transaction():
                 yield _PostgresTx(connection)
         except psycopg.Error as exc:
             raise EngineError(f"database unavailable: {exc}") from exc
         except TimeoutError as exc:  # psycopg_pool.PoolTimeout is one
-            raise EngineError(f"database unavailable: no connection within {PG_POOL_TIMEOUT:.0f} s") from exc
+            raise EngineError(f"database unavailable: no connection within {wait:.0f} s") from exc
 
     async def read(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         async with self.transaction() as tx:

@@ -174,7 +174,7 @@ FLOOD_RETRIES = 3
 # PTB's HTTP timeouts for Bot API requests (app.build_application), in seconds. httpx applies them
 # to each connect, read and write, not to a whole request, so one call is also cut at
 # CALL_SECONDS (an upload, at UPLOAD_SECONDS): a peer trickling its answer cannot hold a send past
-# its budget and lease. A call cut there may have been delivered: its outcome is unknown.
+# its budget. A call cut there may have been delivered: its outcome is unknown.
 CONNECT_TIMEOUT, WRITE_TIMEOUT, READ_TIMEOUT, POOL_TIMEOUT = 10.0, 20.0, 20.0, 5.0
 CALL_SECONDS = CONNECT_TIMEOUT + WRITE_TIMEOUT + READ_TIMEOUT + POOL_TIMEOUT
 UPLOAD_SECONDS = 120.0  # a 10 MB cover over a slow uplink

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from bot.db import BUSY_TIMEOUT
 from bot.engines import (
-    BUSY_TIMEOUT,
     Engine,
     EngineError,
     PostgresEngine,

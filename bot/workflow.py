@@ -119,36 +119,37 @@ _T = TypeVar("_T")
 
 
 class _LeaseKeeper:
-    """Renews a claim every `every` seconds while its sender works; `lost` once it could not."""
+    """Renews a claim every `every` seconds while its sender works.
+
+    The claim counts as ours only while the last successful renewal (or the claim itself) is
+    less than `lease - every` seconds old: the database's lease then still runs for at least
+    `every` seconds more, whatever happens to the renewals in flight. Past that, or once a
+    renewal finds the claim taken, the sender starts no further call.
+    """
 
     def __init__(self, store: Store, key: PubKey, owner: str, *, lease: float, every: float) -> None:
         self.store, self.key, self.owner = store, key, owner
         self.lease, self.every = lease, every
+        self.renewed = time.monotonic()  # when the last renewal that succeeded began
         self.lost = False
 
     async def run(self) -> None:
-        failing_since: float | None = None
-        while True:
+        while not self.lost:
             await asyncio.sleep(self.every)
+            started = time.monotonic()
             try:
-                if await self.store.renew(self.key, owner=self.owner, lease=self.lease):
-                    failing_since = None
-                    continue
+                renewed = await self.store.renew(self.key, owner=self.owner, lease=self.lease)
+            except StoreError as exc:
+                logger.warning("could not renew the claim on %s %s: %s", self.key.chat, self.key.day, exc)
+                continue
+            if renewed:
+                self.renewed = started
+            else:
                 logger.error("lost the claim on %s %s mid-send", self.key.chat, self.key.day)
                 self.lost = True
-                return
-            except StoreError as exc:
-                # The database is away: the claim lasts until its lease runs out, and then it is no
-                # longer safe to assume it is ours.
-                now = time.monotonic()
-                failing_since = now if failing_since is None else failing_since
-                logger.warning("could not renew the claim on %s: %s", self.key.day, exc)
-                if now - failing_since >= self.lease - self.every:
-                    self.lost = True
-                    return
 
     def still_ours(self) -> bool:
-        return not self.lost
+        return not self.lost and time.monotonic() - self.renewed < self.lease - self.every
 
 
 class _Progress:

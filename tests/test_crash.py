@@ -1,6 +1,7 @@
 """SIGKILL between claim and record, over many seeded runs. Never two channel messages.
 
-Each run starts a real `python -m bot` process against the fake Bot API with a real SQLite ledger:
+Each run starts a real `python -m bot` process against the fake Bot API with a real ledger, an
+SQLite file or (with AI_NEWS_BOT_TEST_POSTGRES) a PostgreSQL schema:
 `publish DAY` (as system cron runs it) or `run` (the bot, whose start-up catch-up publishes). The
 fake server injects a fault into the channel send and, at a point the seed picks, kills the process
 with SIGKILL from its `on_request` hook:

@@ -796,7 +796,7 @@ async def _claimed(store: Store) -> bool:
 
 async def test_flood_waits_stop_at_the_send_budget(bot: Bot) -> None:
     """A run of 429s whose waits would outlast the budget: the wait that does not fit is not begun,
-    and the day is `retryable` (nothing was sent), not a send that outlives its lease."""
+    and the day is `retryable` (nothing was sent), not a send that runs on for ever."""
     bot.services.publisher.send_budget = 100
     bot.server.fail_next("sendMessage", status=429, retry_after=55, times=3)
     await _publish_now(bot)
