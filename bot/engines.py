@@ -93,7 +93,7 @@ class Engine(Protocol):
 
 
 def is_url(database: str | Path) -> bool:
-    return str(database).startswith(("postgresql://", "postgres://"))
+    return isinstance(database, str) and database.lower().startswith(("postgresql://", "postgres://"))
 
 
 # -- SQLite ---------------------------------------------------------------------------------------
@@ -156,21 +156,25 @@ class SQLiteEngine:
             raise EngineError(f"{self.where}: the database is not open")
         try:
             return await self._run(functools.partial(work, db))
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:  # also values SQLite cannot hold
             raise EngineError(f"database unavailable: {exc}") from exc
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, quick: bool = False) -> AsyncIterator[Tx]:
         async with self._lock:
             wait = min(QUICK_TIMEOUT, self._timeout) if quick else self._timeout
-            await self._call(functools.partial(_begin, wait=wait))
             try:
+                await self._call(functools.partial(_begin, wait=wait))
                 yield _SQLiteTx(self)
+                await self._call(lambda db: db.execute("COMMIT"))
             except BaseException:
-                with contextlib.suppress(EngineError):
-                    await self._call(lambda db: db.execute("ROLLBACK"))
+                # Whatever ended it (an error, a failed COMMIT, a cancelled task whose statement
+                # ran on in the worker thread): the connection leaves no transaction open. The
+                # thread runs its work in order, so this runs after anything already given to it.
+                rollback = self._run(functools.partial(_rollback, self._db))
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(asyncio.ensure_future(rollback))
                 raise
-            await self._call(lambda db: db.execute("COMMIT"))
 
     async def read(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         async with self._lock:  # never in the middle of this process's own open transaction
@@ -203,8 +207,14 @@ class SQLiteEngine:
 
 def _begin(db: sqlite3.Connection, *, wait: float) -> None:
     """BEGIN IMMEDIATE, waiting at most `wait` seconds for another connection's write lock."""
+    _rollback(db)  # never inside a transaction left open
     db.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
     db.execute("BEGIN IMMEDIATE")
+
+
+def _rollback(db: sqlite3.Connection | None) -> None:
+    if db is not None and db.in_transaction:
+        db.execute("ROLLBACK")
 
 
 def _file_identity(path: Path) -> tuple[int, int] | None:
@@ -237,9 +247,22 @@ class _PostgresTx:
         try:
             cursor = await self._connection.execute(_pg_sql(sql), tuple(args))
             rows = await cursor.fetchall() if cursor.description is not None else []
-        except psycopg.Error as exc:
+        except (psycopg.Error, ValueError, OverflowError) as exc:  # also values it cannot hold
             raise EngineError(f"database unavailable: {exc}") from exc
         return Result(list(rows), cursor.rowcount)
+
+
+# Every connection notices a peer that is gone within about 20 s, instead of the system default of
+# hours: TCP keepalives while idle, and a limit on unacknowledged data while a statement is in
+# flight (libpq's tcp_user_timeout), so a call never hangs on a dead network.
+_ALIVE: dict[str, Any] = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 20_000,
+}
 
 
 class PostgresEngine:
@@ -271,7 +294,10 @@ class PostgresEngine:
             max_size=self._max_size,
             timeout=PG_POOL_TIMEOUT,
             open=False,
-            kwargs={"row_factory": dict_row, "autocommit": True, "options": options, "connect_timeout": 5},
+            kwargs={"row_factory": dict_row, "autocommit": True, "options": options, **_ALIVE},
+            # A connection that died while idle (a server restart) is noticed, and replaced, before
+            # it is handed out.
+            check=AsyncConnectionPool.check_connection,
         )
         try:
             await self._pool.open(wait=True, timeout=PG_POOL_TIMEOUT)
@@ -334,14 +360,10 @@ class PostgresEngine:
                 self.url,
                 autocommit=True,
                 row_factory=dict_row,
-                connect_timeout=5,
-                keepalives=1,
-                keepalives_idle=10,
-                keepalives_interval=5,
-                keepalives_count=3,
                 options=self._options(
                     "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3"
                 ),
+                **_ALIVE,
             )
         except psycopg.Error as exc:
             raise EngineError(f"{self.where}: cannot connect: {exc}") from exc

@@ -139,7 +139,7 @@ class _LeaseKeeper:
             started = time.monotonic()
             try:
                 renewed = await self.store.renew(self.key, owner=self.owner, lease=self.lease)
-            except StoreError as exc:
+            except Exception as exc:
                 logger.warning("could not renew the claim on %s %s: %s", self.key.chat, self.key.day, exc)
                 continue
             if renewed:

@@ -498,6 +498,34 @@ async def test_a_locked_sqlite_file_never_blocks_the_event_loop(tmp_path: Path) 
     assert ticks >= 0.5 * waited / 0.01  # the loop ran all along
 
 
+async def test_a_write_cancelled_while_it_waits_for_the_lock_leaves_no_transaction(tmp_path: Path) -> None:
+    """A write waiting for another process's lock is cancelled (the lease keeper stopped as its send
+    ends): its BEGIN runs on in the worker thread, and is rolled back, so the next writes of this
+    store and of other processes go through."""
+    path = tmp_path / "bot.db"
+    store = await Store.open(path)
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        renewing = asyncio.create_task(store.renew(KEY, owner="a", lease=LEASE))
+        await asyncio.sleep(0.1)  # waiting in BEGIN IMMEDIATE for the holder's lock
+        renewing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await renewing
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    try:
+        assert await _claim(store)
+        await store.record_event("still writable")
+        other = sqlite3.connect(path, timeout=0.5, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        other.close()
+    finally:
+        await store.close()
+
+
 @pytest.mark.slow
 def test_backup_while_another_process_writes(tmp_path: Path) -> None:
     """`ai-news-bot backup` copies the ledger consistently while another process keeps writing to it
