@@ -29,6 +29,7 @@ from bot.config import (
     WEBHOOK_SECRET_ENV,
     Config,
     ConfigError,
+    database_password,
     default_environ,
     describe_database,
     load_config,
@@ -38,7 +39,7 @@ from bot.context import Services, search_index_path
 from bot.covers import cover_client
 from bot.gitpull import GitPull
 from bot.index import SearchIndex, SearchIndexError
-from bot.logs import setup_logging
+from bot.logs import add_secrets, setup_logging
 from bot.posts import (
     Library,
     Post,
@@ -587,6 +588,7 @@ def _copy_db(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         source, target = parse_database(args.source), parse_database(target_text)
     except ConfigError as exc:
         raise _CommandError(str(exc), EXIT_USAGE) from None
+    add_secrets(database_password(source), database_password(target))
     if isinstance(source, Path) and not source.is_file():
         raise _CommandError(f"{source}: no database to copy", EXIT_FAILURE)
     if source == target:
@@ -685,8 +687,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except ConfigError as exc:
         print(f"ai-news-bot: config error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if (password := config.storage.password) is not None:
-        setup_logging(_verbosity(args), secrets=(*secrets, password))
+    add_secrets(config.storage.password)
     try:
         code: int = args.handler(args, config, out or sys.stdout)
     except _CommandError as exc:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.text import label_key
@@ -131,7 +131,7 @@ class StorageConfig:
     @property
     def password(self) -> str | None:
         """The password in a PostgreSQL URL, to keep out of every log line."""
-        return urlsplit(self.database).password if isinstance(self.database, str) else None
+        return database_password(self.database)
 
     def local_file(self, name: str) -> Path:
         """Where this instance keeps its own file `name` (e.g. "ai-news-bot.journal")."""
@@ -287,14 +287,31 @@ def _path(value: object) -> Path:
 _DATABASE_SCHEMES = ("postgresql", "postgres")
 
 
+def database_password(database: Path | str) -> str | None:
+    """The password in a PostgreSQL URL (`user:password@host`, or `?password=`), if any."""
+    if isinstance(database, Path):
+        return None
+    parts = urlsplit(database)
+    given = [value for name, value in parse_qsl(parts.query) if name == "password"]
+    return parts.password or (given[0] if given else None)
+
+
 def describe_database(database: Path | str) -> str:
-    """A database fit for a log line or a message: the file, or the URL with its password hidden."""
+    """A database fit for a log line or a message: the file, or the URL with its password hidden
+    (in the user part, and as a `password=` parameter)."""
     if isinstance(database, Path):
         return str(database)
     parts = urlsplit(database)
-    if parts.password is None:
-        return database
-    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = "&".join(
+        f"{name}=***" if name == "password" else part
+        for part in parts.query.split("&")
+        if part
+        for name in [part.split("=", 1)[0]]
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def parse_database(text: str) -> Path | str:
@@ -313,6 +330,7 @@ def _database(value: object) -> Path | str:
         return Path(text)
     if scheme not in _DATABASE_SCHEMES:
         raise _InvalidValueError("expected a path to an SQLite file or a postgresql:// URL")
+    text = f"{scheme}://{text.split('://', 1)[1]}"  # POSTGRESQL:// is a URL too, not a file name
     try:
         urlsplit(text).port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError:

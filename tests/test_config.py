@@ -19,6 +19,7 @@ from bot.config import (
     TelegramConfig,
     load_config,
 )
+from bot.engines import is_url
 from bot.topics import DEFAULT_TOPICS, Topic
 
 REPO = Path(__file__).resolve().parent.parent
@@ -149,6 +150,30 @@ def test_database_url_from_the_environment_keeps_its_password_out_of_sight(tmp_p
     assert config.storage.password == "pa55-word"
     assert config.storage.where == "postgresql://ainews:***@db.example.internal:5432/ainews"
     assert load_config(path, {"AI_NEWS_BOT_DATABASE": "other.db"}).storage.database == tmp_path / "other.db"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "password"),
+    [
+        ("POSTGRESQL://ainews:pw@db/ainews", "postgresql://ainews:***@db/ainews", "pw"),
+        (
+            "postgresql://db/ainews?user=ainews&password=pw&sslmode=require",
+            "postgresql://db/ainews?user=ainews&password=***&sslmode=require",
+            "pw",
+        ),
+        ("postgres://db/ainews", "postgres://db/ainews", None),
+    ],
+    ids=["upper-case-scheme", "password-parameter", "no-password"],
+)
+def test_every_spelling_of_a_database_url_is_a_url_with_its_password_hidden(
+    tmp_path: Path, url: str, shown: str, password: str | None
+) -> None:
+    """A scheme in capitals is still a URL (never an SQLite file of that name), and a password
+    given as a parameter is hidden like one in the user part."""
+    config = load_config(None, {"AI_NEWS_BOT_DATABASE": url})
+    assert isinstance(config.storage.database, str)
+    assert is_url(config.storage.database)
+    assert (config.storage.where, config.storage.password) == (shown, password)
 
 
 @pytest.mark.parametrize(
