@@ -8,7 +8,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -295,19 +295,33 @@ async def run_bot(
             await set_commands(application, services.config)
         await application.start()
         poller = Poller(
-            application, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES, on_error=polling_errors
+            application,
+            timeout=POLL_TIMEOUT,
+            allowed_updates=ALLOWED_UPDATES,
+            on_error=polling_errors,
+            handled=services.store.handled,
         )
+        polling = not webhook.url
         election: asyncio.Task[None] | None = None
-        if not webhook.url:
-            engine = services.store.engine
-            if isinstance(engine, PostgresEngine):
-                # Several instances may share this database: only the elected one polls (Telegram
-                # answers a second poller with 409). The others serve jobs and take over at once.
-                election = asyncio.create_task(
-                    Leadership(engine).run(_async(poller.start), poller.stop, stop), name="election"
-                )
-            else:
-                poller.start()
+        engine = services.store.engine
+        if isinstance(engine, PostgresEngine):
+            # Several instances may share this database: only the elected primary polls (Telegram
+            # answers a second poller with 409) and follows edits; the others serve jobs (and,
+            # behind a webhook, updates) and take over when it is gone.
+            services.primary = False
+
+            async def lead() -> None:
+                services.primary = True
+                if polling:
+                    poller.start()
+
+            async def follow(orderly: bool) -> None:
+                services.primary = False
+                await poller.stop(confirm=orderly)
+
+            election = asyncio.create_task(Leadership(engine).run(lead, follow, stop), name="election")
+        elif polling:
+            poller.start()
         health = await _start_health(services)
         if ready is not None:
             ready()
@@ -430,13 +444,6 @@ async def _reach_bot_api(application: BotApplication, api_url: str, stop: asynci
             return False
         wait = min(wait * 2, START_RETRY_MAX)
         attempt += 1
-
-
-def _async(start: Callable[[], None]) -> Callable[[], Awaitable[None]]:
-    async def run() -> None:
-        start()
-
-    return run
 
 
 def demo_config(config: Config, *, api_url: str, admins: tuple[int, ...], database: Any) -> Config:

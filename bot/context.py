@@ -48,6 +48,9 @@ class Services:
     # Published files seen missing, by publication, and since when (workflow.follow_edits).
     missing_since: dict[str, float]
     pull: GitPull | None = None  # [posts] pull = "git"
+    # Whether this instance is the primary (bot/leader.py): it alone follows edits of the published
+    # post. Always, with SQLite; with PostgreSQL, while it holds the leader's lock.
+    primary: bool = True
 
     def now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock(), tz=dt.UTC)

@@ -507,10 +507,14 @@ _UPDATE_KINDS = ("message", "edited_message", "callback_query", "inline_query", 
 
 async def once(update: Update, context: Context) -> None:
     """Stop an update seen before (by its id, in the shared database): Telegram redelivers what a
-    poller did not confirm, and a webhook update may reach two instances. A database that cannot
+    poller did not confirm, and a webhook update may reach two instances. A poller (the only one
+    handling updates) takes over an update whose handler died midway. A database that cannot
     say lets it through: answering twice beats not answering, and /publish fails closed anyway."""
+    services = context.services
     try:
-        first = await context.services.store.first_time(update.update_id)
+        first = await services.store.first_time(
+            update.update_id, owner=services.publisher.owner, take_over=not services.config.webhook.url
+        )
     except StoreError as exc:
         logger.warning("update %s not checked for a repeat: %s", update.update_id, exc)
         return

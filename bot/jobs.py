@@ -22,7 +22,10 @@ logger = logging.getLogger(__name__)
 
 
 async def edits_tick(context: Context) -> None:
-    await follow_edits(context.services)
+    """Edits of the published post, followed by the primary instance only: instances whose posts
+    folders are not in step would otherwise undo each other's edits."""
+    if context.services.primary:
+        await follow_edits(context.services)
 
 
 async def index_tick(context: Context) -> None:

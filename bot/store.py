@@ -53,7 +53,8 @@ Kind = Literal["daily", "manual"]
 STATUSES: tuple[str, ...] = get_args(Status)
 
 # 2: publication.rendered, and the notice table. 3: text_key.used_at. 4: the bucket table (pacing
-# shared by every instance) and processed_update.seen_at indexed (pruned). Older files are
+# shared by every instance), processed_update.owner and .done (an update a dead poller was
+# handling is taken over), and processed_update.seen_at indexed (pruned). Older files are
 # upgraded in place when opened; a database written by a newer ai-news-bot is refused.
 SCHEMA_VERSION = 4
 
@@ -92,7 +93,9 @@ def _schema(real: str, serial: str, bigint: str) -> list[str]:
         )""",
         "CREATE INDEX IF NOT EXISTS publication_updated ON publication (updated_at)",
         f"""CREATE TABLE IF NOT EXISTS processed_update (
-            update_id {bigint} PRIMARY KEY, seen_at {real} NOT NULL
+            update_id {bigint} PRIMARY KEY, seen_at {real} NOT NULL,
+            owner TEXT NOT NULL DEFAULT '',  -- the process handling it
+            done INTEGER NOT NULL DEFAULT 1  -- 0 while it is being handled
         )""",
         "CREATE INDEX IF NOT EXISTS processed_update_seen ON processed_update (seen_at)",
         f"""CREATE TABLE IF NOT EXISTS cover_file (
@@ -133,9 +136,12 @@ ADDED_COLUMNS = (
         "REAL NOT NULL DEFAULT 0",
         "UPDATE text_key SET used_at = CAST(strftime('%s', 'now') AS REAL)",
     ),
+    ("processed_update", "owner", "TEXT NOT NULL DEFAULT ''", None),
+    ("processed_update", "done", "INTEGER NOT NULL DEFAULT 1", None),
 )
-# Migrations take this PostgreSQL advisory lock, so instances starting together never race.
-MIGRATION_LOCK = 0x41494E42_0001  # "AINB" 1
+# Migrations take this PostgreSQL advisory lock (keyed by the schema too, like bot/leader.py's), so
+# instances starting together never race.
+MIGRATION_LOCK = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -553,12 +559,14 @@ class Store:
         return [_publication(row) for row in rows]
 
     async def unsettled(self, chat: str, *, within: float) -> list[Publication]:
-        """Publications that ended without a message anyone can vouch for (`unknown`, `failed`),
+        """Publications that ended without a message anyone can vouch for (`unknown`, `failed`,
+        or `skipped` by the schedule rather than by an admin, whose owner starts with "admin:"),
         changed in the last `within` seconds: what the admins must hear about."""
         since = await self.now() - within
         rows = await self.engine.read(
-            "SELECT * FROM publication WHERE chat = ? AND status IN ('unknown', 'failed')"
-            " AND updated_at >= ? ORDER BY pub_date, created_at",
+            "SELECT * FROM publication WHERE chat = ? AND updated_at >= ?"
+            " AND (status IN ('unknown', 'failed') OR (status = 'skipped' AND owner NOT LIKE 'admin:%'))"
+            " ORDER BY pub_date, created_at",
             (chat, since),
         )
         return [_publication(row) for row in rows]
@@ -594,16 +602,35 @@ class Store:
         async with self.engine.transaction() as tx:
             await tx.execute("UPDATE notice SET done = 1, at = ? WHERE key = ?", (now, key))
 
-    async def first_time(self, update_id: int) -> bool:
-        """Record an update id; False when it was seen before (Telegram may deliver an update
-        twice, to two instances, or again to a new leader). Ids past Telegram's memory are pruned."""
+    async def first_time(self, update_id: int, *, owner: str = "", take_over: bool = False) -> bool:
+        """Record that `owner` handles an update; False when it was seen before (Telegram may
+        deliver an update twice, to two instances, or again to a new poller). With `take_over` (a
+        poller: it alone handles updates), an update another process began but never finished
+        (`handled` not called: it died) is taken over instead. Ids past Telegram's memory are pruned."""
         now = await self.now()
         async with self.engine.transaction(quick=True) as tx:
             result = await tx.execute(
-                "INSERT INTO processed_update (update_id, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                (update_id, now),
+                "INSERT INTO processed_update (update_id, seen_at, owner, done) VALUES (?, ?, ?, 0)"
+                " ON CONFLICT DO NOTHING",
+                (update_id, now, owner),
             )
-        return result.rowcount == 1
+            if result.rowcount == 1:
+                return True
+            if not take_over:
+                return False
+            taken = await tx.execute(
+                "UPDATE processed_update SET owner = ?, seen_at = ?"
+                " WHERE update_id = ? AND done = 0 AND owner <> ?",
+                (owner, now, update_id, owner),
+            )
+        if taken.rowcount == 1:
+            logger.warning("update %s: its poller died while handling it; handling it again", update_id)
+        return taken.rowcount == 1
+
+    async def handled(self, update_id: int) -> None:
+        """The update's handling has ended (answered, or failed and reported): never again."""
+        async with self.engine.transaction(quick=True) as tx:
+            await tx.execute("UPDATE processed_update SET done = 1 WHERE update_id = ?", (update_id,))
 
     async def take_token(self, key: str, *, capacity: int, per_seconds: float) -> float:
         """Take one token from the bucket `key` (`capacity` tokens, refilled evenly over
@@ -743,7 +770,7 @@ def _migrate_sqlite(db: sqlite3.Connection) -> None:
 async def _migrate_postgres(tx: Tx) -> None:
     """Create the schema, or refuse a newer one, under an advisory lock: instances starting
     together wait for each other instead of racing to create the same tables."""
-    await tx.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
+    await tx.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()), ?)", (MIGRATION_LOCK,))
     await tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     rows = (await tx.execute("SELECT max(version) AS version FROM schema_version")).rows
     version = int(rows[0]["version"] or 0)

@@ -500,6 +500,8 @@ class Publisher:
             day, error = row.key.day, row.error or "?"
             if row.status == "unknown":
                 text = texts.ALERT_UNKNOWN.format(day=day, error=error)
+            elif row.status == "skipped":
+                text = error  # the schedule closed the day; its reason is the alert (_close_day)
             else:
                 text = texts.ALERT_SEND_FAILED.format(day=day, detail=f"{day}: {error}")
             key = row.key
@@ -538,6 +540,8 @@ class Publisher:
 # failed, unknown, closed). close: the window passed unsent. no_post: the file is not there (yet).
 # hold: the quality gate holds it for an admin. send: claim it and send.
 Action = Literal["wait", "settled", "close", "no_post", "hold", "send"]
+# The owner of a day an admin closed (the 跳过 button), + their id: not reported back to them.
+ADMIN_OWNER = "admin:"
 # Ledger states that settle a day: nothing to do but report. `retryable` is not one: its next
 # attempt is due once its wait is over (the claim checks that).
 SETTLED: frozenset[Status] = frozenset({"sent", "claimed", "failed", "unknown", "skipped"})
@@ -648,14 +652,19 @@ async def _act(services: Services, decision: Decision, now: dt.datetime) -> DueR
         # Not published by itself; the admins see it and decide. A newer file for the day gets
         # its own verdict; the same file is announced once.
         post, reasons = decision.post, decision.verdict.reasons
+        notice = f"held:{publisher.chat}:{day}:{post.sha256}"
         try:
-            first = await services.store.hold(PubKey(publisher.chat, day), post.sha256)
+            await services.store.hold(PubKey(publisher.chat, day), post.sha256)
+            # Claimed like an alert: announced once, and again if the announcer died first.
+            announce = await services.store.claim_notice(notice, lease=NOTICE_LEASE_SECONDS)
         except StoreError as exc:
             logger.error("could not record that %s is held: %s", day, exc)
             return DueResult(decision)
-        if first:
+        if announce:
             logger.warning("held %s (%s): %s", day, post.path.name, "; ".join(reasons))
             await announce_hold(services, post, day, reasons)
+            with contextlib.suppress(StoreError):
+                await services.store.notice_done(notice)
     elif decision.action == "send":
         assert decision.post is not None
         outcome = await publisher.publish(decision.post, day=day)
@@ -752,7 +761,9 @@ async def _close_day(services: Services, current: Window, now: dt.datetime, *, p
         return
     if closed:
         logger.warning("%s", message)
-        await services.publisher.alert(message)
+    # Told through the ledger like a failure (`settle`): once, by whichever instance looks next,
+    # even if this one dies right here.
+    await services.publisher.settle()
 
 
 async def follow_edits(services: Services) -> int:
@@ -960,7 +971,8 @@ async def skip_day(services: Services, day: dt.date, *, admin: int) -> Outcome |
     else what already settled it (sent meanwhile, say)."""
     publisher = services.publisher
     key = PubKey(publisher.chat, day)
-    closed = await services.store.skip(key, owner=publisher.owner, reason=f"skipped by admin {admin}")
+    # Owned by the admin: their own decision, which is not reported back to the admins.
+    closed = await services.store.skip(key, owner=f"{ADMIN_OWNER}{admin}", reason=f"skipped by admin {admin}")
     return None if closed else await publisher.existing(day)
 
 

@@ -612,6 +612,23 @@ async def test_edited_post_is_edited_in_place(bot: Bot) -> None:
     assert row.post_sha256 == post.sha256
 
 
+async def test_only_the_primary_instance_follows_edits(bot: Bot) -> None:
+    """An instance that is not the primary (several on PostgreSQL) leaves edits to the primary:
+    instances whose posts folders are not in step would otherwise undo each other's edits."""
+    sent = await _published(bot)
+    path = bot.posts / TODAY_POST
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("示例日报 |", "示例日报（更正）|", 1), encoding="utf-8"
+    )
+    bot.services.primary = False
+    await bot.job(EDITS_JOB)
+    assert bot.channel() == [sent]
+    bot.services.primary = True
+    await bot.job(EDITS_JOB)
+    (message,) = bot.channel()
+    assert message["text"].startswith("示例日报（更正）|")
+
+
 async def test_renamed_post_gets_its_new_link(bot: Bot) -> None:
     """Same content under a new file name: recognised, and the message's link follows the name."""
     await _published(bot)

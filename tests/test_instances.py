@@ -31,6 +31,7 @@ import pytest
 
 from bot import texts
 from bot.config import DATABASE_ENV, WEBHOOK_SECRET_ENV
+from bot.leader import LEADER_LOCK
 from bot.testing.fakeapi import FakeTelegram, JSONDict, RequestPhase
 from tests.helpers.databases import postgres_schema, postgres_url
 from tests.helpers.harness import ADMIN, CHANNEL, READER, daily_post, free_port, midday_zone
@@ -42,6 +43,7 @@ pytestmark = pytest.mark.slow
 TAKEOVER_WITHIN = 30.0
 TOLD_WITHIN = 90.0
 LEADS = "this instance leads"
+LOST = "no longer leads"
 
 CONFIG_TOML = """\
 [telegram]
@@ -78,8 +80,9 @@ class Instance:
 
     @property
     def leading(self) -> bool:
-        """Whether it has said it became the poller (and is still alive)."""
-        return self.process.returncode is None and any(LEADS in line for line in self.lines)
+        """Whether it is alive and the last it said of its leadership is that it leads."""
+        said = [line for line in self.lines if LEADS in line or LOST in line]
+        return self.process.returncode is None and bool(said) and LEADS in said[-1]
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -101,6 +104,11 @@ class Site:
     root: Path
     day: dt.date
     env: dict[str, str]
+
+    @property
+    def schema(self) -> str:
+        """The database schema of this test (its URL's search_path)."""
+        return self.env[DATABASE_ENV].rsplit("%3D", 1)[-1]
 
 
 @pytest.fixture
@@ -180,34 +188,75 @@ def answers_to(server: FakeTelegram, user: int) -> list[JSONDict]:
 async def test_the_leader_dies_and_another_instance_answers_within_30_s(
     server: FakeTelegram, site: Site
 ) -> None:
-    """Three instances: exactly one polls, the day's post goes out once. SIGKILL the poller: a
-    reader's /today, sent at that moment, is answered by another instance within 30 s, once, and
-    no getUpdates ever got a 409."""
+    """Three instances: exactly one polls, the day's post goes out once. The poller is SIGKILLed
+    the moment its answer to a reader's /today reaches Telegram (not delivered): another instance
+    takes over within 30 s and answers that /today, once, and no getUpdates ever got a 409."""
     async with instances(site, 3) as running:
         await until(lambda: sum(i.leading for i in running) == 1, 30, running, "a leader elected")
         await until(lambda: len(server.sent(CHANNEL)) == 1, 30, running, "the day's post sent")
         (leader,) = [i for i in running if i.leading]
-        server.user_message("/help", user_id=READER)
-        await until(lambda: len(answers_to(server, READER)) == 1, 10, running, "the leader answers")
+        killed: list[float] = []
 
-        leader.kill()
-        await leader.process.wait()
-        killed = time.monotonic()
-        server.user_message("/today", user_id=READER)
-        await until(
-            lambda: len(answers_to(server, READER)) >= 2, TAKEOVER_WITHIN, running, "answered after the kill"
-        )
-        took = time.monotonic() - killed
+        def kill_the_leader(method: str, params: JSONDict, phase: RequestPhase) -> bool:
+            if killed or method != "sendMessage" or params.get("chat_id") != READER or phase != "received":
+                return True
+            leader.kill()
+            killed.append(time.monotonic())
+            return False  # the leader is gone: hang up, its answer never delivered
+
+        server.on_request = kill_the_leader
+        try:
+            server.user_message("/today", user_id=READER)
+            await until(lambda: bool(killed), 10, running, "the leader answering")
+            await until(lambda: len(answers_to(server, READER)) >= 1, TAKEOVER_WITHIN, running, "answered")
+        finally:
+            server.on_request = None
+        took = time.monotonic() - killed[0]
         # Once the new leader answers a later marker, it has handled everything before it.
         server.user_message("/help", user_id=READER + 1)
         await until(lambda: len(answers_to(server, READER + 1)) == 1, 10, running, "the marker answered")
 
         others = [i for i in running if i is not leader]
         assert sum(i.leading for i in others) == 1, logs(running)
-        assert len(answers_to(server, READER)) == 2, logs(running)  # the /help, then the /today once
+        assert len(answers_to(server, READER)) == 1, logs(running)  # the /today, once
         assert len(server.sent(CHANNEL)) == 1, logs(running)
         assert conflicts(server) == [], logs(running)
     print(f"another instance answered {took:.1f} s after the leader was killed")
+    assert took < TAKEOVER_WITHIN
+
+
+async def test_a_leader_cut_off_from_the_database_stops_polling_before_another_starts(
+    server: FakeTelegram, site: Site
+) -> None:
+    """The leader's database session ends while its process lives on (a failover, a dropped
+    connection): it stops polling, another instance (or it again) leads, readers are answered,
+    and there is never a 409 nor an alert about a second poller."""
+    import psycopg
+
+    async with instances(site, 3) as running:
+        await until(lambda: sum(i.leading for i in running) == 1, 30, running, "a leader elected")
+        await until(lambda: len(server.sent(CHANNEL)) == 1, 30, running, "the day's post sent")
+        told = len(server.sent(ADMIN))
+        with psycopg.connect(postgres_url(), autocommit=True) as connection:
+            connection.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+                " AND objid = %s AND objsubid = 2 AND classid::bigint ="
+                " (SELECT (hashtext(%s)::bigint + 4294967296) %% 4294967296)",
+                (LEADER_LOCK, site.schema),
+            )
+        cut = time.monotonic()
+        await until(
+            lambda: any("no longer leads" in line for i in running for line in i.lines),
+            10,
+            running,
+            "noticed",
+        )
+        server.user_message("/help", user_id=READER)
+        await until(lambda: len(answers_to(server, READER)) == 1, TAKEOVER_WITHIN, running, "answered")
+        took = time.monotonic() - cut
+        assert conflicts(server) == [], logs(running)
+        assert len(server.sent(ADMIN)) == told, logs(running)
+    print(f"a reader was answered {took:.1f} s after the leader's session was cut")
     assert took < TAKEOVER_WITHIN
 
 

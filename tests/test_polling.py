@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.config import Config
+from bot.store import Store
 from bot.testing.fakeapi import FakeTelegram
 from tests.helpers.harness import HELP, READER, Clock, at, running_bot, until
 
@@ -45,3 +46,23 @@ async def test_an_update_delivered_again_is_not_handled_again(
         server.pending_updates.append(update)
         await bot.settled()
     assert [m["text"] for m in server.sent(READER)] == [HELP]
+
+
+async def test_an_update_whose_poller_died_midway_is_handled_by_the_next(
+    server: FakeTelegram, config: Config, posts: Path
+) -> None:
+    """A poller died while handling an update (recorded as begun by it, never as done): the next
+    poller handles it. One that was done is not handled again."""
+    begun = server.user_message("/help", user_id=READER)
+    done = server.user_message("/help", user_id=READER + 1)
+    store = await Store.open(config.storage.database)
+    try:
+        for update in (begun, done):
+            assert await store.first_time(update["update_id"], owner="dead-host:1")
+        await store.handled(done["update_id"])
+    finally:
+        await store.close()
+    async with running_bot(server, config, Clock(at(7))) as bot:
+        await bot.settled()
+    assert [m["text"] for m in server.sent(READER)] == [HELP]
+    assert server.sent(READER + 1) == []

@@ -33,7 +33,7 @@ from bot.jobs import DAILY_JOB, EDITS_JOB, LEASE_JOB, RECONCILE_JOB
 from bot.publish import Delivery, classify
 from bot.store import PubKey, Store
 from bot.testing.fakeapi import FakeTelegram
-from bot.workflow import LEASE_SECONDS
+from bot.workflow import ADMIN_OWNER, LEASE_SECONDS
 from tests.helpers.harness import (
     ADMIN,
     CHANNEL,
@@ -874,3 +874,23 @@ async def test_one_call_is_cut_at_its_limit(bot: Bot) -> None:
     assert row.status == "unknown"
     assert row.error is not None
     assert "no answer within 0 s" in row.error or "no answer within 1 s" in row.error
+
+
+@pytest.mark.usefixtures("admin_has_written")
+async def test_a_day_closed_by_an_instance_that_died_before_telling_is_still_told(bot: Bot) -> None:
+    """The schedule closed the day (nothing sent) and its instance died before telling the admins:
+    the next lease watch, on any instance, tells them, once."""
+    message = texts.ALERT_NO_POST.format(day=TODAY, end="14:00")
+    assert await bot.store.skip(KEY, owner="dead-instance:1", reason=message)
+    await bot.job(LEASE_JOB)
+    await bot.job(LEASE_JOB)
+    assert [m["text"] for m in bot.server.sent(ADMIN)] == [message]
+
+
+@pytest.mark.usefixtures("admin_has_written")
+async def test_a_day_an_admin_skipped_is_not_reported_back(bot: Bot) -> None:
+    """跳过 is the admins' own decision: the lease watch does not alert them about it."""
+    assert await bot.store.skip(KEY, owner=f"{ADMIN_OWNER}{ADMIN}", reason=f"skipped by admin {ADMIN}")
+    await bot.job(LEASE_JOB)
+    await bot.settled()
+    assert bot.server.sent(ADMIN) == []
