@@ -29,7 +29,7 @@ from bot.config import (
     WEBHOOK_SECRET_ENV,
     Config,
     ConfigError,
-    database_password,
+    database_secrets,
     default_environ,
     describe_database,
     load_config,
@@ -588,7 +588,7 @@ def _copy_db(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         source, target = parse_database(args.source), parse_database(target_text)
     except ConfigError as exc:
         raise _CommandError(str(exc), EXIT_USAGE) from None
-    add_secrets(database_password(source), database_password(target))
+    add_secrets(*database_secrets(source), *database_secrets(target))
     if isinstance(source, Path) and not source.is_file():
         raise _CommandError(f"{source}: no database to copy", EXIT_FAILURE)
     if source == target:
@@ -687,7 +687,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except ConfigError as exc:
         print(f"ai-news-bot: config error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    add_secrets(config.storage.password)
+    add_secrets(*database_secrets(config.storage.database))
     try:
         code: int = args.handler(args, config, out or sys.stdout)
     except _CommandError as exc:

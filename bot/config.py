@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.text import label_key
@@ -294,6 +294,13 @@ def database_password(database: Path | str) -> str | None:
     parts = urlsplit(database)
     given = [value for name, value in parse_qsl(parts.query) if name == "password"]
     return parts.password or (given[0] if given else None)
+
+
+def database_secrets(database: Path | str) -> tuple[str, ...]:
+    """The password of a database URL as written and as decoded (`%40` is `@`): what the log must
+    never show."""
+    password = database_password(database)
+    return () if password is None else tuple({password, unquote(password)})
 
 
 def describe_database(database: Path | str) -> str:

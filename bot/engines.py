@@ -360,8 +360,10 @@ class PostgresEngine:
                 self.url,
                 autocommit=True,
                 row_factory=dict_row,
+                # The server's side too: it frees the lock of a leader whose machine is gone.
                 options=self._options(
                     "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3"
+                    " -c tcp_user_timeout=20000"
                 ),
                 **_ALIVE,
             )

@@ -16,7 +16,7 @@ from telegram.ext import Application
 from bot.config import ScheduleConfig
 from bot.context import BotApplication, Context
 from bot.store import StoreError
-from bot.workflow import follow_edits, publish_due
+from bot.workflow import follow_edits, publish_due, refresh_posts
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +24,10 @@ logger = logging.getLogger(__name__)
 async def edits_tick(context: Context) -> None:
     """Edits of the published post, followed by the primary instance only: instances whose posts
     folders are not in step would otherwise undo each other's edits."""
-    if context.services.primary:
-        await follow_edits(context.services)
+    services = context.services
+    if services.primary:
+        await refresh_posts(services)  # the blog's latest (at most one git pull a minute)
+        await follow_edits(services)
 
 
 async def index_tick(context: Context) -> None:

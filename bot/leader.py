@@ -67,7 +67,9 @@ class Leadership:
                     # The lock is ours; the session must stay alive through the grace too.
                     if not await _hold(session, stop, for_seconds=self.grace) or stop.is_set():
                         continue
-                    logger.warning("this instance leads: it polls Telegram and follows edits")
+                    logger.warning(
+                        "this instance leads: it is the primary (it polls, if polling, and follows edits)"
+                    )
                     self.leading = True
                     try:
                         await lead()
