@@ -164,7 +164,7 @@ class SQLiteEngine:
         async with self._lock:
             wait = min(QUICK_TIMEOUT, self._timeout) if quick else self._timeout
             try:
-                await self._call(functools.partial(_begin, wait=wait))
+                await self._call(functools.partial(_begin, wait=wait, durable=not quick))
                 yield _SQLiteTx(self)
                 await self._call(lambda db: db.execute("COMMIT"))
             except BaseException:
@@ -205,9 +205,15 @@ class SQLiteEngine:
         self._thread.shutdown(wait=False)
 
 
-def _begin(db: sqlite3.Connection, *, wait: float) -> None:
-    """BEGIN IMMEDIATE, waiting at most `wait` seconds for another connection's write lock."""
+def _begin(db: sqlite3.Connection, *, wait: float, durable: bool) -> None:
+    """BEGIN IMMEDIATE, waiting at most `wait` seconds for another connection's write lock.
+
+    `durable`: the commit is on disk when it returns (synchronous = FULL: a claim must survive a
+    power loss, or the post could go out again after a reboot). Otherwise (what only saves work:
+    update ids, readers' budgets, button texts) WAL's NORMAL, which skips the fsync: a power loss
+    may forget the last few, and nothing depends on them."""
     _rollback(db)  # never inside a transaction left open
+    db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
     db.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
     db.execute("BEGIN IMMEDIATE")
 
@@ -300,6 +306,10 @@ class PostgresEngine:
             check=AsyncConnectionPool.check_connection,
         )
         try:
+            # One connection first: a server that refuses, or a wrong password, fails at once and
+            # says why, instead of after the pool's retries.
+            probe = await psycopg.AsyncConnection.connect(self.url, options=options, **_ALIVE)
+            await probe.close()
             await self._pool.open(wait=True, timeout=PG_POOL_TIMEOUT)
         except (psycopg.Error, Exception) as exc:
             await self._pool.close()
