@@ -12,7 +12,8 @@ RUN apt-get update \
 WORKDIR /app
 COPY pyproject.toml README.md LICENSE ./
 COPY bot ./bot
-RUN pip install --no-cache-dir . && rm -rf /root/.cache
+# With the PostgreSQL extra: the same image runs alone on SQLite or as one of several instances.
+RUN pip install --no-cache-dir '.[postgres]' && rm -rf /root/.cache
 
 USER bot
 VOLUME ["/data"]

@@ -21,6 +21,7 @@ from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defau
 from bot import handlers, texts
 from bot.config import Config
 from bot.context import BotApplication, Context, Services, journal_path, search_index_path
+from bot.engines import PostgresEngine
 from bot.gitpull import GitPull
 from bot.health import (
     API_DOWN_AFTER,
@@ -35,7 +36,9 @@ from bot.health import (
 from bot.index import Searcher
 from bot.jobs import schedule_jobs
 from bot.journal import Journal
+from bot.leader import Leadership
 from bot.limits import ReaderLimits
+from bot.polling import Poller
 from bot.posts import PostFolder
 from bot.publish import (
     CONNECT_TIMEOUT,
@@ -148,7 +151,7 @@ def build_services(
         sender=sender,
         publisher=publisher,
         search=Searcher(search_index_path(config), config.posts.dir, site_url=config.posts.site_url),
-        limits=ReaderLimits(),
+        limits=ReaderLimits(store),
         telemetry=telemetry,
         clock=clock,
         missing_since={},
@@ -194,13 +197,14 @@ CONFLICT_QUIET_SECONDS = 3600.0
 
 
 class PollingErrors:
-    """PTB's polling `error_callback`: each error logged in one line; a 409 Conflict alerts the admins.
+    """The poller's `on_error`: each error logged in one line; a 409 Conflict alerts the admins.
 
     Telegram answers 409 to `getUpdates` when another process polls with the same token (or a
     webhook was set meanwhile): the two take turns and each loses updates (docs/reliability.md,
     case 6). The admins are told once per incident, not on every poll; the publish claim still
-    allows one post. PTB calls this synchronously and aborts polling if it raises, so the alert
-    runs as a task.
+    allows one post. With leader election a 409 means something outside it polls (an old
+    version, a script with the same token). It is called synchronously, so the alert runs as a
+    task.
     """
 
     def __init__(self, services: Services, *, monotonic: Callable[[], float] = time.monotonic) -> None:
@@ -255,9 +259,11 @@ async def run_bot(
     *,
     ready: Callable[[], None] | None = None,
 ) -> None:
-    """Poll until `stop` is set: start-up catch-up first, then the jobs and handlers.
+    """Serve until `stop` is set: start-up catch-up first, then the jobs and handlers.
 
-    `ready` is called once the token was accepted and polling runs.
+    Updates come by webhook, or by polling: at once with SQLite, and with PostgreSQL only while
+    this instance is the elected leader (bot/leader.py). `ready` is called once the token was
+    accepted and updates can arrive (or, for a follower, the election runs).
     """
     webhook = services.config.webhook
     if not await _reach_bot_api(application, services.config.telegram.api_url, stop):
@@ -284,13 +290,38 @@ async def run_bot(
         else:
             info = await application.bot.get_webhook_info()
             if info.url:
-                # PTB's polling start would delete it and silently take the bot off its webhook.
+                # Polling would take the bot off its webhook, or fail with 409 for ever.
                 raise RunError(f"a webhook is set ({info.url}); remove it first, or configure [webhook] url")
             await set_commands(application, services.config)
-            await updater.start_polling(
-                timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES, error_callback=polling_errors
-            )
         await application.start()
+        poller = Poller(
+            application,
+            timeout=POLL_TIMEOUT,
+            allowed_updates=ALLOWED_UPDATES,
+            on_error=polling_errors,
+            handled=services.store.handled,
+        )
+        polling = not webhook.url
+        election: asyncio.Task[None] | None = None
+        engine = services.store.engine
+        if isinstance(engine, PostgresEngine):
+            # Several instances may share this database: only the elected primary polls (Telegram
+            # answers a second poller with 409) and follows edits; the others serve jobs (and,
+            # behind a webhook, updates) and take over when it is gone.
+            services.primary = False
+
+            async def lead() -> None:
+                services.primary = True
+                if polling:
+                    poller.start()
+
+            async def follow(orderly: bool) -> None:
+                services.primary = False
+                await poller.stop(confirm=orderly)
+
+            election = asyncio.create_task(Leadership(engine).run(lead, follow, stop), name="election")
+        elif polling:
+            poller.start()
         health = await _start_health(services)
         if ready is not None:
             ready()
@@ -313,7 +344,11 @@ async def run_bot(
         finally:
             if health is not None:
                 await health.stop()
-            await updater.stop()
+            if election is not None:
+                await election
+            await poller.stop()
+            if updater.running:
+                await updater.stop()
             await polling_errors.drain()
             await application.stop()
 
@@ -330,18 +365,18 @@ async def _start_health(services: Services) -> HealthServer | None:
     return server
 
 
-def health_report(services: Services) -> Report:
+async def health_report(services: Services) -> Report:
     """/healthz: the facts, and whether they add up to healthy (bot.health.judge)."""
     zone = services.config.schedule.timezone
     api = services.telemetry.api
     today = services.today()
     chat = str(services.config.channel.chat)
     try:
-        row = services.store.get(PubKey(chat, today))
-        last = services.store.last_sent(chat)
+        row = await services.store.get(PubKey(chat, today))
+        last = await services.store.last_sent(chat)
     except StoreError:
         row = last = None
-    writable = services.store.writable()
+    writable = await services.store.writable()
     polling = not services.config.webhook.url
     receiving = (
         api.last_updates is not None and services.clock() - api.last_updates < UPDATES_STALE_AFTER

@@ -15,7 +15,7 @@ import re
 import signal
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
@@ -23,12 +23,23 @@ from telegram.error import InvalidToken, TelegramError
 
 from bot.app import RunError, build_bot, run_bot
 from bot.calls import ApiCall
-from bot.config import TOKEN_ENV, WEBHOOK_SECRET_ENV, Config, ConfigError, default_environ, load_config
+from bot.config import (
+    DATABASE_ENV,
+    TOKEN_ENV,
+    WEBHOOK_SECRET_ENV,
+    Config,
+    ConfigError,
+    database_secrets,
+    default_environ,
+    describe_database,
+    load_config,
+    parse_database,
+)
 from bot.context import Services, search_index_path
 from bot.covers import cover_client
 from bot.gitpull import GitPull
 from bot.index import SearchIndex, SearchIndexError
-from bot.logs import setup_logging
+from bot.logs import add_secrets, setup_logging
 from bot.posts import (
     Library,
     Post,
@@ -45,7 +56,7 @@ from bot.publish import describe_error, html_to_plain
 from bot.quality import assess
 from bot.render import describe, render_channel
 from bot.schedule import current_window
-from bot.store import PubKey, Publication, Store, StoreError, backup_database
+from bot.store import PubKey, Publication, Store, StoreError, backup_database, copy_database
 from bot.workflow import Decision, day_post, decide, publication_link, publish_due, publish_now
 
 logger = logging.getLogger(__name__)
@@ -163,6 +174,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     backup.add_argument("path", type=Path, metavar="PATH", help="the file to write")
     backup.set_defaults(handler=_backup)
+    copy_db = commands.add_parser(
+        "copy-db",
+        parents=[common],
+        help="copy one database into another (an SQLite install into PostgreSQL); safe to rerun",
+        description="Copy every row of SOURCE that DESTINATION does not have yet: the ledger, alerts, "
+        "button texts, cover file_ids, update ids. Each is a path to an SQLite file or a postgresql:// "
+        "URL (or $AI_NEWS_BOT_DATABASE as DESTINATION when left out). Rows already in DESTINATION are "
+        "kept as they are, so running it again copies only what is new. Stop the bot first.",
+    )
+    copy_db.add_argument("source", metavar="SOURCE", help="the database to copy from")
+    copy_db.add_argument("target", metavar="DESTINATION", nargs="?", help="the database to copy into")
+    copy_db.set_defaults(handler=_copy_db)
     search = commands.add_parser(
         "search",
         parents=[common, posts],
@@ -324,13 +347,13 @@ def _run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        logger.info("database %s, posts %s", config.storage.database, config.posts.dir)
+        logger.info("database %s, posts %s", config.storage.where, config.posts.dir)
         if not config.telegram.admins:
             logger.warning(
                 "[telegram] admins is empty: nobody can use /publish, /preview or /status, and no one "
                 "is told when a day's post cannot go out"
             )
-        store = Store.open(config.storage.database)
+        store = await Store.open(config.storage.database)
         try:
             async with cover_client(allow_private=config.channel.private_covers) as http:
                 application, services = build_bot(config, store, token=token, http=http)
@@ -344,7 +367,7 @@ def _run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
                 finally:
                     services.search.close()
         finally:
-            store.close()
+            await store.close()
         print("ai-news-bot: stopped", file=out)
         return EXIT_OK
 
@@ -389,11 +412,10 @@ def _publish(args: argparse.Namespace, config: Config, out: TextIO) -> int:
 
     async def main() -> tuple[int, str]:
         async with _services(config, token) as services:
-            request = await publish_now(services, day, refresh=False)
+            outcome = await publish_now(services, day, refresh=False)
             # Cron may be the only process: it tells the admins itself (once) about a failure,
             # an unknown outcome or a dead sender's claim.
-            await services.publisher.settle(services.clock())
-        outcome = request.outcome
+            await services.publisher.settle()
         if outcome is None:  # the file went away since it was read above
             return EXIT_NO_POST, f"no post for {day} ({config.posts.category}) in {config.posts.dir}"
         return _OUTCOME_EXIT.get(outcome.status, EXIT_FAILURE), outcome.detail
@@ -473,19 +495,22 @@ def _settled_line(row: Publication) -> str:
     }.get(row.status, f"{day}: {row.status}")
 
 
-def _read_ledger(config: Config, read: Callable[[Store], _T]) -> _T:
-    """`read` on the ledger without creating it: a missing database is an empty ledger."""
+def _read_ledger(config: Config, read: Callable[[Store], Awaitable[_T]]) -> _T:
+    """`read` on the ledger without creating an SQLite file: a missing one is an empty ledger."""
     database = config.storage.database
+
+    async def main() -> _T:
+        missing = isinstance(database, Path) and not database.exists()
+        store = await Store.open(":memory:" if missing else database)
+        try:
+            return await read(store)
+        finally:
+            await store.close()
+
     try:
-        store = Store.open(database if database.exists() else ":memory:")
+        return asyncio.run(main())
     except StoreError as exc:
         raise _CommandError(str(exc), EXIT_FAILURE) from None
-    try:
-        return read(store)
-    except StoreError as exc:
-        raise _CommandError(str(exc), EXIT_FAILURE) from None
-    finally:
-        store.close()
 
 
 def _print_calls(post: Post, day: dt.date, config: Config, out: TextIO) -> None:
@@ -496,8 +521,8 @@ def _print_calls(post: Post, day: dt.date, config: Config, out: TextIO) -> None:
 @contextlib.asynccontextmanager
 async def _services(config: Config, token: str) -> AsyncIterator[Services]:
     """The bot's services with an initialised Bot (getMe done), for a one-shot command."""
-    logger.info("database %s, posts %s", config.storage.database, config.posts.dir)
-    store = Store.open(config.storage.database)
+    logger.info("database %s, posts %s", config.storage.where, config.posts.dir)
+    store = await Store.open(config.storage.database)
     try:
         async with cover_client(allow_private=config.channel.private_covers) as http:
             application, services = build_bot(config, store, token=token, http=http)
@@ -507,7 +532,7 @@ async def _services(config: Config, token: str) -> AsyncIterator[Services]:
             finally:
                 services.search.close()
     finally:
-        store.close()
+        await store.close()
 
 
 def _demo(args: argparse.Namespace, config: Config, out: TextIO) -> int:
@@ -537,6 +562,10 @@ def _doctor(args: argparse.Namespace, config: Config, out: TextIO) -> int:
 
 def _backup(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     source, target = config.storage.database, args.path
+    if not isinstance(source, Path):
+        raise _CommandError(
+            "backup copies an SQLite file; back PostgreSQL up with its own tools (pg_dump)", EXIT_USAGE
+        )
     if not source.is_file():
         raise _CommandError(f"{source}: no database to back up", EXIT_FAILURE)
     if target.exists():
@@ -548,6 +577,38 @@ def _backup(args: argparse.Namespace, config: Config, out: TextIO) -> int:
             target.unlink()
         raise _CommandError(f"backup of {source} to {target} failed: {exc}", EXIT_FAILURE) from None
     print(f"ai-news-bot: {source} backed up to {target}", file=out)
+    return EXIT_OK
+
+
+def _copy_db(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    target_text = args.target or default_environ().get(DATABASE_ENV, "").strip()
+    if not target_text:
+        raise _CommandError(f"give DESTINATION, or set {DATABASE_ENV}", EXIT_USAGE)
+    try:
+        source, target = parse_database(args.source), parse_database(target_text)
+    except ConfigError as exc:
+        raise _CommandError(str(exc), EXIT_USAGE) from None
+    add_secrets(*database_secrets(source), *database_secrets(target))
+    if isinstance(source, Path) and not source.is_file():
+        raise _CommandError(f"{source}: no database to copy", EXIT_FAILURE)
+    if source == target:
+        raise _CommandError("SOURCE and DESTINATION are the same database", EXIT_USAGE)
+
+    async def main() -> dict[str, int]:
+        # Opening migrates: an older SQLite file is upgraded in place first, like at a start.
+        async with contextlib.AsyncExitStack() as stack:
+            source_store = await Store.open(source)
+            stack.push_async_callback(source_store.close)
+            target_store = await Store.open(target)
+            stack.push_async_callback(target_store.close)
+            return await copy_database(source_store, target_store)
+
+    try:
+        copied = asyncio.run(main())
+    except StoreError as exc:
+        raise _CommandError(str(exc), EXIT_FAILURE) from None
+    counts = ", ".join(f"{table} {count}" for table, count in copied.items())
+    print(f"ai-news-bot: copied into {describe_database(target)}: {counts} new rows", file=out)
     return EXIT_OK
 
 
@@ -626,6 +687,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except ConfigError as exc:
         print(f"ai-news-bot: config error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    add_secrets(*database_secrets(config.storage.database))
     try:
         code: int = args.handler(args, config, out or sys.stdout)
     except _CommandError as exc:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.text import label_key
@@ -20,6 +20,8 @@ CONFIG_ENV = "AI_NEWS_BOT_CONFIG"
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"  # noqa: S105 - the variable's name, not a secret
 API_URL_ENV = "TELEGRAM_API_URL"
 WEBHOOK_SECRET_ENV = "TELEGRAM_WEBHOOK_SECRET"  # noqa: S105 - the variable's name, not a secret
+# A database URL with its password stays out of the config file: this overrides [storage] database.
+DATABASE_ENV = "AI_NEWS_BOT_DATABASE"
 # What Telegram accepts as a webhook's secret_token (Bot API setWebhook).
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
@@ -114,7 +116,30 @@ class HealthConfig:
 
 @dataclass(frozen=True, slots=True)
 class StorageConfig:
-    database: Path = Path("ai-news-bot.db")
+    """The ledger: an SQLite file (one instance, the default) or a `postgresql://` URL (several
+    instances sharing it). `local_dir` holds what each instance keeps for itself, the search
+    index cache and the journal; by default beside the SQLite file, or the config file's folder."""
+
+    database: Path | str = Path("ai-news-bot.db")
+    local_dir: Path | None = None
+
+    @property
+    def where(self) -> str:
+        """The database for a log line or a message: the file, or the URL without its password."""
+        return describe_database(self.database)
+
+    @property
+    def password(self) -> str | None:
+        """The password in a PostgreSQL URL, to keep out of every log line."""
+        return database_password(self.database)
+
+    def local_file(self, name: str) -> Path:
+        """Where this instance keeps its own file `name` (e.g. "ai-news-bot.journal")."""
+        if self.local_dir is not None:
+            return self.local_dir / name
+        if isinstance(self.database, Path):
+            return self.database.with_name(name)
+        return Path(name).absolute()
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +284,69 @@ def _path(value: object) -> Path:
     return Path(_string(value))
 
 
+_DATABASE_SCHEMES = ("postgresql", "postgres")
+
+
+def database_password(database: Path | str) -> str | None:
+    """The password in a PostgreSQL URL (`user:password@host`, or `?password=`), if any."""
+    if isinstance(database, Path):
+        return None
+    parts = urlsplit(database)
+    given = [value for name, value in parse_qsl(parts.query) if name == "password"]
+    return parts.password or (given[0] if given else None)
+
+
+def database_secrets(database: Path | str) -> tuple[str, ...]:
+    """The password of a database URL as written and as decoded (`%40` is `@`): what the log must
+    never show."""
+    password = database_password(database)
+    return () if password is None else tuple({password, unquote(password)})
+
+
+def describe_database(database: Path | str) -> str:
+    """A database fit for a log line or a message: the file, or the URL with its password hidden
+    (in the user part, and as a `password=` parameter)."""
+    if isinstance(database, Path):
+        return str(database)
+    parts = urlsplit(database)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = "&".join(
+        f"{name}=***" if name == "password" else part
+        for part in parts.query.split("&")
+        if part
+        for name in [part.split("=", 1)[0]]
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def parse_database(text: str) -> Path | str:
+    """`[storage] database` as written on a command line: a path, or a postgresql:// URL."""
+    try:
+        return _database(text)
+    except _InvalidValueError as exc:
+        raise ConfigError(f"{describe_database(text) if '://' in text else text}: {exc}") from None
+
+
+def _database(value: object) -> Path | str:
+    """A path to an SQLite file, or a postgresql:// URL (kept as written: libpq parses it)."""
+    text = _string(value)
+    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    if not scheme:
+        return Path(text)
+    if scheme not in _DATABASE_SCHEMES:
+        raise _InvalidValueError("expected a path to an SQLite file or a postgresql:// URL")
+    text = f"{scheme}://{text.split('://', 1)[1]}"  # POSTGRESQL:// is a URL too, not a file name
+    try:
+        urlsplit(text).port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise _InvalidValueError("not a valid postgresql:// URL") from None
+    if any(char.isspace() for char in text):
+        raise _InvalidValueError("not a valid postgresql:// URL")
+    return text
+
+
 def _aliases(value: object) -> tuple[str, ...]:
     if (
         not isinstance(value, list)
@@ -298,13 +386,13 @@ _SCHEMA: dict[str, dict[str, _Parser]] = {
         "retry_minutes": _minutes(1, 24 * 60),
         "on_ambiguous": _choice(AMBIGUOUS_MODES),
     },
-    "storage": {"database": _path},
+    "storage": {"database": _database, "local_dir": _path},
     "webhook": {"url": _url, "listen": _string, "port": _port},
     "health": {"listen": _string, "port": _port, "heartbeat_url": _url},
     # topic name -> the names that stand for it in a headline
     "topics": {_ANY_KEY: _aliases},
 }
-_PATH_KEYS = {("posts", "dir"), ("storage", "database")}
+_PATH_KEYS = {("posts", "dir"), ("storage", "database"), ("storage", "local_dir")}
 # The defaults of the sections that hold paths, for resolving a default path like a written one.
 _DEFAULTS: dict[str, Any] = {"posts": PostsConfig(), "storage": StorageConfig()}
 
@@ -332,7 +420,7 @@ def _parse_tables(data: Mapping[str, object], where: str, base: Path) -> dict[st
                 value = parse(raw)
             except _InvalidValueError as exc:
                 raise ConfigError(f"{where}: [{section}] {key}: {exc}") from None
-            if (section, key) in _PATH_KEYS and not value.is_absolute():
+            if (section, key) in _PATH_KEYS and isinstance(value, Path) and not value.is_absolute():
                 # Relative paths are relative to the config file, so the bot behaves the same
                 # whatever directory systemd or cron starts it from.
                 value = base / value
@@ -366,7 +454,17 @@ def load_config(path: Path | None, environ: Mapping[str, str]) -> Config:
     for section, key in _PATH_KEYS:
         if key not in sections.get(section, {}):
             default = getattr(_DEFAULTS[section], key)
-            sections.setdefault(section, {})[key] = base / default
+            if default is not None:
+                sections.setdefault(section, {})[key] = base / default
+    storage = sections.setdefault("storage", {})
+    if environ.get(DATABASE_ENV, "").strip():
+        try:
+            database = _database(environ[DATABASE_ENV].strip())
+        except _InvalidValueError as exc:
+            raise ConfigError(f"env {DATABASE_ENV}: {exc}") from None
+        storage["database"] = base / database if isinstance(database, Path) else database
+    if isinstance(storage["database"], str):
+        storage.setdefault("local_dir", base)
 
     telegram = dict(sections.get("telegram", {}))
     if environ.get(API_URL_ENV):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
-from collections.abc import Callable
+import logging
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,14 +19,17 @@ from bot.gitpull import GitPull
 from bot.health import Telemetry
 from bot.index import Searcher
 from bot.limits import ReaderLimits
+from bot.pages import Page, PageRef
 from bot.posts import Library, Post, PostFolder, post_for_day
 from bot.publish import Sender
 from bot.reading import Reading
 from bot.schedule import Release, release_at
-from bot.store import PubKey, Store
+from bot.store import PubKey, Store, StoreError
 
 if TYPE_CHECKING:  # the workflow uses the services: a type-only import avoids the cycle
     from bot.workflow import Publisher
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
@@ -43,6 +48,9 @@ class Services:
     # Published files seen missing, by publication, and since when (workflow.follow_edits).
     missing_since: dict[str, float]
     pull: GitPull | None = None  # [posts] pull = "git"
+    # Whether this instance is the primary (bot/leader.py): it alone follows edits of the published
+    # post. Always, with SQLite; with PostgreSQL, while it holds the leader's lock.
+    primary: bool = True
 
     def now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock(), tz=dt.UTC)
@@ -58,42 +66,73 @@ class Services:
     def post_for(self, day: dt.date) -> Post | None:
         return post_for_day(self.library().posts, day, self.config.posts.category)
 
-    def release(self) -> Release:
-        """The release rules now; before the publish time, whether an admin published today already."""
+    async def release(self) -> Release:
+        """The release rules now; before the publish time, whether an admin published today already
+        (a ledger that cannot answer counts as not: nothing is shown early)."""
         now = self.now()
         release = release_at(now, self.config.schedule)
         if now < release.opens:
-            row = self.store.get(PubKey(str(self.config.channel.chat), release.today))
+            try:
+                row = await self.store.get(PubKey(str(self.config.channel.chat), release.today))
+            except StoreError as exc:
+                logger.warning("release rules without the ledger: %s", exc)
+                row = None
             release = dataclasses.replace(release, sent_today=row is not None and row.status == "sent")
         return release
 
-    def reading(self) -> Reading:
-        """What readers may see now, for answering one update."""
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[Reading]:
+        """What readers may see now, for answering one update. The long button texts its pages
+        made are stored when the block ends, before the answer is sent, so its buttons work."""
         library = self.library()
+        kept: dict[str, str] = {}
 
         def key_for(text: str) -> str:
             key = pages.text_key(text)
-            self.store.put_text(key, text, now=self.clock())
+            kept[key] = text
             return key
 
-        return Reading(
+        yield Reading(
             self.config,
             library,
-            self.release(),
+            await self.release(),
             engine=lambda: self.search.engine(library),
             key_for=key_for,
-            text_for=lambda key: self.store.get_text(key, now=self.clock()),
         )
+        try:
+            await self.store.put_texts(kept)
+        except StoreError as exc:  # the answer still goes; its ◀ ▶ buttons will say "expired"
+            logger.warning("could not keep %d button texts: %s", len(kept), exc)
+
+    async def page_for(self, ref: PageRef) -> Page | None:
+        """The page a ◀ ▶ or tag button asks for; None for a key this bot never stored (forged, or
+        expired), or when the database cannot say now."""
+        arg = ref.arg
+        if ref.key is not None:
+            try:
+                arg = await self.store.get_text(ref.key)
+            except StoreError as exc:
+                logger.warning("button text %s unavailable: %s", ref.key, exc)
+                return None
+        async with self.reading() as reading:
+            return reading.page_for(ref, arg)
+
+
+def _local_name(config: Config, suffix: str) -> str:
+    database = config.storage.database
+    stem = database.stem if isinstance(database, Path) else "ai-news-bot"
+    return stem + suffix
 
 
 def search_index_path(config: Config) -> Path:
-    """The search index: a cache beside the ledger, in its own file (`bot.db` -> `bot.search.db`)."""
-    return config.storage.database.with_suffix(".search.db")
+    """The search index: a cache of this instance's, beside an SQLite ledger in a file of its own
+    (`bot.db` -> `bot.search.db`), else in `[storage] local_dir`."""
+    return config.storage.local_file(_local_name(config, ".search.db"))
 
 
 def journal_path(config: Config) -> Path:
     """Sent messages the database could not record wait here (`bot.db` -> `bot.journal`)."""
-    return config.storage.database.with_suffix(".journal")
+    return config.storage.local_file(_local_name(config, ".journal"))
 
 
 class Context(CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):

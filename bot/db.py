@@ -8,10 +8,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-# How long a writer waits for another process's write lock. Our transactions last milliseconds,
-# and the bot's SQLite calls run on its event loop, which stands still while one waits: longer
-# than this is someone else holding the lock (a backup, a stuck process), and the write fails
-# closed instead; the reconcile job tries again (docs/reliability.md, case 30).
+# How long a writer waits for another process's write lock. Our transactions last milliseconds:
+# longer than this is someone else holding the lock (a backup, a stuck process), and the write
+# fails closed instead; the reconcile job tries again (docs/reliability.md, case 30). The ledger's
+# calls wait in their own worker thread (bot/engines.py), never on the event loop.
 BUSY_TIMEOUT = 1.0
 
 

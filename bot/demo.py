@@ -103,7 +103,7 @@ async def run_demo(config: Config, out: TextIO) -> int:
             demo = demo_config(
                 config, api_url=server.api_url, admins=(ADMIN_ID,), database=Path(scratch) / "demo.db"
             )
-            store = Store.open(demo.storage.database)
+            store = await Store.open(demo.storage.database, clock=clock)
             transcript = _Transcript(server, out)
             transcript.say(
                 f"ai-news-bot demo: the real bot, over HTTP, against a fake Telegram at {server.api_url}\n"
@@ -122,7 +122,7 @@ async def run_demo(config: Config, out: TextIO) -> int:
                 stop.set()
                 await bot
                 services.search.close()
-                store.close()
+                await store.close()
 
 
 async def _scenario(

@@ -8,9 +8,9 @@ never started the bot.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
-import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +19,11 @@ from telegram import Bot, ChatMemberAdministrator, ChatMemberOwner
 from telegram.constants import ChatAction, ChatType
 from telegram.error import BadRequest, Forbidden, InvalidToken, TelegramError
 
-from bot.config import Config
+from bot.config import Config, describe_database
+from bot.engines import EngineError, open_engine
 from bot.posts import daily_posts, load_posts, post_for_day
 from bot.publish import describe_error
-from bot.store import SCHEMA_VERSION
+from bot.store import SCHEMA_VERSION, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,11 +160,12 @@ async def _webhook(config: Config, bot: Bot) -> Check:
     return Check(True, "webhook", "none set: the bot polls, as configured")
 
 
-def check_database(path: Path) -> Check:
-    """The ledger opens read-write and its schema is this version's (or older: upgraded at start)."""
-    name = f"database {path}"
-    if not path.exists():
-        folder = path.parent
+async def check_database(database: Path | str) -> Check:
+    """The ledger opens read-write and its schema is this version's (or older: upgraded at start).
+    Nothing is created or upgraded here."""
+    name = f"database {describe_database(database)}"
+    if isinstance(database, Path) and not await asyncio.to_thread(database.exists):
+        folder = database.parent
         if os.access(folder, os.W_OK | os.X_OK):
             return Check(True, name, "not there yet: created at the first start")
         return Check(
@@ -173,17 +175,18 @@ def check_database(path: Path) -> Check:
             "create the folder, writable by the bot's user",
         )
     try:
-        db = sqlite3.connect(path, timeout=1.0, isolation_level=None)
-        try:
-            (version,) = db.execute("PRAGMA user_version").fetchone()
-            db.execute("BEGIN IMMEDIATE")
-            db.execute("ROLLBACK")
-        finally:
-            db.close()
-    except sqlite3.Error as exc:
-        return Check(
-            False, name, f"cannot be written: {exc}", "check its permissions and that no process holds it"
-        )
+        store = Store(await open_engine(database))
+    except EngineError as exc:
+        return Check(False, name, f"cannot be opened: {exc}", "check the path or URL, and the server")
+    try:
+        version = await store.version()
+        writable = await store.writable()
+    except EngineError as exc:
+        return Check(False, name, f"cannot be read: {exc}", "check its permissions and the server")
+    finally:
+        await store.close()
+    if not writable:
+        return Check(False, name, "cannot be written", "check its permissions and that no process holds it")
     if version > SCHEMA_VERSION:
         return Check(
             False,
@@ -233,6 +236,6 @@ async def run_checks(config: Config, token: str | None, today: dt.date) -> list[
             checks += await check_telegram(config, bot)
         finally:
             await bot.shutdown()
-    checks.append(check_database(config.storage.database))
+    checks.append(await check_database(config.storage.database))
     checks.append(check_posts(config, today))
     return checks

@@ -19,6 +19,7 @@ from telegram import CallbackQuery, Message, Update
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import (
+    ApplicationHandlerStop,
     CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
@@ -105,7 +106,7 @@ async def _within_limits(update: Update, context: Context) -> tuple[bool, float]
     if chat is None or user is None or _is_admin(services, update):
         return True, 0.0
     group = chat.type != ChatType.PRIVATE
-    verdict, wait = services.limits.check(chat.id, user.id, group=group, now=services.clock())
+    verdict, wait = await services.limits.check(chat.id, user.id, group=group)
     if verdict == "answer":
         return True, 0.0
     logger.info("reader %s in chat %s is over the limit (%s)", user.id, chat.id, verdict)
@@ -147,12 +148,12 @@ async def today_command(update: Update, context: Context) -> None:
     services = context.services
     message = _message(update)
     args = context.args or []
-    reading = services.reading()
-    day = _parse_day(args[0]) if args else reading.release.today
-    if day is None or len(args) > 1:
+    async with services.reading() as reading:
+        day = _parse_day(args[0]) if args else reading.release.today
+        answer = reading.today(day) if day is not None and len(args) <= 1 else None
+    if answer is None:
         await _reply_text(context, message, texts.BAD_DAY)
         return
-    answer = reading.today(day)
     if answer.note is not None:
         await _reply_text(context, message, answer.note)
     if answer.post is not None:
@@ -162,8 +163,9 @@ async def today_command(update: Update, context: Context) -> None:
 async def tag_command(update: Update, context: Context) -> None:
     """/tag: every tag with its count as buttons; /tag TAG: that tag's posts, newest first."""
     tag = " ".join(context.args or [])
-    reading = context.services.reading()
-    await _reply(context, _message(update), reading.tag_page(tag, 0) if tag else reading.tag_list(0))
+    async with context.services.reading() as reading:
+        page = reading.tag_page(tag, 0) if tag else reading.tag_list(0)
+    await _reply(context, _message(update), page)
 
 
 async def search_command(update: Update, context: Context) -> None:
@@ -172,7 +174,9 @@ async def search_command(update: Update, context: Context) -> None:
     # The text after the command as typed (context.args would lose quotes' inner spacing).
     parts = (message.text or "").split(maxsplit=1)
     query = parts[1] if len(parts) > 1 else ""
-    await _reply(context, message, context.services.reading().search_page(query, 0))
+    async with context.services.reading() as reading:
+        page = reading.search_page(query, 0)
+    await _reply(context, message, page)
 
 
 async def page_button(update: Update, context: Context) -> None:
@@ -188,7 +192,7 @@ async def page_button(update: Update, context: Context) -> None:
         return
     data = query.data or ""
     ref = pages.decode_page(data) if data != pages.NOOP else None
-    page = services.reading().page_for(ref) if ref is not None else None
+    page = await services.page_for(ref) if ref is not None else None
     if page is None:
         answer = None if data == pages.NOOP else texts.BUTTON_EXPIRED
         await services.sender.send([answer_callback_query(query.id, answer)])
@@ -210,7 +214,8 @@ async def inline_query(update: Update, context: Context) -> None:
     """@bot QUERY in any chat: matching posts, 50 a page; an empty query lists the latest posts."""
     query = update.inline_query
     assert query is not None, "registered with InlineQueryHandler"
-    results, next_offset = context.services.reading().inline(query.query, query.offset)
+    async with context.services.reading() as reading:
+        results, next_offset = reading.inline(query.query, query.offset)
     # is_personal False: the same query gets the same answer, whoever asks.
     call = answer_inline_query(
         query.id, results, cache_time=INLINE_CACHE_SECONDS, is_personal=False, next_offset=next_offset
@@ -234,12 +239,13 @@ async def _admin_press(query: CallbackQuery, services: Services, prefix: str) ->
     if day is None:
         await services.sender.send([answer_callback_query(query.id, texts.BUTTON_EXPIRED)])
         return None
+    # Answered now, before the work: the spinner stops whatever happens next.
+    await services.sender.send([answer_callback_query(query.id)])
     return day, query.from_user.id
 
 
 async def _settle_press(query: CallbackQuery, services: Services, text: str) -> None:
-    """Answer the press, and replace the admin message's text (and buttons) with what was done."""
-    await services.sender.send([answer_callback_query(query.id)])
+    """Replace the admin message's text (and buttons) with what was done."""
     if isinstance(query.message, Message):
         edit = edit_message_text(query.message.chat_id, query.message.message_id, escape(text))
         await services.sender.send([edit])
@@ -254,16 +260,15 @@ async def hold_button(update: Update, context: Context) -> None:
     if pressed is None:
         return
     day, admin = pressed
-    if (query.data or "").startswith(HOLD_SKIP):
-        settled = await skip_day(services, day, admin=admin)
-        text = texts.HELD_SKIPPED.format(day=day) if settled is None else _outcome_text(settled)
-    else:  # an admin's decision skips the gate, like /publish
-        request = await publish_now(services, day)
-        text = (
-            texts.PUBLISH_NO_POST.format(day=day)
-            if request.outcome is None
-            else _outcome_text(request.outcome)
-        )
+    try:
+        if (query.data or "").startswith(HOLD_SKIP):
+            settled = await skip_day(services, day, admin=admin)
+            text = texts.HELD_SKIPPED.format(day=day) if settled is None else _outcome_text(settled)
+        else:  # an admin's decision skips the gate, like /publish
+            outcome = await publish_now(services, day)
+            text = texts.PUBLISH_NO_POST.format(day=day) if outcome is None else _outcome_text(outcome)
+    except StoreError as exc:
+        text = f"{texts.SOMETHING_WRONG} ({exc})"
     await _settle_press(query, services, text)
 
 
@@ -276,7 +281,11 @@ async def delete_button(update: Update, context: Context) -> None:
     if pressed is None:
         return
     day, admin = pressed
-    deletion = await delete_day(services, day, admin=admin)
+    try:
+        deletion = await delete_day(services, day, admin=admin)
+    except StoreError as exc:
+        await _settle_press(query, services, f"{texts.SOMETHING_WRONG} ({exc})")
+        return
     text = {
         "deleted": texts.DELETED.format(day=day),
         "nothing": texts.DELETE_NOTHING.format(day=day),
@@ -323,13 +332,15 @@ async def publish_command(update: Update, context: Context) -> None:
         await _reply_text(context, message, texts.PUBLISH_USAGE)
         return
     day, force = parsed
-    request = await publish_now(services, day, update_id=update.update_id, force=force)
-    if request.repeated:
+    try:
+        outcome = await publish_now(services, day, force_key=str(update.update_id) if force else None)
+    except StoreError as exc:
+        await _reply_text(context, message, f"{texts.SOMETHING_WRONG} ({exc})")
         return
-    if request.outcome is None:
+    if outcome is None:
         await _reply_text(context, message, texts.PUBLISH_NO_POST.format(day=day))
         return
-    await _reply_text(context, message, _outcome_text(request.outcome))
+    await _reply_text(context, message, _outcome_text(outcome))
 
 
 async def preview_command(update: Update, context: Context) -> None:
@@ -365,7 +376,7 @@ async def status_command(update: Update, context: Context) -> None:
     """/status: last publication, today's state, next run, posts loaded and with errors, last problem."""
     services = context.services
     try:
-        report = status_report(services)
+        report = await status_report(services)
     except StoreError as exc:
         await _reply_text(context, _message(update), f"{texts.SOMETHING_WRONG} ({exc})")
         return
@@ -442,7 +453,9 @@ def register(application: BotApplication, admins: Sequence[int]) -> None:
     """
     new_message = filters.UpdateType.MESSAGE
     admin = filters.User(user_id=list(admins)) & ~filters.SenderChat.ALL
-    # Every update is counted by kind first (a group of its own, so the handlers below still run).
+    # An update runs once, however often Telegram delivers it and to however many instances; then
+    # it is counted by kind (groups of their own, so the handlers below still run).
+    application.add_handler(TypeHandler(Update, once), group=-2)
     application.add_handler(TypeHandler(Update, count_update), group=-1)
     command = functools.partial(_command, new_message)
     application.add_handler(command(["start", "help"], paced(help_command), "help"))
@@ -490,6 +503,24 @@ def counted(label: str, callback: Handler) -> Handler:
 
 # The kinds of update the bot asks for (app.ALLOWED_UPDATES), as the metric names them.
 _UPDATE_KINDS = ("message", "edited_message", "callback_query", "inline_query", "my_chat_member")
+
+
+async def once(update: Update, context: Context) -> None:
+    """Stop an update seen before (by its id, in the shared database): Telegram redelivers what a
+    poller did not confirm, and a webhook update may reach two instances. A poller (the only one
+    handling updates) takes over an update whose handler died midway. A database that cannot
+    say lets it through: answering twice beats not answering, and /publish fails closed anyway."""
+    services = context.services
+    try:
+        first = await services.store.first_time(
+            update.update_id, owner=services.publisher.owner, take_over=not services.config.webhook.url
+        )
+    except StoreError as exc:
+        logger.warning("update %s not checked for a repeat: %s", update.update_id, exc)
+        return
+    if not first:
+        logger.info("update %s delivered again; handled already", update.update_id)
+        raise ApplicationHandlerStop
 
 
 async def count_update(update: Update, context: Context) -> None:

@@ -21,7 +21,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,11 +188,11 @@ def judge(
 
 
 class _Healthz(tornado.web.RequestHandler):
-    def initialize(self, report: Callable[[], Report]) -> None:
+    def initialize(self, report: Callable[[], Awaitable[Report]]) -> None:
         self.report = report
 
-    def get(self) -> None:
-        report = self.report()
+    async def get(self) -> None:
+        report = await self.report()
         self.set_status(200 if report.healthy else 503)
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
@@ -213,7 +213,9 @@ class _Metrics(tornado.web.RequestHandler):
 class HealthServer:
     """The /healthz and /metrics HTTP server on one address (a small tornado app in the bot's loop)."""
 
-    def __init__(self, report: Callable[[], Report], metrics: Metrics, refresh: Callable[[], None]) -> None:
+    def __init__(
+        self, report: Callable[[], Awaitable[Report]], metrics: Metrics, refresh: Callable[[], None]
+    ) -> None:
         app = tornado.web.Application(
             [
                 (r"/healthz", _Healthz, {"report": report}),

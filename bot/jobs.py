@@ -1,28 +1,51 @@
-"""The JobQueue jobs: the daily run at the publish time, the reconcile run, and following edits.
+"""The JobQueue jobs: the daily run at the publish time, the reconcile run, following edits,
+watching leases, and keeping the search index and the database tidy.
 
-Each is a thin shell over `bot.workflow`, which is idempotent, so extra runs are harmless.
+Each is a thin shell over `bot.workflow` or the store, which are idempotent: every instance
+sharing a database runs all of them, and extra runs are harmless.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from telegram.ext import Application
 
 from bot.config import ScheduleConfig
 from bot.context import BotApplication, Context
-from bot.workflow import follow_edits, publish_due
+from bot.store import StoreError
+from bot.workflow import follow_edits, publish_due, refresh_posts
+
+logger = logging.getLogger(__name__)
 
 
 async def edits_tick(context: Context) -> None:
-    await follow_edits(context.services)
+    """Edits of the published post, followed by the primary instance only: instances whose posts
+    folders are not in step would otherwise undo each other's edits."""
+    services = context.services
+    if services.primary:
+        await refresh_posts(services)  # the blog's latest (at most one git pull a minute)
+        await follow_edits(services)
 
 
 async def index_tick(context: Context) -> None:
     """Keep the search index in step with the posts folder (searches scan until it is)."""
     services = context.services
     services.search.sync(services.library())
+
+
+async def lease_tick(context: Context) -> None:
+    """A sender that died mid-send (on any instance) has its claim expired and the admins told."""
+    await context.services.publisher.settle()
+
+
+async def prune_tick(context: Context) -> None:
+    try:
+        await context.services.store.prune()
+    except StoreError as exc:
+        logger.warning("pruning the database failed: %s", exc)
 
 
 async def tick(context: Context) -> None:
@@ -37,6 +60,12 @@ EDITS_JOB = "edits"
 EDITS_EVERY = 60.0  # seconds: an edited post shows in the channel within a minute
 INDEX_JOB = "index"
 INDEX_EVERY = 30.0  # seconds: a new or edited post is in the index (until then: scanned) this soon
+LEASE_JOB = "leases"
+# Seconds: with workflow.LEASE_SECONDS, a dead sender's day is `unknown`, and the admins told, within
+# LEASE_SECONDS + LEASE_WATCH_SECONDS (and one alert's send) of its death.
+LEASE_WATCH_SECONDS = 15.0
+PRUNE_JOB = "prune"
+PRUNE_EVERY = 3600.0
 
 
 def schedule_jobs(application: BotApplication, schedule: ScheduleConfig) -> None:
@@ -59,6 +88,16 @@ def schedule_jobs(application: BotApplication, schedule: ScheduleConfig) -> None
     )
     jobs.run_repeating(
         index_tick, INDEX_EVERY, first=INDEX_EVERY, name=INDEX_JOB, job_kwargs={**options, "id": INDEX_JOB}
+    )
+    jobs.run_repeating(
+        lease_tick,
+        LEASE_WATCH_SECONDS,
+        first=LEASE_WATCH_SECONDS,
+        name=LEASE_JOB,
+        job_kwargs={**options, "id": LEASE_JOB},
+    )
+    jobs.run_repeating(
+        prune_tick, PRUNE_EVERY, first=60, name=PRUNE_JOB, job_kwargs={**options, "id": PRUNE_JOB}
     )
 
 

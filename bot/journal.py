@@ -106,50 +106,62 @@ class Journal:
         then nothing may be claimed for it (the messages are in the chat already)."""
         return any(entry.key == key for _, entry in self._entries(self._lines()))
 
-    def replay(self, store: Store, *, now: float) -> int:
+    async def replay(self, store: Store) -> int:
         """Apply every entry the database now takes, keep the rest; how many were applied.
 
         Never raises for what is in the file: a line that cannot be read, or that no database
-        could ever take, is logged and dropped; one the database refuses for now is kept.
+        could ever take, is logged and dropped; one the database refuses for now is kept. The
+        file is not locked while the database is asked (that may wait): its lines are read, then
+        the ones done with are taken out of the file as it is by then, so a line another sender
+        appended meanwhile stays.
         """
-        try:
-            if self.path.stat().st_size == 0:
-                return 0
-        except FileNotFoundError:
+        lines = self._lines()
+        if not lines:
             return 0
+        entries = list(self._entries(lines))
+        readable = {line for line, _ in entries}
+        done = [line for line in lines if line not in readable]  # logged by _entries, dropped
         applied = 0
-        with self._locked() as fd:
-            kept: list[bytes] = []
-            for line, entry in self._entries(self._read(fd)):
-                try:
-                    store.recover_sent(
-                        entry.key,
-                        now=now,
-                        chat_id=entry.chat_id,
-                        message_ids=entry.message_ids,
-                        rendered=entry.rendered,
-                        complete=entry.complete,
-                    )
-                except StoreError as exc:
-                    logger.warning("journal %s: the database still refuses (%s); kept", self.path, exc)
-                    kept.append(line)
-                    continue
-                except Exception:  # a value no database takes (an id over 64 bits): never will
-                    logger.exception("journal %s: dropping an entry the database cannot take", self.path)
-                    continue
-                applied += 1
-                logger.warning(
-                    "journal: recorded %s %s messages %s that the database missed",
-                    entry.key.chat,
-                    entry.key.day,
-                    list(entry.message_ids),
+        for line, entry in entries:
+            try:
+                await store.recover_sent(
+                    entry.key,
+                    chat_id=entry.chat_id,
+                    message_ids=entry.message_ids,
+                    rendered=entry.rendered,
+                    complete=entry.complete,
                 )
-            os.ftruncate(fd, 0)
-            if kept:
-                os.write(fd, b"\n".join(kept) + b"\n")
-            os.fsync(fd)
-        # Left empty, not deleted: another process may hold it open to append.
+            except StoreError as exc:
+                logger.warning("journal %s: the database still refuses (%s); kept", self.path, exc)
+                continue
+            except Exception:  # a value no database takes (an id over 64 bits): never will
+                logger.exception("journal %s: dropping an entry the database cannot take", self.path)
+                done.append(line)
+                continue
+            done.append(line)
+            applied += 1
+            logger.warning(
+                "journal: recorded %s %s messages %s that the database missed",
+                entry.key.chat,
+                entry.key.day,
+                list(entry.message_ids),
+            )
+        if done:
+            self._remove(done)
         return applied
+
+    def _remove(self, lines: list[bytes]) -> None:
+        """Take `lines` (once each) out of the file as it is now. Left empty, never deleted:
+        another process may hold it open to append."""
+        with self._locked() as fd:
+            remaining = self._read(fd)
+            for line in lines:
+                if line in remaining:
+                    remaining.remove(line)
+            os.ftruncate(fd, 0)
+            if remaining:
+                os.write(fd, b"\n".join(remaining) + b"\n")
+            os.fsync(fd)
 
     def _lines(self) -> list[bytes]:
         try:

@@ -46,6 +46,16 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def add_secrets(*secrets: str | None) -> None:
+    """Redact these too from every line from now on (a database password learnt from the config
+    or the command line after logging was set up)."""
+    extra = tuple(secret for secret in secrets if secret)
+    for handler in logging.getLogger().handlers:
+        for found in handler.filters:
+            if isinstance(found, RedactingFilter):
+                found.secrets = (*found.secrets, *extra)
+
+
 def setup_logging(verbosity: int, secrets: tuple[str, ...] = ()) -> None:
     """Root logging for the CLI: WARNING, INFO with -v, DEBUG with -vv; tokens always redacted."""
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG

@@ -6,14 +6,13 @@ import asyncio
 import contextvars
 import datetime as dt
 import enum
-import functools
 import html
 import logging
 import re
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from telegram import (
@@ -41,6 +40,8 @@ from bot.store import Store, StoreError
 
 logger = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
+
 
 # -- what an error proves ------------------------------------------------------------------------
 
@@ -61,6 +62,11 @@ class Delivery(enum.Enum):
 
 class SendDeadlineError(TelegramError):
     """The send's time budget ran out before this call was made: it was not sent."""
+
+
+class SendStoppedError(Exception):
+    """The send was called off before this call (its sender lost its claim): the messages before
+    it are out, the rest is not."""
 
 
 def classify(exc: BaseException) -> Delivery:
@@ -151,6 +157,10 @@ def html_to_plain(text: str) -> str:
 # The time budget of the send in progress (a clock() value), for the calls and waits inside it;
 # a context variable, so concurrent sends (a reader's answer beside the daily post) keep theirs.
 _DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("send_deadline", default=None)
+# Asked before each call of the send in progress whether to go on (its sender still holds the claim).
+_PROCEED: contextvars.ContextVar[Callable[[], bool] | None] = contextvars.ContextVar(
+    "send_proceed", default=None
+)
 
 Sleep = Callable[[float], Awaitable[None]]
 # Told about each message the moment Telegram confirms it: the call it answers, and the message.
@@ -164,7 +174,7 @@ FLOOD_RETRIES = 3
 # PTB's HTTP timeouts for Bot API requests (app.build_application), in seconds. httpx applies them
 # to each connect, read and write, not to a whole request, so one call is also cut at
 # CALL_SECONDS (an upload, at UPLOAD_SECONDS): a peer trickling its answer cannot hold a send past
-# its budget and lease. A call cut there may have been delivered: its outcome is unknown.
+# its budget. A call cut there may have been delivered: its outcome is unknown.
 CONNECT_TIMEOUT, WRITE_TIMEOUT, READ_TIMEOUT, POOL_TIMEOUT = 10.0, 20.0, 20.0, 5.0
 CALL_SECONDS = CONNECT_TIMEOUT + WRITE_TIMEOUT + READ_TIMEOUT + POOL_TIMEOUT
 UPLOAD_SECONDS = 120.0  # a 10 MB cover over a slow uplink
@@ -206,13 +216,19 @@ class Sender:
         """One API call. `RetryAfter` proves nothing was sent, so wait and resend (a few times);
         `ChatMigrated` likewise: remember the new id and send there once."""
         chat = params.get("chat_id")
-        if chat is not None and (moved := self._remembered(self.store.migrated_chat, str(chat))) is not None:
+        if (
+            chat is not None
+            and (moved := await self._remembered(self.store.migrated_chat(str(chat)), str(chat))) is not None
+        ):
             params = {**params, "chat_id": moved}
         migrated = False
         for attempt in range(self.flood_retries + 1):
             left = self.time_left()
             if left is not None and left <= 0:
                 raise SendDeadlineError(f"{method} not sent: the send ran out of time")
+            proceed = _PROCEED.get()
+            if proceed is not None and not proceed():
+                raise SendStoppedError(f"{method} not sent: the sender no longer holds its claim")
             try:
                 return await self._call(method, params)
             except RetryAfter as exc:
@@ -228,9 +244,7 @@ class Sender:
                 migrated = True
                 new_id = exc.new_chat_id
                 logger.warning("chat %s became a supergroup: now %s", chat, new_id)
-                self._remember(
-                    functools.partial(self.store.remember_migration, str(chat), new_id, now=self.clock())
-                )
+                await self._remember(self.store.remember_migration(str(chat), new_id))
                 params = {**params, "chat_id": new_id}
         raise AssertionError("unreachable: the last attempt re-raises")
 
@@ -240,21 +254,21 @@ class Sender:
         return None if deadline is None else deadline - self.clock()
 
     @staticmethod
-    def _remembered(read: Callable[[str], Any], key: str) -> Any:
+    async def _remembered(read: Awaitable[_T], key: str) -> _T | None:
         """A memory the send path consults (a cover's file_id, a chat's new id); None when the
         database cannot answer now: the send goes on without it."""
         try:
-            return read(key)
+            return await read
         except StoreError as exc:
             logger.warning("sending without the database's memory of %s: %s", key, exc)
             return None
 
     @staticmethod
-    def _remember(write: Callable[[], None]) -> None:
+    async def _remember(write: Awaitable[None]) -> None:
         """Keep a memory for next time; a database that refuses it now must not stop a send that
         Telegram already answered, nor leave its claim unrecorded (it is only an optimisation)."""
         try:
-            write()
+            await write
         except StoreError as exc:
             logger.warning("could not remember it for next time: %s", exc)
 
@@ -289,6 +303,7 @@ class Sender:
         sent: Sequence[int] = (),
         on_sent: OnSent | None = None,
         budget: float | None = None,
+        proceed: Callable[[], bool] | None = None,
     ) -> list[Message]:
         """Send calls in order; a call's `reply_to` points at an earlier call's message.
 
@@ -299,13 +314,16 @@ class Sender:
         `on_sent(call, message)` is awaited the moment Telegram confirms each new message, so
         the caller can record it before anything else can go wrong. `budget` bounds the whole
         send in seconds: no call starts, no flood wait begins and no cover download runs past it
-        (a call not made for want of time raises SendDeadlineError: not sent).
+        (a call not made for want of time raises SendDeadlineError: not sent). `proceed` is asked
+        before every call: once it says no, the send stops (SendStoppedError) with what is out.
         """
-        if budget is not None:
-            token = _DEADLINE.set(self.clock() + budget)
+        if budget is not None or proceed is not None:
+            token = _DEADLINE.set(None if budget is None else self.clock() + budget)
+            stop_token = _PROCEED.set(proceed)
             try:
                 return await self.send(calls, text_only=text_only, sent=sent, on_sent=on_sent)
             finally:
+                _PROCEED.reset(stop_token)
                 _DEADLINE.reset(token)
         ids = list(sent)
         messages: list[Message] = []
@@ -383,17 +401,17 @@ class Sender:
     ) -> Message | None:
         """Run `attempt` with the cover as cached file_id, then as URL, then downloaded and
         uploaded; None if all three fail. The file_id Telegram answers with is remembered."""
-        cached = self._remembered(self.store.cover_file_id, url)
+        cached = await self._remembered(self.store.cover_file_id(url), url)
         if cached is not None:
             try:
-                return self._cover_used(url, await attempt(cached))
+                return await self._cover_used(url, await attempt(cached))
             except BadRequest as exc:
                 if not cover_refused(exc):
                     raise
                 logger.warning("cached file_id for %s refused (%s); forgetting it", url, exc)
-                self._remember(lambda: self.store.remember_cover(url, None, now=self.clock()))
+                await self._remember(self.store.remember_cover(url, None))
         try:
-            return self._cover_used(url, await attempt(url))
+            return await self._cover_used(url, await attempt(url))
         except BadRequest as exc:
             if not cover_refused(exc):
                 raise
@@ -413,16 +431,16 @@ class Sender:
             return None
         name = "cover." + kind.split("/")[1]
         try:
-            return self._cover_used(url, await attempt(InputFile(data, filename=name)))
+            return await self._cover_used(url, await attempt(InputFile(data, filename=name)))
         except BadRequest as exc:
             if not cover_refused(exc):
                 raise
             logger.error("Telegram refused the uploaded cover %s: %s", url, exc)
             return None
 
-    def _cover_used(self, url: str, message: Message) -> Message:
+    async def _cover_used(self, url: str, message: Message) -> Message:
         if message.photo:
             # The largest size's file_id is reusable by this bot without limits (Bot API sendPhoto).
             file_id = message.photo[-1].file_id
-            self._remember(lambda: self.store.remember_cover(url, file_id, now=self.clock()))
+            await self._remember(self.store.remember_cover(url, file_id))
         return message

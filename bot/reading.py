@@ -56,7 +56,6 @@ class Reading:
     release: Release
     engine: Callable[[], SearchEngine]  # asked only when a search is made
     key_for: pages.KeyFor  # keeps a text too long for callback data, returns its key
-    text_for: Callable[[str], str | None]  # the text kept under a key, or None
 
     # -- the day's post ----------------------------------------------------------------------------
 
@@ -137,11 +136,11 @@ class Reading:
             result = self._search(query, page)
         return pages.search_page(query, result, page, key_for=self.key_for, per_page=HITS_PER_PAGE)
 
-    def page_for(self, ref: PageRef) -> Page | None:
-        """The page a ◀ ▶ or tag button asks for; None for a key this bot never stored."""
+    def page_for(self, ref: PageRef, arg: str | None) -> Page | None:
+        """The page a ◀ ▶ or tag button asks for, with its text (`ref.arg`, or the text stored
+        under `ref.key`); None without one (a key this bot never stored)."""
         if ref.kind == "tags":
             return self.tag_list(ref.page)
-        arg = ref.arg if ref.key is None else self.text_for(ref.key)
         if arg is None:
             return None  # forged, or from another bot's database
         if ref.kind == "tag":

@@ -1,4 +1,15 @@
-"""Durable state in SQLite: the ledger of channel publications and the bot's small memories."""
+"""Durable state: the ledger of channel publications and the bot's small memories, on SQLite or PostgreSQL.
+
+`Store` is the one interface to it, and async: every method is one short transaction on the
+engine (`bot.engines`), committed before the caller does any network I/O. The same statements run
+on both engines, so a single instance on an SQLite file and several instances on one PostgreSQL
+database keep the same guarantees. The search index is not here: it is a local cache per
+instance (`bot.index`).
+
+Time belongs to the store: every lease, wait and timestamp is the database's clock (or, in tests,
+the clock the store was given), so instances whose clocks disagree cannot misjudge each other's
+claims.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +18,28 @@ import datetime as dt
 import json
 import logging
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from bot.db import BUSY_TIMEOUT, connect, transaction
+from bot.db import BUSY_TIMEOUT
+from bot.engines import (
+    Engine,
+    EngineError,
+    PostgresEngine,
+    ReplacedError,
+    Row,
+    SQLiteEngine,
+    Tx,
+    open_engine,
+)
 
 logger = logging.getLogger(__name__)
+
+# The store's errors are the engine's: the database refused or cannot be reached (fail closed).
+StoreError = EngineError
+DatabaseReplacedError = ReplacedError
 
 # claimed: a sender owns the day and may be sending right now (until lease_until).
 # sent: Telegram answered with the message ids.
@@ -28,73 +52,82 @@ Status = Literal["claimed", "sent", "retryable", "failed", "unknown", "skipped"]
 Kind = Literal["daily", "manual"]
 STATUSES: tuple[str, ...] = get_args(Status)
 
-# 2: publication.rendered, and the notice table. 3: text_key.used_at. Older files are upgraded in
-# place on open; a newer file is refused.
-SCHEMA_VERSION = 3
+# 2: publication.rendered, and the notice table. 3: text_key.used_at. 4: the bucket table (pacing
+# shared by every instance), processed_update.owner and .done (an update a dead poller was
+# handling is taken over), and processed_update.seen_at indexed (pruned). Older files are
+# upgraded in place when opened; a database written by a newer ai-news-bot is refused.
+SCHEMA_VERSION = 4
 
-# One SQL string. The publication table is the ledger of docs/reliability.md, "Exactly once"; the
-# primary key is what makes a second sender lose the claim.
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS publication (
-    chat        TEXT    NOT NULL,  -- the configured target, as written in config ("@name" or id)
-    pub_date    TEXT    NOT NULL,  -- YYYY-MM-DD, the post's date in the blog's time zone
-    kind        TEXT    NOT NULL CHECK (kind IN ('daily', 'manual')),
-    request_key TEXT    NOT NULL DEFAULT '',  -- '' for the day's post; the update id of a forced resend
-    status      TEXT    NOT NULL CHECK (status IN ({", ".join(repr(s) for s in STATUSES)})),
-    owner       TEXT    NOT NULL,  -- which process claimed it
-    attempt     INTEGER NOT NULL DEFAULT 1,
-    lease_until REAL    NOT NULL,  -- Unix time: claimed rows expire, retryable rows wait until then
-    post_path   TEXT,
-    post_sha256 TEXT,
-    chat_id     INTEGER,           -- the numeric chat id Telegram answered with
-    message_ids TEXT,              -- JSON list of the message ids that make up the post
-    rendered    TEXT,              -- JSON list of the calls those messages were sent with (for edits)
-    error       TEXT,
-    created_at  REAL    NOT NULL,
-    updated_at  REAL    NOT NULL,
-    PRIMARY KEY (chat, pub_date, kind, request_key)
-);
-CREATE INDEX IF NOT EXISTS publication_updated ON publication (updated_at);
-CREATE TABLE IF NOT EXISTS processed_update (
-    update_id INTEGER PRIMARY KEY,
-    seen_at   REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS cover_file (
-    url        TEXT PRIMARY KEY,  -- the post's coverImage URL
-    file_id    TEXT NOT NULL,     -- what Telegram answered for it; reusable by this bot
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS chat_migration (
-    chat        TEXT PRIMARY KEY,  -- a group that became a supergroup ...
-    new_chat_id INTEGER NOT NULL,  -- ... and its new id (Telegram's migrate_to_chat_id)
-    updated_at  REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS text_key (
-    key     TEXT PRIMARY KEY,  -- short key for text too long for 64-byte callback data
-    text    TEXT NOT NULL,
-    used_at REAL NOT NULL DEFAULT 0  -- last made or pressed; unused for TEXT_KEY_DAYS: forgotten
-);
-CREATE TABLE IF NOT EXISTS held_post (  -- a version of a day's post the quality gate held back
-    chat        TEXT NOT NULL,
-    pub_date    TEXT NOT NULL,
-    post_sha256 TEXT NOT NULL,
-    held_at     REAL NOT NULL,
-    PRIMARY KEY (chat, pub_date, post_sha256)
-);
-CREATE TABLE IF NOT EXISTS notice (  -- something the admins are told about once, by key
-    key    TEXT PRIMARY KEY,
-    at     REAL NOT NULL,     -- when a process took it on (claimed) or told them (done)
-    done   INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS event (
-    id      INTEGER PRIMARY KEY AUTOINCREMENT,
-    at      REAL NOT NULL,
-    level   TEXT NOT NULL,
-    message TEXT NOT NULL
-);
-"""
-# Columns added after version 1, for files created before them: (table, column, declaration,
-# the statement that fills it in for the rows already there, if any).
+# A stored button text no button has used for this long is deleted: the table stays bounded, and
+# a button that old gets the "expired" answer (Telegram keeps inline keyboards forever).
+TEXT_KEY_DAYS = 30
+# Telegram keeps an undelivered update for 24 hours: ids older than this cannot come again.
+UPDATE_MEMORY_SECONDS = 2 * 86400
+# A pacing bucket untouched this long is full again, and deleted.
+BUCKET_MEMORY_SECONDS = 86400
+
+_STATUS_CHECK = ", ".join(repr(s) for s in STATUSES)
+
+
+def _schema(real: str, serial: str, bigint: str) -> list[str]:
+    """The current schema, in the few types where the engines differ."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS publication (
+            chat        TEXT    NOT NULL,  -- the configured target, as written ("@name" or id)
+            pub_date    TEXT    NOT NULL,  -- YYYY-MM-DD, the post's date in the blog's time zone
+            kind        TEXT    NOT NULL CHECK (kind IN ('daily', 'manual')),
+            request_key TEXT    NOT NULL DEFAULT '',  -- '': the day's post; an update id: a forced resend
+            status      TEXT    NOT NULL CHECK (status IN ({_STATUS_CHECK})),
+            owner       TEXT    NOT NULL,  -- which process claimed it
+            attempt     INTEGER NOT NULL DEFAULT 1,
+            lease_until {real}  NOT NULL,  -- claimed rows expire, retryable rows wait until then
+            post_path   TEXT,
+            post_sha256 TEXT,
+            chat_id     {bigint},          -- the numeric chat id Telegram answered with
+            message_ids TEXT,              -- JSON list of the message ids that make up the post
+            rendered    TEXT,              -- JSON list of the calls those messages show (for edits)
+            error       TEXT,
+            created_at  {real}  NOT NULL,
+            updated_at  {real}  NOT NULL,
+            PRIMARY KEY (chat, pub_date, kind, request_key)
+        )""",
+        "CREATE INDEX IF NOT EXISTS publication_updated ON publication (updated_at)",
+        f"""CREATE TABLE IF NOT EXISTS processed_update (
+            update_id {bigint} PRIMARY KEY, seen_at {real} NOT NULL,
+            owner TEXT NOT NULL DEFAULT '',  -- the process handling it
+            done INTEGER NOT NULL DEFAULT 1  -- 0 while it is being handled
+        )""",
+        "CREATE INDEX IF NOT EXISTS processed_update_seen ON processed_update (seen_at)",
+        f"""CREATE TABLE IF NOT EXISTS cover_file (
+            url TEXT PRIMARY KEY, file_id TEXT NOT NULL, updated_at {real} NOT NULL
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS chat_migration (
+            chat TEXT PRIMARY KEY, new_chat_id {bigint} NOT NULL, updated_at {real} NOT NULL
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS text_key (
+            key TEXT PRIMARY KEY, text TEXT NOT NULL, used_at {real} NOT NULL DEFAULT 0
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS held_post (
+            chat TEXT NOT NULL, pub_date TEXT NOT NULL, post_sha256 TEXT NOT NULL, held_at {real} NOT NULL,
+            PRIMARY KEY (chat, pub_date, post_sha256)
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS notice (
+            key TEXT PRIMARY KEY, at {real} NOT NULL, done INTEGER NOT NULL DEFAULT 0
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS event (
+            id {serial}, at {real} NOT NULL, level TEXT NOT NULL, message TEXT NOT NULL
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS bucket (
+            key TEXT PRIMARY KEY, tokens {real} NOT NULL, at {real} NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS bucket_at ON bucket (at)",
+    ]
+
+
+SQLITE_SCHEMA = _schema("REAL", "INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER")
+POSTGRES_SCHEMA = _schema("DOUBLE PRECISION", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY", "BIGINT")
+# Columns added to SQLite files after version 1: (table, column, declaration, what fills it in
+# for the rows already there). PostgreSQL databases start at the current version.
 ADDED_COLUMNS = (
     ("publication", "rendered", "TEXT", None),
     (
@@ -103,18 +136,12 @@ ADDED_COLUMNS = (
         "REAL NOT NULL DEFAULT 0",
         "UPDATE text_key SET used_at = CAST(strftime('%s', 'now') AS REAL)",
     ),
+    ("processed_update", "owner", "TEXT NOT NULL DEFAULT ''", None),
+    ("processed_update", "done", "INTEGER NOT NULL DEFAULT 1", None),
 )
-# A stored button text no button has used for this long is deleted: the table stays bounded, and
-# a button that old gets the "expired" answer (Telegram keeps inline keyboards forever).
-TEXT_KEY_DAYS = 30
-
-
-class StoreError(Exception):
-    """The database cannot be opened or used; the message says which file and why."""
-
-
-class DatabaseReplacedError(StoreError):
-    """The database file at the configured path is no longer the one this process opened."""
+# Migrations take this PostgreSQL advisory lock (keyed by the schema too, like bot/leader.py's), so
+# instances starting together never race.
+MIGRATION_LOCK = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,16 +182,7 @@ class Event:
     message: str
 
 
-def _file_identity(path: Path) -> tuple[int, int] | None:
-    """(device, inode) of the file at `path`; None when there is none."""
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
-
-
-def _publication(row: sqlite3.Row) -> Publication:
+def _publication(row: Row) -> Publication:
     return Publication(
         key=PubKey(row["chat"], dt.date.fromisoformat(row["pub_date"]), row["kind"], row["request_key"]),
         status=row["status"],
@@ -192,101 +210,86 @@ def _key_args(key: PubKey) -> tuple[str, str, str, str]:
 
 
 class Store:
-    """The one interface to durable state. Takes an open connection (tests pass a real file).
+    """The one interface to durable state, on either engine.
 
-    Every write is its own short transaction, committed before the caller does any network I/O:
-    a transaction held across an HTTP call would be rolled back by a crash and erase the claim
-    (docs/reliability.md, "Claim before send"). Times are Unix seconds passed in by the caller.
+    `clock` replaces the database's clock (tests move time); left out, every lease and timestamp
+    comes from the database.
     """
 
-    def __init__(self, connection: sqlite3.Connection, path: Path | None = None) -> None:
-        connection.row_factory = sqlite3.Row
-        self._db = connection
-        self.path = path
-        try:
-            self._set_up()
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot set up the database: {exc}") from exc
-        # Which file this connection has open: if the path later names another file (deleted,
-        # restored from a backup, replaced by hand), two processes would keep two ledgers.
-        self._identity = _file_identity(path) if path is not None else None
-
-    def check_same_file(self) -> None:
-        """Raise DatabaseReplacedError when the path no longer names the file this store opened."""
-        if self.path is None or self._identity is None:
-            return
-        now = _file_identity(self.path)
-        if now != self._identity:
-            what = "deleted" if now is None else "replaced by another file"
-            raise DatabaseReplacedError(
-                f"{self.path} was {what} while the bot ran; restart it so every process uses one ledger"
-            )
-
-    def _set_up(self) -> None:
-        """Create what is missing and upgrade an older file in place."""
-        (version,) = self._db.execute("PRAGMA user_version").fetchone()
-        if version > SCHEMA_VERSION:
-            raise sqlite3.DatabaseError(
-                f"it was written by a newer ai-news-bot (schema {version}, this one knows {SCHEMA_VERSION})"
-            )
-        self._db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
-        with transaction(self._db):
-            for table, column, declaration, fill in ADDED_COLUMNS:
-                columns = {row["name"] for row in self._db.execute(f"PRAGMA table_info({table})")}
-                if column not in columns:
-                    logger.info("upgrading the database: adding %s.%s", table, column)
-                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
-                    if fill is not None:
-                        self._db.execute(fill)
-            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    def __init__(self, engine: Engine, *, clock: Callable[[], float] | None = None) -> None:
+        self.engine = engine
+        self._clock = clock
 
     @classmethod
-    def open(cls, path: Path | str, *, timeout: float = BUSY_TIMEOUT) -> Store:
-        """Open (creating if needed) the database file; WAL so readers never block the sender."""
+    async def open(
+        cls,
+        database: str | Path,
+        *,
+        clock: Callable[[], float] | None = None,
+        busy_timeout: float = BUSY_TIMEOUT,
+    ) -> Store:
+        """Open (creating, or upgrading, if needed) the database at `database`: a file path, or a
+        `postgresql://` URL. Raises StoreError, naming the database (never its password).
+        `busy_timeout`: how long an SQLite write waits for another connection's lock."""
+        engine = await open_engine(database, busy_timeout=busy_timeout)
+        store = cls(engine, clock=clock)
         try:
-            # synchronous = FULL: a committed claim survives a power loss (WAL's NORMAL may lose
-            # the last commits), or the post could go out again after a reboot. Claims are rare.
-            connection = connect(path, timeout=timeout, synchronous="FULL")
-            return cls(connection, None if str(path) == ":memory:" else Path(path))
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"{path}: cannot open the database: {exc}") from exc
+            await store.migrate()
+        except StoreError as exc:
+            await engine.close()
+            raise StoreError(f"{engine.where}: cannot open the database: {exc}") from exc
+        return store
 
-    def close(self) -> None:
-        self._db.close()
+    async def close(self) -> None:
+        await self.engine.close()
 
-    def writable(self) -> bool:
-        """Whether a write could be committed now (the write lock taken and given back at once)."""
+    async def now(self) -> float:
+        """The time every lease and record is judged by."""
+        return self._clock() if self._clock is not None else await self.engine.now()
+
+    # -- schema ---------------------------------------------------------------------------------
+
+    async def migrate(self) -> None:
+        """Bring the schema to SCHEMA_VERSION, or refuse a database from a newer version."""
+        engine = self.engine
+        if isinstance(engine, SQLiteEngine):
+            await engine.script(_migrate_sqlite)
+        else:
+            async with engine.transaction() as tx:
+                await _migrate_postgres(tx)
+
+    async def version(self) -> int:
+        """The schema version the database is at (for `doctor`)."""
+        if isinstance(self.engine, SQLiteEngine):
+            (row,) = await self.engine.read("PRAGMA user_version")
+            return int(row["user_version"])
+        (found,) = await self.engine.read("SELECT to_regclass('schema_version') IS NOT NULL AS found")
+        if not found["found"]:
+            return 0
+        rows = await self.engine.read("SELECT max(version) AS version FROM schema_version")
+        return int(rows[0]["version"] or 0)
+
+    async def writable(self) -> bool:
+        """Whether a write could be committed now: SQLite's write lock taken and given back at
+        once; a PostgreSQL server that is not read-only (a standby, or read-only by setting)."""
         try:
-            self.check_same_file()
-            with self._write():
-                pass
+            await self.engine.check_same()
+            async with self.engine.transaction() as tx:
+                if self.engine.dialect == "postgres":
+                    rows = (await tx.execute("SELECT current_setting('transaction_read_only') AS ro")).rows
+                    return bool(rows[0]["ro"] == "off")
+                await tx.execute("SELECT 1")
         except StoreError:
             return False
         return True
 
-    @contextmanager
-    def _write(self) -> Iterator[None]:
-        """One short transaction; a database that refuses it is a StoreError (fail closed)."""
-        try:
-            with transaction(self._db):
-                yield
-        except sqlite3.Error as exc:
-            raise StoreError(f"database unavailable: {exc}") from exc
-
-    def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row]:
-        try:
-            return self._db.execute(sql, args).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"database unavailable: {exc}") from exc
-
     # -- ledger ---------------------------------------------------------------------------------
 
-    def claim(
+    async def claim(
         self,
         key: PubKey,
         *,
         owner: str,
-        now: float,
         lease: float,
         post_path: str,
         post_sha256: str,
@@ -299,80 +302,91 @@ class Store:
         compare-and-set: of any number of racing processes exactly one wins, and sent, failed or
         unknown days are never claimed again.
         """
+        await self.engine.check_same()
         args = _key_args(key)
-        self.check_same_file()
-        with self._write():
-            cursor = self._db.execute(
+        now = await self.now()
+        async with self.engine.transaction() as tx:
+            inserted = await tx.execute(
                 "INSERT INTO publication (chat, pub_date, kind, request_key, status, owner, lease_until,"
                 " post_path, post_sha256, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, 'claimed', ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (*args, owner, now + lease, post_path, post_sha256, now, now),
             )
-            if cursor.rowcount != 1:
+            if inserted.rowcount != 1:
                 # A row with messages already out (a photo whose reply did not go) keeps the
                 # version they show: the rest follows it, and the edits job updates all of them.
-                cursor = self._db.execute(
+                taken = await tx.execute(
                     "UPDATE publication SET status = 'claimed', owner = ?, attempt = attempt + 1,"
                     " lease_until = ?, post_path = CASE WHEN message_ids IS NULL THEN ? ELSE post_path END,"
-                    " post_sha256 = CASE WHEN message_ids IS NULL THEN ? ELSE post_sha256 END, updated_at = ?"
-                    " WHERE chat = ? AND pub_date = ? AND kind = ? AND request_key = ?"
+                    " post_sha256 = CASE WHEN message_ids IS NULL THEN ? ELSE post_sha256 END,"
+                    " updated_at = ? WHERE chat = ? AND pub_date = ? AND kind = ? AND request_key = ?"
                     " AND ((status = 'retryable' AND lease_until <= ?) OR (? AND status = 'skipped'))",
                     (owner, now + lease, post_path, post_sha256, now, *args, now, reopen_skipped),
                 )
-                if cursor.rowcount != 1:
+                if taken.rowcount != 1:
                     return None
-        return self.get(key)
+        return await self.get(key)
 
-    def _finish(
+    async def renew(self, key: PubKey, *, owner: str, lease: float) -> bool:
+        """Extend a claim this owner holds while it is still sending; False when it lost it."""
+        now = await self.now()
+        async with self.engine.transaction() as tx:
+            result = await tx.execute(
+                "UPDATE publication SET lease_until = ?"
+                " WHERE chat = ? AND pub_date = ? AND kind = ? AND request_key = ?"
+                " AND owner = ? AND status = 'claimed'",
+                (now + lease, *_key_args(key), owner),
+            )
+        return result.rowcount == 1
+
+    async def _finish(
         self,
         key: PubKey,
         owner: str,
         *,
         status: Status,
-        now: float,
         error: str | None = None,
-        lease_until: float | None = None,
+        wait: float = 0.0,
         chat_id: int | None = None,
         message_ids: tuple[int, ...] | None = None,
         rendered: Sequence[Mapping[str, Any]] | None = None,
     ) -> Publication:
         """Update a row this owner still holds; losing it means another process took over."""
         ids, calls = _json(message_ids), _json(rendered)
-        with self._write():
-            cursor = self._db.execute(
-                "UPDATE publication SET status = ?, error = ?, lease_until = COALESCE(?, lease_until),"
+        now = await self.now()
+        async with self.engine.transaction() as tx:
+            result = await tx.execute(
+                "UPDATE publication SET status = ?, error = ?, lease_until = ?,"
                 " chat_id = COALESCE(?, chat_id), message_ids = COALESCE(?, message_ids),"
                 " rendered = COALESCE(?, rendered), updated_at = ?"
                 " WHERE chat = ? AND pub_date = ? AND kind = ? AND request_key = ?"
                 " AND owner = ? AND status = 'claimed'",
-                (status, error, lease_until, chat_id, ids, calls, now, *_key_args(key), owner),
+                (status, error, now + wait, chat_id, ids, calls, now, *_key_args(key), owner),
             )
-            if cursor.rowcount != 1:
+            if result.rowcount != 1:
                 raise StoreError(f"lost the claim on {key.chat} {key.day} before recording its result")
-        row = self.get(key)
+        row = await self.get(key)
         assert row is not None
         return row
 
-    def mark_sent(
+    async def mark_sent(
         self,
         key: PubKey,
         *,
         owner: str,
-        now: float,
         chat_id: int,
         message_ids: tuple[int, ...],
         rendered: Sequence[Mapping[str, Any]] = (),
     ) -> Publication:
-        return self._finish(
-            key, owner, status="sent", now=now, chat_id=chat_id, message_ids=message_ids, rendered=rendered
+        return await self._finish(
+            key, owner, status="sent", chat_id=chat_id, message_ids=message_ids, rendered=rendered
         )
 
-    def record_progress(
+    async def record_progress(
         self,
         key: PubKey,
         *,
         owner: str,
-        now: float,
         chat_id: int,
         message_ids: tuple[int, ...],
         rendered: Sequence[Mapping[str, Any]],
@@ -380,21 +394,21 @@ class Store:
         """Messages of a claimed publication that Telegram confirmed so far (the photo of a photo
         post whose reply is still to go): a later attempt sends only what is missing."""
         ids, calls = _json(message_ids), _json(rendered)
-        with self._write():
-            cursor = self._db.execute(
+        now = await self.now()
+        async with self.engine.transaction() as tx:
+            result = await tx.execute(
                 "UPDATE publication SET chat_id = ?, message_ids = ?, rendered = ?, updated_at = ?"
                 " WHERE chat = ? AND pub_date = ? AND kind = ? AND request_key = ?"
                 " AND owner = ? AND status = 'claimed'",
                 (chat_id, ids, calls, now, *_key_args(key), owner),
             )
-            if cursor.rowcount != 1:
+            if result.rowcount != 1:
                 raise StoreError(f"lost the claim on {key.chat} {key.day} before recording its messages")
 
-    def recover_sent(
+    async def recover_sent(
         self,
         key: PubKey,
         *,
-        now: float,
         chat_id: int,
         message_ids: tuple[int, ...],
         rendered: Sequence[Mapping[str, Any]],
@@ -403,238 +417,422 @@ class Store:
         """Apply what a sender wrote to its journal when the database would not take it: these
         messages are in the chat, whatever the row says since (its claim may have expired to
         `unknown`). A complete send makes the row `sent`. True when the row changed."""
-        ids, calls = _json(message_ids), _json(rendered)
-        status = "sent" if complete else None
-        with self._write():
-            cursor = self._db.execute(
+        now = await self.now()
+        async with self.engine.transaction() as tx:
+            rows = (
+                await tx.execute(
+                    "SELECT status, message_ids FROM publication"
+                    " WHERE chat = ? AND pub_date = ? AND kind = ? AND request_key = ?",
+                    _key_args(key),
+                )
+            ).rows
+            if not rows or rows[0]["status"] == "sent":
+                return False
+            if len(json.loads(rows[0]["message_ids"] or "[]")) > len(message_ids):
+                return False  # the ledger knows more already
+            status = "sent" if complete else rows[0]["status"]
+            await tx.execute(
                 "UPDATE publication SET chat_id = ?, message_ids = ?, rendered = ?, updated_at = ?,"
-                " status = COALESCE(?, status), error = CASE WHEN ? IS NULL THEN error ELSE NULL END"
-                " WHERE chat = ? AND pub_date = ? AND kind = ? AND request_key = ?"
-                " AND status != 'sent' AND json_array_length(COALESCE(message_ids, '[]')) <= ?",
-                (chat_id, ids, calls, now, status, status, *_key_args(key), len(message_ids)),
+                " status = ?, error = CASE WHEN ? THEN NULL ELSE error END"
+                " WHERE chat = ? AND pub_date = ? AND kind = ? AND request_key = ?",
+                (chat_id, _json(message_ids), _json(rendered), now, status, complete, *_key_args(key)),
             )
-            return cursor.rowcount == 1
+        return True
 
-    def mark(
+    async def mark(
         self,
         key: PubKey,
         *,
         owner: str,
-        now: float,
         status: Literal["retryable", "failed", "unknown"],
         error: str,
-        retry_at: float | None = None,
+        retry_in: float = 0.0,
     ) -> Publication:
-        """Record a send that did not succeed; `retry_at` is when a retryable row may be re-claimed."""
-        return self._finish(key, owner, status=status, now=now, error=error, lease_until=retry_at or now)
+        """Record a send that did not succeed; a retryable row may be claimed again `retry_in`
+        seconds from now (the database's now)."""
+        return await self._finish(key, owner, status=status, error=error, wait=retry_in)
 
-    def skip(self, key: PubKey, *, owner: str, now: float, reason: str) -> bool:
+    async def skip(self, key: PubKey, *, owner: str, reason: str) -> bool:
         """Close a day that passed its window unsent (new, or still `retryable`).
 
         True only for the one caller that closed it, so exactly one process tells the admins.
         """
         args = _key_args(key)
-        with self._write():
-            cursor = self._db.execute(
+        now = await self.now()
+        async with self.engine.transaction() as tx:
+            inserted = await tx.execute(
                 "INSERT INTO publication (chat, pub_date, kind, request_key, status, owner, lease_until,"
                 " error, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, 'skipped', ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (*args, owner, now, reason, now, now),
             )
-            if cursor.rowcount != 1:
-                cursor = self._db.execute(
-                    "UPDATE publication SET status = 'skipped', owner = ?, error = ?, updated_at = ?"
-                    " WHERE chat = ? AND pub_date = ? AND kind = ? AND request_key = ?"
-                    " AND status = 'retryable'",
-                    (owner, reason, now, *args),
-                )
-            return cursor.rowcount == 1
+            if inserted.rowcount == 1:
+                return True
+            closed = await tx.execute(
+                "UPDATE publication SET status = 'skipped', owner = ?, error = ?, updated_at = ?"
+                " WHERE chat = ? AND pub_date = ? AND kind = ? AND request_key = ? AND status = 'retryable'",
+                (owner, reason, now, *args),
+            )
+        return closed.rowcount == 1
 
-    def expire_claims(self, *, now: float, resend: bool = False) -> list[Publication]:
+    async def expire_claims(self, *, resend: bool = False) -> list[Publication]:
         """Claims whose lease ran out (their sender died mid-send) become `unknown`, and are returned.
 
         With `resend` (on_ambiguous = "resend") they become `retryable` at once instead: the next
         trigger sends again, accepting a possible second message for the sake of never missing one.
         """
-        with self._write():
-            rows = self._db.execute(
+        now = await self.now()
+        async with self.engine.transaction() as tx:
+            result = await tx.execute(
                 "UPDATE publication SET status = ?, updated_at = ?, lease_until = ?,"
                 " error = 'the sender stopped before recording the result; the message may or may not"
                 " be in the chat' WHERE status = 'claimed' AND lease_until < ? RETURNING *",
                 ("retryable" if resend else "unknown", now, now, now),
-            ).fetchall()
-        return [_publication(row) for row in rows]
+            )
+        return [_publication(row) for row in result.rows]
 
-    def get(self, key: PubKey) -> Publication | None:
-        rows = self._read(
+    async def get(self, key: PubKey) -> Publication | None:
+        rows = await self.engine.read(
             "SELECT * FROM publication WHERE chat = ? AND pub_date = ? AND kind = ? AND request_key = ?",
             _key_args(key),
         )
         return _publication(rows[0]) if rows else None
 
-    def day(self, chat: str, day: dt.date) -> list[Publication]:
+    async def day(self, chat: str, day: dt.date) -> list[Publication]:
         """Every row for one chat and day, the day's own post first, then resends oldest first."""
-        rows = self._read(
-            "SELECT * FROM publication WHERE chat = ? AND pub_date = ? ORDER BY kind = 'manual', created_at",
+        rows = await self.engine.read(
+            "SELECT * FROM publication WHERE chat = ? AND pub_date = ?"
+            " ORDER BY CASE WHEN kind = 'manual' THEN 1 ELSE 0 END, created_at",
             (chat, day.isoformat()),
         )
         return [_publication(row) for row in rows]
 
-    def update_sent(
+    async def update_sent(
         self,
         key: PubKey,
         *,
         post_path: str,
         post_sha256: str,
-        now: float,
         message_ids: tuple[int, ...] | None = None,
         rendered: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         """A sent message now shows another version of the post (edited in place)."""
         ids, calls = _json(message_ids), _json(rendered)
-        with self._write():
-            self._db.execute(
+        now = await self.now()
+        async with self.engine.transaction() as tx:
+            await tx.execute(
                 "UPDATE publication SET post_path = ?, post_sha256 = ?, updated_at = ?,"
                 " message_ids = COALESCE(?, message_ids), rendered = COALESCE(?, rendered)"
                 " WHERE chat = ? AND pub_date = ? AND kind = ? AND request_key = ? AND status = 'sent'",
                 (post_path, post_sha256, now, ids, calls, *_key_args(key)),
             )
 
-    def forget_messages(self, key: PubKey, *, now: float, reason: str) -> None:
+    async def forget_messages(self, key: PubKey, *, reason: str) -> None:
         """The sent messages were deleted from the chat (by an admin): nothing is left to edit."""
-        with self._write():
-            self._db.execute(
+        now = await self.now()
+        async with self.engine.transaction() as tx:
+            await tx.execute(
                 "UPDATE publication SET message_ids = NULL, rendered = NULL, error = ?, updated_at = ?"
                 " WHERE chat = ? AND pub_date = ? AND kind = ? AND request_key = ? AND status = 'sent'",
                 (reason, now, *_key_args(key)),
             )
 
-    def last_sent(self, chat: str) -> Publication | None:
-        rows = self._read(
+    async def last_sent(self, chat: str) -> Publication | None:
+        rows = await self.engine.read(
             "SELECT * FROM publication WHERE chat = ? AND status = 'sent'"
             " ORDER BY updated_at DESC, pub_date DESC LIMIT 1",
             (chat,),
         )
         return _publication(rows[0]) if rows else None
 
-    def previous_sent(self, chat: str, *, before: dt.date) -> Publication | None:
+    async def previous_sent(self, chat: str, *, before: dt.date) -> Publication | None:
         """The newest day's own post sent to `chat` before `before` (the one pinned before it)."""
-        rows = self._read(
+        rows = await self.engine.read(
             "SELECT * FROM publication WHERE chat = ? AND status = 'sent' AND kind = 'daily'"
             " AND pub_date < ? ORDER BY pub_date DESC LIMIT 1",
             (chat, before.isoformat()),
         )
         return _publication(rows[0]) if rows else None
 
-    def recent(self, limit: int = 10) -> list[Publication]:
-        rows = self._read("SELECT * FROM publication ORDER BY updated_at DESC LIMIT ?", (limit,))
+    async def recent(self, limit: int = 10) -> list[Publication]:
+        rows = await self.engine.read("SELECT * FROM publication ORDER BY updated_at DESC LIMIT ?", (limit,))
         return [_publication(row) for row in rows]
 
-    # -- small memories -------------------------------------------------------------------------
-
-    def hold(self, key: PubKey, post_sha256: str, *, now: float) -> bool:
-        """Record that this version of the day's post is held; True only the first time."""
-        with self._write():
-            cursor = self._db.execute(
-                "INSERT INTO held_post (chat, pub_date, post_sha256, held_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT DO NOTHING",
-                (key.chat, key.day.isoformat(), post_sha256, now),
-            )
-            return cursor.rowcount == 1
-
-    def claim_notice(self, key: str, *, now: float, lease: float) -> bool:
-        """Take on telling the admins about `key`: True for one caller, until `notice_done`; taken
-        again only when its taker died without telling (after `lease`). At least once, never twice
-        at the same time: like a publication, the claim is committed before any message."""
-        with self._write():
-            cursor = self._db.execute(
-                "INSERT INTO notice (key, at) VALUES (?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET at = excluded.at WHERE done = 0 AND at < ?",
-                (key, now, now - lease),
-            )
-            return cursor.rowcount == 1
-
-    def notice_done(self, key: str, *, now: float) -> None:
-        with self._write():
-            self._db.execute("UPDATE notice SET done = 1, at = ? WHERE key = ?", (now, key))
-
-    def unsettled(self, chat: str, *, since: float) -> list[Publication]:
-        """Publications that ended without a message anyone can vouch for (`unknown`, `failed`),
-        changed since `since`: what the admins must hear about."""
-        rows = self._read(
-            "SELECT * FROM publication WHERE chat = ? AND status IN ('unknown', 'failed')"
-            " AND updated_at >= ? ORDER BY pub_date, created_at",
+    async def unsettled(self, chat: str, *, within: float) -> list[Publication]:
+        """Publications that ended without a message anyone can vouch for (`unknown`, `failed`,
+        or `skipped` by the schedule rather than by an admin, whose owner starts with "admin:"),
+        changed in the last `within` seconds: what the admins must hear about."""
+        since = await self.now() - within
+        rows = await self.engine.read(
+            "SELECT * FROM publication WHERE chat = ? AND updated_at >= ?"
+            " AND (status IN ('unknown', 'failed') OR (status = 'skipped' AND owner NOT LIKE 'admin:%'))"
+            " ORDER BY pub_date, created_at",
             (chat, since),
         )
         return [_publication(row) for row in rows]
 
-    def first_time(self, update_id: int, *, now: float) -> bool:
-        """Record an update id; False when it was seen before (Telegram may deliver an update twice)."""
-        with self._write():
-            cursor = self._db.execute(
-                "INSERT INTO processed_update (update_id, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                (update_id, now),
-            )
-            return cursor.rowcount == 1
+    # -- small memories -------------------------------------------------------------------------
 
-    def cover_file_id(self, url: str) -> str | None:
-        rows = self._read("SELECT file_id FROM cover_file WHERE url = ?", (url,))
+    async def hold(self, key: PubKey, post_sha256: str) -> bool:
+        """Record that this version of the day's post is held; True only the first time."""
+        now = await self.now()
+        async with self.engine.transaction() as tx:
+            result = await tx.execute(
+                "INSERT INTO held_post (chat, pub_date, post_sha256, held_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (key.chat, key.day.isoformat(), post_sha256, now),
+            )
+        return result.rowcount == 1
+
+    async def claim_notice(self, key: str, *, lease: float) -> bool:
+        """Take on telling the admins about `key`: True for one caller, until `notice_done`; taken
+        again only when its taker died without telling (after `lease`). At least once, never twice
+        at the same time: like a publication, the claim is committed before any message."""
+        now = await self.now()
+        async with self.engine.transaction() as tx:
+            result = await tx.execute(
+                "INSERT INTO notice (key, at) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET at = excluded.at WHERE notice.done = 0 AND notice.at < ?",
+                (key, now, now - lease),
+            )
+        return result.rowcount == 1
+
+    async def notice_done(self, key: str) -> None:
+        now = await self.now()
+        async with self.engine.transaction() as tx:
+            await tx.execute("UPDATE notice SET done = 1, at = ? WHERE key = ?", (now, key))
+
+    async def first_time(self, update_id: int, *, owner: str = "", take_over: bool = False) -> bool:
+        """Record that `owner` handles an update; False when it was seen before (Telegram may
+        deliver an update twice, to two instances, or again to a new poller). With `take_over` (a
+        poller: it alone handles updates), an update another process began but never finished
+        (`handled` not called: it died) is taken over instead. Ids past Telegram's memory are pruned."""
+        now = await self.now()
+        async with self.engine.transaction(quick=True) as tx:
+            result = await tx.execute(
+                "INSERT INTO processed_update (update_id, seen_at, owner, done) VALUES (?, ?, ?, 0)"
+                " ON CONFLICT DO NOTHING",
+                (update_id, now, owner),
+            )
+            if result.rowcount == 1:
+                return True
+            if not take_over:
+                return False
+            taken = await tx.execute(
+                "UPDATE processed_update SET owner = ?, seen_at = ?"
+                " WHERE update_id = ? AND done = 0 AND owner <> ?",
+                (owner, now, update_id, owner),
+            )
+        if taken.rowcount == 1:
+            logger.warning("update %s: its poller died while handling it; handling it again", update_id)
+        return taken.rowcount == 1
+
+    async def handled(self, update_id: int) -> None:
+        """The update's handling has ended (answered, or failed and reported): never again."""
+        async with self.engine.transaction(quick=True) as tx:
+            await tx.execute("UPDATE processed_update SET done = 1 WHERE update_id = ?", (update_id,))
+
+    async def take_token(self, key: str, *, capacity: int, per_seconds: float) -> float:
+        """Take one token from the bucket `key` (`capacity` tokens, refilled evenly over
+        `per_seconds`), shared by every instance: 0.0 when one was there, else the seconds until
+        one will be."""
+        rate = capacity / per_seconds
+        now = await self.now()
+        async with self.engine.transaction(quick=True) as tx:
+            # The row exists first (a racing insert waits for this one), then it is read locked
+            # (PostgreSQL: FOR UPDATE; SQLite's write lock already serialises), so racing
+            # instances take turns and never both spend the same token.
+            await tx.execute(
+                "INSERT INTO bucket (key, tokens, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (key, float(capacity), now),
+            )
+            select = "SELECT tokens, at FROM bucket WHERE key = ?"
+            if self.engine.dialect == "postgres":
+                select = "SELECT tokens, at FROM bucket WHERE key = ? FOR UPDATE"
+            (row,) = (await tx.execute(select, (key,))).rows
+            elapsed = max(0.0, now - float(row["at"]))
+            tokens = min(float(capacity), float(row["tokens"]) + elapsed * rate)
+            wait = 0.0 if tokens >= 1 else (1 - tokens) / rate
+            await tx.execute(
+                "UPDATE bucket SET tokens = ?, at = ? WHERE key = ?",
+                (tokens - 1 if wait == 0 else tokens, max(now, float(row["at"])), key),
+            )
+        return wait
+
+    async def prune(self) -> None:
+        """Forget what can never matter again: update ids Telegram no longer redelivers, pacing
+        buckets long full again. Run by a job now and then, not on every update."""
+        now = await self.now()
+        async with self.engine.transaction() as tx:
+            await tx.execute("DELETE FROM processed_update WHERE seen_at < ?", (now - UPDATE_MEMORY_SECONDS,))
+            await tx.execute("DELETE FROM bucket WHERE at < ?", (now - BUCKET_MEMORY_SECONDS,))
+
+    async def cover_file_id(self, url: str) -> str | None:
+        rows = await self.engine.read("SELECT file_id FROM cover_file WHERE url = ?", (url,))
         return str(rows[0]["file_id"]) if rows else None
 
-    def remember_cover(self, url: str, file_id: str | None, *, now: float) -> None:
+    async def remember_cover(self, url: str, file_id: str | None) -> None:
         """Keep (or with None, forget) the file_id Telegram gave for a cover URL."""
-        with self._write():
+        now = await self.now()
+        async with self.engine.transaction() as tx:
             if file_id is None:
-                self._db.execute("DELETE FROM cover_file WHERE url = ?", (url,))
+                await tx.execute("DELETE FROM cover_file WHERE url = ?", (url,))
             else:
-                self._db.execute(
+                await tx.execute(
                     "INSERT INTO cover_file (url, file_id, updated_at) VALUES (?, ?, ?)"
                     " ON CONFLICT (url) DO UPDATE SET file_id = excluded.file_id,"
                     " updated_at = excluded.updated_at",
                     (url, file_id, now),
                 )
 
-    def migrated_chat(self, chat: str) -> int | None:
-        rows = self._read("SELECT new_chat_id FROM chat_migration WHERE chat = ?", (chat,))
+    async def migrated_chat(self, chat: str) -> int | None:
+        rows = await self.engine.read("SELECT new_chat_id FROM chat_migration WHERE chat = ?", (chat,))
         return int(rows[0]["new_chat_id"]) if rows else None
 
-    def remember_migration(self, chat: str, new_chat_id: int, *, now: float) -> None:
-        with self._write():
-            self._db.execute(
+    async def remember_migration(self, chat: str, new_chat_id: int) -> None:
+        now = await self.now()
+        async with self.engine.transaction() as tx:
+            await tx.execute(
                 "INSERT INTO chat_migration (chat, new_chat_id, updated_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (chat) DO UPDATE SET new_chat_id = excluded.new_chat_id,"
                 " updated_at = excluded.updated_at",
                 (chat, new_chat_id, now),
             )
 
-    def put_text(self, key: str, text: str, *, now: float) -> None:
-        """Keep a button's long text under `key`; texts no button used for TEXT_KEY_DAYS go."""
-        with self._write():
-            self._db.execute(
-                "INSERT INTO text_key (key, text, used_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET used_at = excluded.used_at",
-                (key, text, now),
-            )
-            self._db.execute("DELETE FROM text_key WHERE used_at < ?", (now - TEXT_KEY_DAYS * 86400,))
+    async def put_texts(self, texts: Mapping[str, str]) -> None:
+        """Keep buttons' long texts under their keys; texts no button used for TEXT_KEY_DAYS go."""
+        if not texts:
+            return
+        now = await self.now()
+        async with self.engine.transaction(quick=True) as tx:
+            for key, text in texts.items():
+                await tx.execute(
+                    "INSERT INTO text_key (key, text, used_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET used_at = excluded.used_at",
+                    (key, text, now),
+                )
+            await tx.execute("DELETE FROM text_key WHERE used_at < ?", (now - TEXT_KEY_DAYS * 86400,))
 
-    def get_text(self, key: str, *, now: float) -> str | None:
+    async def get_text(self, key: str) -> str | None:
         """The text stored under `key` (its button was pressed, so it is kept longer)."""
-        rows = self._read("SELECT text, used_at FROM text_key WHERE key = ?", (key,))
+        rows = await self.engine.read("SELECT text, used_at FROM text_key WHERE key = ?", (key,))
         if not rows:
             return None
+        now = await self.now()
         if rows[0]["used_at"] < now - 86400:  # at most one write a day per text
-            with self._write():
-                self._db.execute("UPDATE text_key SET used_at = ? WHERE key = ?", (now, key))
+            async with self.engine.transaction(quick=True) as tx:
+                await tx.execute("UPDATE text_key SET used_at = ? WHERE key = ?", (now, key))
         return str(rows[0]["text"])
 
-    def record_event(self, message: str, *, now: float, level: str = "error") -> None:
+    async def record_event(self, message: str, *, level: str = "error") -> None:
         """Something an admin should see in /status (failed sends, missing posts)."""
-        with self._write():
-            self._db.execute("INSERT INTO event (at, level, message) VALUES (?, ?, ?)", (now, level, message))
+        now = await self.now()
+        async with self.engine.transaction() as tx:
+            await tx.execute("INSERT INTO event (at, level, message) VALUES (?, ?, ?)", (now, level, message))
 
-    def events(self, limit: int = 5) -> list[Event]:
-        rows = self._read("SELECT at, level, message FROM event ORDER BY id DESC LIMIT ?", (limit,))
+    async def events(self, limit: int = 5) -> list[Event]:
+        rows = await self.engine.read(
+            "SELECT at, level, message FROM event ORDER BY at DESC, id DESC LIMIT ?", (limit,)
+        )
         return [Event(row["at"], row["level"], row["message"]) for row in rows]
+
+
+# -- migrations -----------------------------------------------------------------------------------
+
+
+def _migrate_sqlite(db: sqlite3.Connection) -> None:
+    """Create what is missing and upgrade an older file in place, in one transaction."""
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version > SCHEMA_VERSION:
+        raise sqlite3.DatabaseError(
+            f"it was written by a newer ai-news-bot (schema {version}, this one knows {SCHEMA_VERSION})"
+        )
+    if version == SCHEMA_VERSION:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in SQLITE_SCHEMA:
+            db.execute(statement)
+        for table, column, declaration, fill in ADDED_COLUMNS:
+            columns = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
+            if column not in columns:
+                logger.info("upgrading the database: adding %s.%s", table, column)
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+                if fill is not None:
+                    db.execute(fill)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+async def _migrate_postgres(tx: Tx) -> None:
+    """Create the schema, or refuse a newer one, under an advisory lock: instances starting
+    together wait for each other instead of racing to create the same tables."""
+    await tx.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()), ?)", (MIGRATION_LOCK,))
+    await tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    rows = (await tx.execute("SELECT max(version) AS version FROM schema_version")).rows
+    version = int(rows[0]["version"] or 0)
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"it was written by a newer ai-news-bot (schema {version}, this one knows {SCHEMA_VERSION})"
+        )
+    if version == SCHEMA_VERSION:
+        return
+    for statement in POSTGRES_SCHEMA:
+        await tx.execute(statement)
+    await tx.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+    logger.info("database schema created or upgraded to version %d", SCHEMA_VERSION)
+
+
+# -- moving and copying -----------------------------------------------------------------------------
+
+# Every table worth moving, with the columns that identify a row. Events have no identity beyond
+# what they say and when (their ids are each database's own). Pacing buckets are not moved: they
+# refill within a minute.
+_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("publication", ("chat", "pub_date", "kind", "request_key")),
+    ("processed_update", ("update_id",)),
+    ("cover_file", ("url",)),
+    ("chat_migration", ("chat",)),
+    ("text_key", ("key",)),
+    ("held_post", ("chat", "pub_date", "post_sha256")),
+    ("notice", ("key",)),
+)
+
+
+async def copy_database(source: Store, target: Store) -> dict[str, int]:
+    """Copy every row of `source` into `target` that `target` does not have yet (by primary
+    key; an event by its time, level and text): safe to run again, and what is already there
+    wins. How many rows each table got."""
+    copied: dict[str, int] = {}
+    for table, key in _TABLES:
+        rows = await source.engine.read(f"SELECT * FROM {table}")  # noqa: S608 - our own table names
+        count = 0
+        async with target.engine.transaction() as tx:
+            for row in rows:
+                columns = list(row.keys())
+                statement = (
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"  # noqa: S608
+                    f" ON CONFLICT ({', '.join(key)}) DO NOTHING"
+                )
+                count += (await tx.execute(statement, [row[column] for column in columns])).rowcount
+        copied[table] = count
+    events = await source.engine.read("SELECT at, level, message FROM event ORDER BY id")
+    count = 0
+    async with target.engine.transaction() as tx:
+        for event in events:
+            values = (event["at"], event["level"], event["message"])
+            count += (
+                await tx.execute(
+                    "INSERT INTO event (at, level, message) SELECT ?, ?, ? WHERE NOT EXISTS"
+                    " (SELECT 1 FROM event WHERE at = ? AND level = ? AND message = ?)",
+                    values + values,
+                )
+            ).rowcount
+    copied["event"] = count
+    return copied
 
 
 def backup_database(source: Path, target: Path) -> None:
@@ -648,3 +846,18 @@ def backup_database(source: Path, target: Path) -> None:
         (result,) = dst.execute("PRAGMA integrity_check").fetchone()
         if result != "ok":
             raise sqlite3.DatabaseError(f"the copy failed its integrity check: {result}")
+
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "DatabaseReplacedError",
+    "Event",
+    "PostgresEngine",
+    "PubKey",
+    "Publication",
+    "Status",
+    "Store",
+    "StoreError",
+    "backup_database",
+    "copy_database",
+]

@@ -9,9 +9,12 @@ them, or claim and send. So the bot and the cron command take exactly the same d
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -40,6 +43,7 @@ from bot.posts import Library, Post, daily_posts, post_for_day
 from bot.publish import (
     Delivery,
     Sender,
+    SendStoppedError,
     classify,
     describe_error,
     message_gone,
@@ -89,14 +93,15 @@ def publication_link(row: Publication) -> str | None:
     )
 
 
-# A claim not recorded within this long means its sender died mid-send (docs/reliability.md,
-# "Leases and dead senders").
-LEASE_SECONDS = 600.0
+# A claim not renewed within this long means its sender died mid-send (docs/reliability.md,
+# "Leases and dead senders"). A live sender renews it every RENEW_SECONDS while it works (flood
+# waits, cover uploads included), so the lease can be short: a dead sender is noticed, and the
+# admins told, within LEASE_SECONDS plus one run of the lease watch (jobs.LEASE_WATCH_SECONDS).
+LEASE_SECONDS = 45.0
+RENEW_SECONDS = 10.0
 # The whole send of one publication, every fallback included, stays within this budget: no call
-# or flood wait starts after it. The one call in flight then takes at most UPLOAD_SECONDS, so a
-# live sender always finishes well inside its lease and is never mistaken for a dead one
-# (tests/test_publish.py checks the sum).
-SEND_BUDGET_SECONDS = LEASE_SECONDS / 2
+# or flood wait starts after it (a send that cannot finish in five minutes is better retried).
+SEND_BUDGET_SECONDS = 300.0
 # After a send that provably did not happen: wait this long, doubling per attempt, at most MAX.
 RETRY_BASE_SECONDS = 60.0
 RETRY_MAX_SECONDS = 900.0
@@ -111,6 +116,40 @@ NOTICE_LEASE_SECONDS = 120.0
 RECORD_RETRY_WAITS = (0.2, 1.0)
 
 _T = TypeVar("_T")
+
+
+class _LeaseKeeper:
+    """Renews a claim every `every` seconds while its sender works.
+
+    The claim counts as ours only while the last successful renewal (or the claim itself) is
+    less than `lease - every` seconds old: the database's lease then still runs for at least
+    `every` seconds more, whatever happens to the renewals in flight. Past that, or once a
+    renewal finds the claim taken, the sender starts no further call.
+    """
+
+    def __init__(self, store: Store, key: PubKey, owner: str, *, lease: float, every: float) -> None:
+        self.store, self.key, self.owner = store, key, owner
+        self.lease, self.every = lease, every
+        self.renewed = time.monotonic()  # when the last renewal that succeeded began
+        self.lost = False
+
+    async def run(self) -> None:
+        while not self.lost:
+            await asyncio.sleep(self.every)
+            started = time.monotonic()
+            try:
+                renewed = await self.store.renew(self.key, owner=self.owner, lease=self.lease)
+            except Exception as exc:
+                logger.warning("could not renew the claim on %s %s: %s", self.key.chat, self.key.day, exc)
+                continue
+            if renewed:
+                self.renewed = started
+            else:
+                logger.error("lost the claim on %s %s mid-send", self.key.chat, self.key.day)
+                self.lost = True
+
+    def still_ours(self) -> bool:
+        return not self.lost and time.monotonic() - self.renewed < self.lease - self.every
 
 
 class _Progress:
@@ -151,6 +190,8 @@ class Publisher:
         self.owner = owner
         self.journal = journal
         self.send_budget = SEND_BUDGET_SECONDS
+        self.lease = LEASE_SECONDS
+        self.renew_every = RENEW_SECONDS
         self.metrics = metrics
         self._told_replaced = False
 
@@ -174,9 +215,9 @@ class Publisher:
             post, replace(self.config.channel, silent=False, protect_content=False, thread_id=None), chat_id
         )
 
-    def existing(self, day: dt.date) -> Outcome | None:
+    async def existing(self, day: dt.date) -> Outcome | None:
         """The day's own row, when it settles the matter without sending."""
-        row = self.store.get(PubKey(self.chat, day))
+        row = await self.store.get(PubKey(self.chat, day))
         if row is None or row.status in ("retryable", "skipped"):
             return None
         return self.settled(row)
@@ -204,10 +245,9 @@ class Publisher:
         day: dt.date,
         deliberate: bool = False,
         force_key: str | None = None,
-        now: float | None = None,
     ) -> Outcome:
         """Send `post` as the day's channel message, at most once per day (see `_publish`)."""
-        outcome = await self._publish(post, day=day, deliberate=deliberate, force_key=force_key, now=now)
+        outcome = await self._publish(post, day=day, deliberate=deliberate, force_key=force_key)
         if self.metrics is not None:
             self.metrics.publications.labels(outcome.status).inc()
         return outcome
@@ -219,7 +259,6 @@ class Publisher:
         day: dt.date,
         deliberate: bool = False,
         force_key: str | None = None,
-        now: float | None = None,
     ) -> Outcome:
         """Send `post` as the day's channel message, at most once per day.
 
@@ -228,21 +267,19 @@ class Publisher:
         at most once per key.
         """
         key = PubKey(self.chat, day) if force_key is None else PubKey(self.chat, day, "manual", force_key)
-        when = self.sender.clock() if now is None else now
         try:
             # A dead sender's claim is not "being sent right now": it is unknown (docs/reliability.md,
             # case 8), whichever process looks first, the bot or a cron `ai-news-bot publish`.
-            self.expire(when)
+            await self.expire()
             if self.journal.pending(key):
                 # Messages of this day are in the chat but not yet in the ledger: claiming now
                 # would send them again. The next trigger records them first.
                 logger.error("not publishing %s: its sent messages still wait in the journal", day)
                 return Outcome("retryable", day, f"{day}: not sent, earlier messages wait in the journal")
-            claimed = self.store.claim(
+            claimed = await self.store.claim(
                 key,
                 owner=self.owner,
-                now=when,
-                lease=LEASE_SECONDS,
+                lease=self.lease,
                 post_path=str(post.path),
                 post_sha256=post.sha256,
                 reopen_skipped=deliberate,
@@ -255,7 +292,10 @@ class Publisher:
                 await self.alert(texts.ALERT_DATABASE_REPLACED.format(detail=exc))
             return Outcome("failed", day, f"{day}: not sent, the ledger is unavailable ({exc})")
         if claimed is None:
-            row = self.store.get(key)
+            try:
+                row = await self.store.get(key)
+            except StoreError as exc:
+                return Outcome("failed", day, f"{day}: not sent, the ledger is unavailable ({exc})")
             if row is None or row.status in ("retryable", "skipped"):
                 why = row.error if row is not None else "no ledger row"
                 return Outcome("retryable", day, f"{day}: waiting before the next attempt ({why})", row)
@@ -268,23 +308,39 @@ class Publisher:
                 calls = text_only  # the cover was refused then: the rest follows the text version
         logger.info("publishing %s (%s) to %s, attempt %d", day, post.path.name, self.chat, claimed.attempt)
 
+        keeper = _LeaseKeeper(self.store, key, self.owner, lease=self.lease, every=self.renew_every)
+
         async def record(call: ApiCall, message: Message) -> None:
             done.add(call, message)
             await self._record_progress(key, done)
 
+        renewing = asyncio.create_task(keeper.run(), name=f"lease {key.day}")
         try:
             await self.sender.send(
-                calls, text_only=text_only, sent=done.ids, on_sent=record, budget=self.send_budget
+                calls,
+                text_only=text_only,
+                sent=done.ids,
+                on_sent=record,
+                budget=self.send_budget,
+                proceed=keeper.still_ours,
             )
+        except SendStoppedError as exc:
+            # The claim is no longer ours: whoever expired it tells the admins what is known.
+            logger.error("stopped sending %s: %s", day, exc)
+            return Outcome("unknown", day, f"{day}: stopped mid-send ({exc}); check the channel", claimed)
         except TelegramError as exc:
-            return self._record_failure(key, claimed, exc)
+            return await self._record_failure(key, claimed, exc)
         except Exception as exc:
             # A bug, or a library's surprise, in the middle of a send: what reached the chat is
             # unknown, so say so now rather than leave the claim to expire.
             logger.exception("unexpected error while sending %s", day)
-            return self._record_failure(key, claimed, exc)
+            return await self._record_failure(key, claimed, exc)
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
         if not done.ids:
-            return self._record_failure(key, claimed, BadRequest("nothing was sent"))
+            return await self._record_failure(key, claimed, BadRequest("nothing was sent"))
         assert done.chat_id is not None
         row = await self._record_durably(
             key,
@@ -292,7 +348,6 @@ class Publisher:
             lambda: self.store.mark_sent(
                 key,
                 owner=self.owner,
-                now=self.sender.clock(),
                 chat_id=done.chat_id or 0,
                 message_ids=tuple(done.ids),
                 rendered=done.rendered,
@@ -321,10 +376,10 @@ class Publisher:
         except TelegramError as exc:
             logger.warning("could not pin the %s post: %s", day, describe_error(exc))
             text = texts.ALERT_PIN_FAILED.format(day=day, error=describe_error(exc))
-            await self.alert_once(f"pin:{self.chat}:{day}", text, now=self.sender.clock())
+            await self.alert_once(f"pin:{self.chat}:{day}", text)
             return
         try:
-            previous = self.store.previous_sent(self.chat, before=day)
+            previous = await self.store.previous_sent(self.chat, before=day)
         except StoreError as exc:
             logger.warning("not unpinning the previous post: %s", exc)
             return
@@ -346,7 +401,6 @@ class Publisher:
             lambda: self.store.record_progress(
                 key,
                 owner=self.owner,
-                now=self.sender.clock(),
                 chat_id=chat_id,
                 message_ids=tuple(done.ids),
                 rendered=done.rendered,
@@ -355,13 +409,13 @@ class Publisher:
         )
 
     async def _record_durably(
-        self, key: PubKey, done: _Progress, write: Callable[[], _T], *, complete: bool = True
+        self, key: PubKey, done: _Progress, write: Callable[[], Awaitable[_T]], *, complete: bool = True
     ) -> _T | None:
         """A write about messages that are in the chat: retried while the database is busy, then
         written to the journal, so a later trigger records them (never sends them again)."""
         for wait in (*RECORD_RETRY_WAITS, None):
             try:
-                return write()
+                return await write()
             except StoreError as exc:
                 if wait is None:
                     logger.error("could not record the %s messages %s: %s", key.day, done.ids, exc)
@@ -377,18 +431,17 @@ class Publisher:
             logger.critical("could not journal the %s messages %s either: %s", key.day, done.ids, exc)
         return None
 
-    def _record_failure(self, key: PubKey, claimed: Publication, exc: Exception) -> Outcome:
+    async def _record_failure(self, key: PubKey, claimed: Publication, exc: Exception) -> Outcome:
         kind = classify(exc)
         error = describe_error(exc)
-        now = self.sender.clock()
         status: Literal["retryable", "failed", "unknown"]
+        wait = 0.0
         if kind in (Delivery.NOT_SENT, Delivery.RETRY_AFTER, Delivery.MIGRATED):
             status = "retryable"
             wait = _backoff(claimed.attempt)
             if isinstance(exc, RetryAfter):
                 wait = max(wait, retry_after_seconds(exc))
             logger.warning("%s %s not sent (%s); next attempt in %.0f s", key.chat, key.day, error, wait)
-            retry_at: float | None = now + wait
         elif kind not in (Delivery.REFUSED, Delivery.PERMANENT) and self.resend_ambiguous:
             # on_ambiguous = "resend": at least once. The message may be in the chat already.
             status = "retryable"
@@ -397,19 +450,15 @@ class Publisher:
                 "%s %s outcome unknown (%s); resending in %.0f s as on_ambiguous = resend asks",
                 *(key.chat, key.day, error, wait),
             )
-            self._record(lambda: self.store.record_event(f"{key.day} {texts.RESENDING}: {error}", now=now))
-            retry_at = now + wait
+            await self._record(self.store.record_event(f"{key.day} {texts.RESENDING}: {error}"))
         else:
             status = "failed" if kind in (Delivery.REFUSED, Delivery.PERMANENT) else "unknown"
             logger.error("%s %s %s: %s", key.chat, key.day, status, error)
-            retry_at = None
-        row = self._record(
-            lambda: self.store.mark(
-                key, owner=self.owner, now=now, status=status, error=error, retry_at=retry_at
-            )
+        row = await self._record(
+            self.store.mark(key, owner=self.owner, status=status, error=error, retry_in=wait)
         )
         if status != "retryable":
-            self._record(lambda: self.store.record_event(f"{key.day} {status}: {error}", now=now))
+            await self._record(self.store.record_event(f"{key.day} {status}: {error}"))
         detail = {
             "retryable": f"{key.day}: not sent ({error}); will retry",
             "failed": f"{key.day}: failed ({error})",
@@ -418,22 +467,22 @@ class Publisher:
         return Outcome(status, key.day, detail, row or replace(claimed, status=status, error=error))
 
     @staticmethod
-    def _record(write: Callable[[], Publication | None]) -> Publication | None:
+    async def _record(write: Awaitable[_T]) -> _T | None:
         """Record a result; if the database fails now, the claim stays and later turns `unknown`."""
         try:
-            return write()
+            return await write
         except StoreError as exc:
             logger.error("could not record the result: %s", exc)
             return None
 
-    def expire(self, now: float) -> None:
+    async def expire(self) -> None:
         """Claims whose lease ran out become `unknown` (or, resending, `retryable`), after the
         journal's records of sent messages are in: a claim they complete was not a dead sender's."""
-        self.journal.replay(self.store, now=now)
-        for row in self.store.expire_claims(now=now, resend=self.resend_ambiguous):
+        await self.journal.replay(self.store)
+        for row in await self.store.expire_claims(resend=self.resend_ambiguous):
             logger.error("%s %s: its sender died mid-send; now %s", row.key.chat, row.key.day, row.status)
 
-    async def settle(self, now: float) -> bool:
+    async def settle(self) -> bool:
         """Tell the admins, once each, about every recent publication that ended without a
         message anyone can vouch for: a dead sender's claim, `unknown`, `failed`.
 
@@ -442,8 +491,8 @@ class Publisher:
         False when the database cannot be used now.
         """
         try:
-            self.expire(now)
-            rows = self.store.unsettled(self.chat, since=now - ALERT_DAYS * 86400)
+            await self.expire()
+            rows = await self.store.unsettled(self.chat, within=ALERT_DAYS * 86400)
         except StoreError as exc:
             logger.error("could not check the ledger for failures to report: %s", exc)
             return False
@@ -451,36 +500,34 @@ class Publisher:
             day, error = row.key.day, row.error or "?"
             if row.status == "unknown":
                 text = texts.ALERT_UNKNOWN.format(day=day, error=error)
+            elif row.status == "skipped":
+                text = error  # the schedule closed the day; its reason is the alert (_close_day)
             else:
                 text = texts.ALERT_SEND_FAILED.format(day=day, detail=f"{day}: {error}")
             key = row.key
             await self.alert_once(
-                f"told:{key.chat}:{key.day}:{key.kind}:{key.request_key}:{row.status}:{row.attempt}",
-                text,
-                now=now,
+                f"told:{key.chat}:{key.day}:{key.kind}:{key.request_key}:{row.status}:{row.attempt}", text
             )
         return True
 
-    async def alert_once(
-        self, key: str, text: str, *, now: float, buttons: list[dict[str, str]] | None = None
-    ) -> None:
+    async def alert_once(self, key: str, text: str, *, buttons: list[dict[str, str]] | None = None) -> None:
         """`alert`, once per `key` across processes and restarts; retried by a later call if the
         process dies before the alert went out."""
         try:
-            if not self.store.claim_notice(key, now=now, lease=NOTICE_LEASE_SECONDS):
+            if not await self.store.claim_notice(key, lease=NOTICE_LEASE_SECONDS):
                 return
         except StoreError as exc:
             logger.error("could not record the alert %s: %s", key, exc)
             return
         await self.alert(text, buttons=buttons)
-        self._record(lambda: self.store.notice_done(key, now=self.sender.clock()))
+        await self._record(self.store.notice_done(key))
 
     async def alert(self, text: str, *, buttons: list[dict[str, str]] | None = None) -> None:
         """Tell every admin in private; an admin who never started the bot is logged, not fatal.
 
         `buttons` (Bot API InlineKeyboardButton dicts) go under the message as one row.
         """
-        self._record(lambda: self.store.record_event(text, now=self.sender.clock(), level="alert"))
+        await self._record(self.store.record_event(text, level="alert"))
         for admin in self.config.telegram.admins:
             call = send_message(admin, escape(text), reply_markup=keyboard([buttons]) if buttons else None)
             try:
@@ -493,6 +540,8 @@ class Publisher:
 # failed, unknown, closed). close: the window passed unsent. no_post: the file is not there (yet).
 # hold: the quality gate holds it for an admin. send: claim it and send.
 Action = Literal["wait", "settled", "close", "no_post", "hold", "send"]
+# The owner of a day an admin closed (the 跳过 button), + their id: not reported back to them.
+ADMIN_OWNER = "admin:"
 # Ledger states that settle a day: nothing to do but report. `retryable` is not one: its next
 # attempt is due once its wait is over (the claim checks that).
 SETTLED: frozenset[Status] = frozenset({"sent", "claimed", "failed", "unknown", "skipped"})
@@ -532,7 +581,7 @@ def day_post(library: Library, day: dt.date, config: Config) -> tuple[Post | Non
     return post, assess(post) if post is not None else None
 
 
-def decide(now: dt.datetime, config: Config, store: Store, library: Library) -> Decision:
+async def decide(now: dt.datetime, config: Config, store: Store, library: Library) -> Decision:
     """Read the ledger and the posts and say what `publish_due` would do now; changes nothing.
 
     Raises StoreError when the ledger cannot be read (the caller fails closed).
@@ -541,7 +590,7 @@ def decide(now: dt.datetime, config: Config, store: Store, library: Library) -> 
     phase = current.phase(now)
     if phase == "early":
         return Decision(current, "wait")
-    row = store.get(PubKey(str(config.channel.chat), current.day))
+    row = await store.get(PubKey(str(config.channel.chat), current.day))
     status = row.status if row is not None else None
     post, verdict = (None, None) if status in SETTLED else day_post(library, current.day, config)
     action = next_action(phase, status, has_post=post is not None, held=verdict is not None and verdict.held)
@@ -572,12 +621,12 @@ async def publish_due(services: Services, now: dt.datetime) -> DueResult | None:
     # cannot be used now means no claim and no send: fail closed, the next tick tries again,
     # having stalled for one busy timeout, not one per write.
     due = current_window(now, services.config.schedule).phase(now) != "early"
-    if due and not await publisher.settle(now.timestamp()):
+    if due and not await publisher.settle():
         return None
     if due:
         await refresh_posts(services)
     try:
-        decision = decide(now, services.config, services.store, services.library())
+        decision = await decide(now, services.config, services.store, services.library())
     except StoreError as exc:
         logger.error("publish check skipped: %s", exc)
         return None
@@ -603,14 +652,24 @@ async def _act(services: Services, decision: Decision, now: dt.datetime) -> DueR
         # Not published by itself; the admins see it and decide. A newer file for the day gets
         # its own verdict; the same file is announced once.
         post, reasons = decision.post, decision.verdict.reasons
-        if services.store.hold(PubKey(publisher.chat, day), post.sha256, now=now.timestamp()):
+        notice = f"held:{publisher.chat}:{day}:{post.sha256}"
+        try:
+            await services.store.hold(PubKey(publisher.chat, day), post.sha256)
+            # Claimed like an alert: announced once, and again if the announcer died first.
+            announce = await services.store.claim_notice(notice, lease=NOTICE_LEASE_SECONDS)
+        except StoreError as exc:
+            logger.error("could not record that %s is held: %s", day, exc)
+            return DueResult(decision)
+        if announce:
             logger.warning("held %s (%s): %s", day, post.path.name, "; ".join(reasons))
             await announce_hold(services, post, day, reasons)
+            with contextlib.suppress(StoreError):
+                await services.store.notice_done(notice)
     elif decision.action == "send":
         assert decision.post is not None
-        outcome = await publisher.publish(decision.post, day=day, now=now.timestamp())
+        outcome = await publisher.publish(decision.post, day=day)
         if outcome.status in ("failed", "unknown"):
-            await publisher.settle(now.timestamp())
+            await publisher.settle()
         return DueResult(decision, outcome)
     return DueResult(decision)
 
@@ -626,17 +685,17 @@ async def heartbeat(services: Services, day: dt.date) -> None:
     if url is None:
         return
     try:
-        row = services.store.get(PubKey(services.publisher.chat, day))
+        row = await services.store.get(PubKey(services.publisher.chat, day))
         ok = _HEARTBEAT.get(row.status) if row is not None else None
-        if ok is None or not services.store.claim_notice(
-            f"heartbeat:{day}:{'ok' if ok else 'fail'}", now=services.clock(), lease=NOTICE_LEASE_SECONDS
-        ):
+        key = f"heartbeat:{day}:{'ok' if ok else 'fail'}"
+        if ok is None or not await services.store.claim_notice(key, lease=NOTICE_LEASE_SECONDS):
             return
     except StoreError as exc:
         logger.warning("heartbeat not sent: %s", exc)
         return
     if await ping(url, ok=ok):
-        services.store.notice_done(f"heartbeat:{day}:{'ok' if ok else 'fail'}", now=services.clock())
+        with contextlib.suppress(StoreError):
+            await services.store.notice_done(key)
 
 
 async def refresh_posts(services: Services) -> None:
@@ -647,7 +706,7 @@ async def refresh_posts(services: Services) -> None:
     result = await services.pull.pull()
     if result is not None and not result.ok:
         text = texts.ALERT_GIT_PULL.format(folder=services.config.posts.dir, detail=result.detail)
-        await services.publisher.alert_once(f"git:{services.today()}", text, now=services.clock())
+        await services.publisher.alert_once(f"git:{services.today()}", text)
 
 
 async def _folder_trouble(services: Services, current: Window) -> None:
@@ -659,9 +718,7 @@ async def _folder_trouble(services: Services, current: Window) -> None:
             continue  # a broken post file: `ai-news-bot check` and /status report those
         local_end = current.end.astimezone(services.config.schedule.timezone).strftime("%H:%M")
         text = texts.ALERT_FOLDER.format(folder=folder, problem=problem.message, end=local_end)
-        await services.publisher.alert_once(
-            f"folder:{current.day}:{problem.message}", text, now=services.clock()
-        )
+        await services.publisher.alert_once(f"folder:{current.day}:{problem.message}", text)
 
 
 HOLD_PUBLISH, HOLD_SKIP = "q:p:", "q:s:"  # callback data prefixes of the two buttons, + YYYY-MM-DD
@@ -679,7 +736,8 @@ async def announce_hold(services: Services, post: Post, day: dt.date, reasons: S
             ]
         ]
     )
-    publisher.store.record_event(note, now=services.clock(), level="alert")
+    with contextlib.suppress(StoreError):
+        await publisher.store.record_event(note, level="alert")
     for admin in services.config.telegram.admins:
         calls, text_only = publisher.render_copy(post, chat_id=admin)
         question = send_message(admin, escape(note), reply_markup=buttons)
@@ -697,13 +755,15 @@ async def _close_day(services: Services, current: Window, now: dt.datetime, *, p
     message = reason.format(day=current.day, end=local_end)
     key = PubKey(str(services.config.channel.chat), current.day)
     try:
-        closed = services.store.skip(key, owner=services.publisher.owner, now=now.timestamp(), reason=message)
+        closed = await services.store.skip(key, owner=services.publisher.owner, reason=message)
     except StoreError as exc:
         logger.error("could not close %s: %s", current.day, exc)
         return
     if closed:
         logger.warning("%s", message)
-        await services.publisher.alert(message)
+    # Told through the ledger like a failure (`settle`): once, by whichever instance looks next,
+    # even if this one dies right here.
+    await services.publisher.settle()
 
 
 async def follow_edits(services: Services) -> int:
@@ -714,7 +774,7 @@ async def follow_edits(services: Services) -> int:
     Returns how many edit and delete calls were made.
     """
     chat = str(services.config.channel.chat)
-    last = services.store.last_sent(chat)
+    last = await services.store.last_sent(chat)
     if last is None or last.chat_id is None or not last.message_ids:
         return 0
     post = services.post_for(last.key.day)
@@ -729,7 +789,7 @@ async def follow_edits(services: Services) -> int:
         return 0
     services.missing_since.pop(_gone_key(last), None)
     done = 0
-    for row in services.store.day(chat, last.key.day):
+    for row in await services.store.day(chat, last.key.day):
         if row.status != "sent" or row.chat_id is None or not row.message_ids:
             continue
         if (row.post_path, row.post_sha256) == (str(post.path), post.sha256):
@@ -745,19 +805,18 @@ async def follow_edits(services: Services) -> int:
                 logger.warning("could not %s the %s post: %s", call.method, row.key.day, describe_error(exc))
                 if message_gone(exc):
                     # Deleted in Telegram by hand: nothing is left to follow (not every minute).
-                    services.store.forget_messages(
-                        row.key, now=services.clock(), reason="deleted in Telegram; no longer edited"
+                    await services.store.forget_messages(
+                        row.key, reason="deleted in Telegram; no longer edited"
                     )
                 failed = call.method != "deleteMessage"
                 if failed:
                     break
         if failed:
             continue  # tried again next minute
-        services.store.update_sent(
+        await services.store.update_sent(
             row.key,
             post_path=str(post.path),
             post_sha256=post.sha256,
-            now=services.clock(),
             message_ids=plan.message_ids,
             rendered=[call.to_json() for call in plan.shown],
         )
@@ -865,7 +924,6 @@ async def _file_broken(services: Services, row: Publication) -> None:
     await services.publisher.alert_once(
         f"broken:{row.key.chat}:{row.key.day}:{version or why}",
         texts.ALERT_FILE_BROKEN.format(day=row.key.day, name=path.name, why=why),
-        now=services.clock(),
     )
 
 
@@ -878,7 +936,6 @@ async def _file_gone(services: Services, row: Publication) -> None:
     await services.publisher.alert_once(
         f"gone:{row.key.chat}:{row.key.day}:{row.post_sha256}",
         texts.ALERT_FILE_GONE.format(day=row.key.day, name=name, link=link),
-        now=services.clock(),
         buttons=[button],
     )
 
@@ -886,40 +943,27 @@ async def _file_gone(services: Services, row: Publication) -> None:
 # -- what admins ask for --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
-    """What an admin's request to publish came to: the outcome, none (no post for the day), or a
-    repeat of an update already handled (Telegram may deliver an update twice)."""
-
-    outcome: Outcome | None
-    repeated: bool = False
-
-
 async def publish_now(
     services: Services,
     day: dt.date,
     *,
-    update_id: int | None = None,
-    force: bool = False,
+    force_key: str | None = None,
     refresh: bool = True,
-) -> Request:
+) -> Outcome | None:
     """An admin's `/publish DAY` (or the 发布 button under a held post): that day's post now, even
-    outside its window and past the quality gate, at most once; `force` sends one more copy,
-    itself at most once per update."""
-    if update_id is not None and not services.store.first_time(update_id, now=services.clock()):
-        logger.warning("update %s delivered again; /publish ignored", update_id)
-        return Request(None, repeated=True)
+    outside its window and past the quality gate, at most once; None when there is no post for
+    the day. `force_key` (the update's id) sends one more copy, itself at most once per key.
+    Raises StoreError when the ledger cannot be read."""
     if refresh:
         await refresh_posts(services)
     post = services.post_for(day)
     if post is None:
-        return Request(None)
+        return None
     publisher = services.publisher
-    settled = None if force else publisher.existing(day)
+    settled = None if force_key is not None else await publisher.existing(day)
     if settled is not None:
-        return Request(settled)
-    key = str(update_id) if force and update_id is not None else None
-    return Request(await publisher.publish(post, day=day, deliberate=True, force_key=key))
+        return settled
+    return await publisher.publish(post, day=day, deliberate=True, force_key=force_key)
 
 
 async def skip_day(services: Services, day: dt.date, *, admin: int) -> Outcome | None:
@@ -927,10 +971,9 @@ async def skip_day(services: Services, day: dt.date, *, admin: int) -> Outcome |
     else what already settled it (sent meanwhile, say)."""
     publisher = services.publisher
     key = PubKey(publisher.chat, day)
-    closed = services.store.skip(
-        key, owner=publisher.owner, now=services.clock(), reason=f"skipped by admin {admin}"
-    )
-    return None if closed else publisher.existing(day)
+    # Owned by the admin: their own decision, which is not reported back to the admins.
+    closed = await services.store.skip(key, owner=f"{ADMIN_OWNER}{admin}", reason=f"skipped by admin {admin}")
+    return None if closed else await publisher.existing(day)
 
 
 DeleteStatus = Literal["deleted", "nothing", "refused"]
@@ -946,7 +989,7 @@ async def delete_day(services: Services, day: dt.date, *, admin: int) -> Deletio
     """The 删除频道消息 button: delete the day's channel messages; the ledger forgets them, so
     nothing tries to edit them again. Telegram refuses after 48 hours (the admin deletes by hand)."""
     result = Deletion("nothing")
-    for row in services.store.day(services.publisher.chat, day):
+    for row in await services.store.day(services.publisher.chat, day):
         if row.status != "sent" or row.chat_id is None or not row.message_ids:
             continue
         try:
@@ -955,7 +998,7 @@ async def delete_day(services: Services, day: dt.date, *, admin: int) -> Deletio
         except BadRequest as exc:  # too old (48 h), or deleted by hand already
             logger.warning("could not delete the %s post: %s", day, describe_error(exc))
             return Deletion("refused", describe_error(exc))
-        services.store.forget_messages(row.key, now=services.clock(), reason=f"deleted by admin {admin}")
+        await services.store.forget_messages(row.key, reason=f"deleted by admin {admin}")
         logger.warning("admin %s deleted the %s post from %s", admin, day, row.key.chat)
         result = Deletion("deleted")
     return result
@@ -974,16 +1017,16 @@ class StatusReport:
     broken: int
 
 
-def status_report(services: Services) -> StatusReport:
+async def status_report(services: Services) -> StatusReport:
     """Read what /status shows; raises StoreError when the ledger cannot be read."""
     chat = services.publisher.chat
     library = services.library()
     today = services.today()
-    rows = services.store.day(chat, today)
-    events = services.store.events(1)
+    rows = await services.store.day(chat, today)
+    events = await services.store.events(1)
     return StatusReport(
         today=today,
-        last=services.store.last_sent(chat),
+        last=await services.store.last_sent(chat),
         today_row=rows[0] if rows else None,
         event=events[0] if events else None,
         posts=len(library.posts),

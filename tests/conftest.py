@@ -11,6 +11,7 @@ import pytest
 
 from bot.config import Config
 from bot.testing.fakeapi import FakeTelegram
+from tests.helpers.databases import ENGINES, fresh_database
 from tests.helpers.harness import (
     Bot,
     Clock,
@@ -78,6 +79,14 @@ def corpus_file(prefix: str, folder: str = "posts") -> Path:
     if len(matches) != 1:
         pytest.fail(f"expected one corpus file starting with {prefix!r}, found {len(matches)}")
     return matches[0]
+
+
+@pytest.fixture(params=ENGINES)
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Path | str]:
+    """A new, empty database on each engine: an SQLite file, and a PostgreSQL schema of its own
+    (skipped, saying why, unless AI_NEWS_BOT_TEST_POSTGRES names a server)."""
+    async with fresh_database(request.param, tmp_path) as location:
+        yield location
 
 
 @pytest.fixture

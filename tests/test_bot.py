@@ -507,7 +507,7 @@ async def test_daily_job_publishes_once(bot: Bot) -> None:
     await bot.job(DAILY_JOB)
     await bot.job(RECONCILE_JOB)
     assert [m["text"] for m in bot.channel()] == [channel_text(bot)]
-    row = bot.store.get(pub_key())
+    row = await bot.store.get(pub_key())
     assert row is not None
     assert (row.status, row.message_ids) == ("sent", (bot.channel()[0]["message_id"],))
 
@@ -560,7 +560,7 @@ async def test_no_backfill_of_earlier_days(bot: Bot) -> None:
     bot.clock.now = at(8, 30, day=TODAY + dt.timedelta(days=1))
     await bot.job(RECONCILE_JOB)
     assert bot.channel() == []
-    assert bot.store.get(pub_key()) is None
+    assert await bot.store.get(pub_key()) is None
 
 
 @pytest.mark.reliability(1)
@@ -605,11 +605,28 @@ async def test_edited_post_is_edited_in_place(bot: Bot) -> None:
     (message,) = bot.channel()
     assert message["message_id"] == sent["message_id"]
     assert message["text"].startswith("示例日报（更正）|")
-    row = bot.store.get(pub_key())
+    row = await bot.store.get(pub_key())
     assert row is not None
     post = bot.services.post_for(TODAY)
     assert post is not None
     assert row.post_sha256 == post.sha256
+
+
+async def test_only_the_primary_instance_follows_edits(bot: Bot) -> None:
+    """An instance that is not the primary (several on PostgreSQL) leaves edits to the primary:
+    instances whose posts folders are not in step would otherwise undo each other's edits."""
+    sent = await _published(bot)
+    path = bot.posts / TODAY_POST
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("示例日报 |", "示例日报（更正）|", 1), encoding="utf-8"
+    )
+    bot.services.primary = False
+    await bot.job(EDITS_JOB)
+    assert bot.channel() == [sent]
+    bot.services.primary = True
+    await bot.job(EDITS_JOB)
+    (message,) = bot.channel()
+    assert message["text"].startswith("示例日报（更正）|")
 
 
 async def test_renamed_post_gets_its_new_link(bot: Bot) -> None:
@@ -634,7 +651,7 @@ async def test_message_deleted_in_telegram_is_no_longer_followed(bot: Bot) -> No
     await bot.job(EDITS_JOB)
     await bot.job(EDITS_JOB)
     assert len(bot.server.calls("editMessageText")) == 1
-    row = bot.store.get(pub_key())
+    row = await bot.store.get(pub_key())
     assert row is not None
     assert (row.status, row.message_ids) == ("sent", ())
 
@@ -708,7 +725,7 @@ async def test_admin_deletes_the_channel_message_with_the_button(bot: Bot) -> No
     assert bot.channel() == []
     edited = next(m for m in bot.server.sent(ADMIN) if m["message_id"] == alert["message_id"])
     assert edited["text"] == texts.DELETED.format(day=TODAY)
-    row = bot.store.get(pub_key())
+    row = await bot.store.get(pub_key())
     assert row is not None
     assert (row.status, row.message_ids, row.error) == ("sent", (), f"deleted by admin {ADMIN}")
     await bot.press(alert, f"q:d:{TODAY}", user=ADMIN)  # pressed again: nothing left to delete
@@ -788,7 +805,7 @@ async def test_admin_skips_a_held_post(bot: Bot) -> None:
     bot.clock.now = at(9, day=day)
     await bot.job(RECONCILE_JOB)
     assert bot.channel() == []
-    row = bot.store.get(PubKey(CHANNEL, day))
+    row = await bot.store.get(PubKey(CHANNEL, day))
     assert row is not None
     assert row.status == "skipped"
 

@@ -19,6 +19,7 @@ from bot.config import (
     TelegramConfig,
     load_config,
 )
+from bot.engines import is_url
 from bot.topics import DEFAULT_TOPICS, Topic
 
 REPO = Path(__file__).resolve().parent.parent
@@ -95,6 +96,7 @@ retry_minutes = 2
 on_ambiguous = "resend"
 [storage]
 database = "state/bot.db"
+local_dir = "cache"
 """,
     )
     config = load_config(path, {})
@@ -104,7 +106,7 @@ database = "state/bot.db"
     assert config.schedule == ScheduleConfig(
         ZoneInfo("Europe/Berlin"), dt.time(7, 45), dt.timedelta(minutes=90), dt.timedelta(minutes=2), "resend"
     )
-    assert config.storage == StorageConfig(tmp_path / "state" / "bot.db")
+    assert config.storage == StorageConfig(tmp_path / "state" / "bot.db", tmp_path / "cache")
     assert config.source == path
 
 
@@ -125,6 +127,68 @@ def test_token_not_in_repr() -> None:
     """The token never shows in a repr that could be logged."""
     config = load_config(None, {"TELEGRAM_BOT_TOKEN": "123456:SECRET-token-value"})
     assert "SECRET" not in repr(config)
+
+
+def test_database_may_be_a_postgresql_url(tmp_path: Path) -> None:
+    """[storage] database takes a postgresql:// URL as written (not a path); each instance's own
+    files then go to the config file's folder unless local_dir says where."""
+    url = "postgresql://ainews@db.example.internal:5432/ainews"
+    config = load_config(write(tmp_path, f'[storage]\ndatabase = "{url}"\n'), {})
+    assert config.storage.database == url
+    assert config.storage.local_dir == tmp_path
+    config = load_config(write(tmp_path, f'[storage]\ndatabase = "{url}"\nlocal_dir = "state"\n'), {})
+    assert config.storage.local_dir == tmp_path / "state"
+
+
+def test_database_url_from_the_environment_keeps_its_password_out_of_sight(tmp_path: Path) -> None:
+    """AI_NEWS_BOT_DATABASE overrides the file's database; its password never shows where the
+    database is named (logs, messages)."""
+    path = write(tmp_path, '[storage]\ndatabase = "bot.db"\n')
+    url = "postgresql://ainews:pa55-word@db.example.internal:5432/ainews"
+    config = load_config(path, {"AI_NEWS_BOT_DATABASE": url})
+    assert config.storage.database == url
+    assert config.storage.password == "pa55-word"
+    assert config.storage.where == "postgresql://ainews:***@db.example.internal:5432/ainews"
+    assert load_config(path, {"AI_NEWS_BOT_DATABASE": "other.db"}).storage.database == tmp_path / "other.db"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "password"),
+    [
+        ("POSTGRESQL://ainews:pw@db/ainews", "postgresql://ainews:***@db/ainews", "pw"),
+        (
+            "postgresql://db/ainews?user=ainews&password=pw&sslmode=require",
+            "postgresql://db/ainews?user=ainews&password=***&sslmode=require",
+            "pw",
+        ),
+        ("postgres://db/ainews", "postgres://db/ainews", None),
+    ],
+    ids=["upper-case-scheme", "password-parameter", "no-password"],
+)
+def test_every_spelling_of_a_database_url_is_a_url_with_its_password_hidden(
+    tmp_path: Path, url: str, shown: str, password: str | None
+) -> None:
+    """A scheme in capitals is still a URL (never an SQLite file of that name), and a password
+    given as a parameter is hidden like one in the user part."""
+    config = load_config(None, {"AI_NEWS_BOT_DATABASE": url})
+    assert isinstance(config.storage.database, str)
+    assert is_url(config.storage.database)
+    assert (config.storage.where, config.storage.password) == (shown, password)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("mysql://db/x", "expected a path to an SQLite file or a postgresql:// URL"),
+        ("postgresql://db:port/x", "not a valid postgresql:// URL"),
+    ],
+)
+def test_bad_database_url_is_named(tmp_path: Path, value: str, message: str) -> None:
+    """A URL of another database, or a malformed one, is refused at load, naming the key."""
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, f'[storage]\ndatabase = "{value}"\n'), {})
+    with pytest.raises(ConfigError, match="env AI_NEWS_BOT_DATABASE"):
+        load_config(None, {"AI_NEWS_BOT_DATABASE": value})
 
 
 def test_config_path_from_environment(tmp_path: Path) -> None:

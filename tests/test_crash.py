@@ -1,6 +1,7 @@
 """SIGKILL between claim and record, over many seeded runs. Never two channel messages.
 
-Each run starts a real `python -m bot` process against the fake Bot API with a real SQLite ledger:
+Each run starts a real `python -m bot` process against the fake Bot API with a real ledger, an
+SQLite file or (with AI_NEWS_BOT_TEST_POSTGRES) a PostgreSQL schema:
 `publish DAY` (as system cron runs it) or `run` (the bot, whose start-up catch-up publishes). The
 fake server injects a fault into the channel send and, at a point the seed picks, kills the process
 with SIGKILL from its `on_request` hook:
@@ -29,7 +30,6 @@ import datetime as dt
 import os
 import random
 import signal
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -42,7 +42,7 @@ import pytest
 from bot import texts
 from bot.app import build_bot
 from bot.cli import EXIT_FAILURE, EXIT_OK
-from bot.config import Config, load_config
+from bot.config import DATABASE_ENV, Config, load_config
 from bot.context import Services
 from bot.jobs import RECONCILE_JOB
 from bot.store import PubKey, Publication, Store
@@ -224,20 +224,26 @@ class Home:
     def key(self) -> PubKey:
         return PubKey(CHANNEL, self.day)
 
-    def row(self) -> Publication | None:
-        store = Store.open(self.config.storage.database)
-        try:
-            return store.get(self.key)
-        finally:
-            store.close()
+    @property
+    def engine(self) -> str:
+        return "sqlite" if isinstance(self.config.storage.database, Path) else "postgres"
 
-    def status(self) -> str | None:
-        row = self.row()
+    async def row(self) -> Publication | None:
+        store = await Store.open(self.config.storage.database)
+        try:
+            return await store.get(self.key)
+        finally:
+            await store.close()
+
+    async def status(self) -> str | None:
+        row = await self.row()
         return None if row is None else row.status
 
 
 @pytest.fixture
-def home(server: FakeTelegram, tmp_path: Path) -> Home:
+def home(server: FakeTelegram, tmp_path: Path, database: Path | str) -> Home:
+    """The processes' folder: today's post, the config, and the ledger on each engine (the
+    PostgreSQL URL comes from env AI_NEWS_BOT_DATABASE, as a deployment would pass it)."""
     zone = midday_zone(time.time())
     day = dt.datetime.now(zone).date()
     (tmp_path / "posts").mkdir()
@@ -246,6 +252,8 @@ def home(server: FakeTelegram, tmp_path: Path) -> Home:
         CONFIG_TOML.format(admin=ADMIN, channel=CHANNEL, zone=zone.key), encoding="utf-8"
     )
     env = environment(server, token=server.token)
+    if isinstance(database, str):
+        env[DATABASE_ENV] = database
     config = load_config(tmp_path / "config.toml", env)
     # Telegram lets a bot write only to people who wrote to it: the admin did, so alerts arrive.
     server.user_message("hi", user_id=ADMIN)
@@ -336,25 +344,27 @@ async def short_sleep(seconds: float) -> None:
 
 
 @asynccontextmanager
-async def second_instance(config: Config, clock: Clock) -> AsyncIterator[Services]:
+async def other_instance(config: Config, clock: Clock, name: str) -> AsyncIterator[Services]:
     """Another bot instance on the same ledger (own connection, own owner name), not polling."""
-    store = Store.open(config.storage.database)
+    store = await Store.open(config.storage.database, clock=clock)
     token = config.telegram.token or ""
     application, services = build_bot(
         config, store, token=token, http=None, clock=clock, read_timeout=RECOVERY_READ_TIMEOUT
     )
-    services.publisher.owner = "second-instance"
+    services.publisher.owner = name
     services.sender.sleep = short_sleep
     try:
         async with application:
             yield services
     finally:
         services.search.close()
-        store.close()
+        await store.close()
 
 
 async def recover(server: FakeTelegram, home: Home, fault: str = "none", *, race: bool = False) -> None:
-    """Start the real bot after the lease ran out; the publish step runs at start-up and 3-4 times more."""
+    """Start the real bot after the lease ran out; the publish step runs at start-up and 3-4 times
+    more. `race`: other instances on the same ledger run it at the same moment as the bot, one
+    on SQLite, two on PostgreSQL (three instances on one database)."""
     sends = 0
 
     def inject(method: str, params: JSONDict, phase: RequestPhase) -> bool:
@@ -374,8 +384,15 @@ async def recover(server: FakeTelegram, home: Home, fault: str = "none", *, race
         async with running_bot(server, home.config, clock, read_timeout=RECOVERY_READ_TIMEOUT) as bot:
             bot.services.sender.sleep = short_sleep
             if race:
-                async with second_instance(home.config, clock) as other:
-                    await asyncio.gather(bot.job(RECONCILE_JOB), publish_due(other, other.now()))
+                others = ["second-instance"] + (["third-instance"] if home.engine == "postgres" else [])
+                async with contextlib.AsyncExitStack() as stack:
+                    instances = [
+                        await stack.enter_async_context(other_instance(home.config, clock, name))
+                        for name in others
+                    ]
+                    await asyncio.gather(
+                        bot.job(RECONCILE_JOB), *(publish_due(other, other.now()) for other in instances)
+                    )
             for later in (130, 1000, 2000):
                 clock.now = start_at + later
                 await bot.job(RECONCILE_JOB)
@@ -396,7 +413,7 @@ async def test_sigkill_between_claim_and_record_never_sends_twice(
     run = plan(seed)
     dying, result = await crash(server, home, run)
     killed = result.code == -signal.SIGKILL
-    at_crash = home.row()
+    at_crash = await home.row()
     delivered = len(server.sent(CHANNEL))
     sends_at_crash = len([r for r in server.calls("sendMessage") if is_channel_send(r.method, r.params)])
     why = f"{run}\n  crash: {dying.fired or 'not killed'}, exit {result.code}, row {at_crash}\n{result.err}"
@@ -419,10 +436,11 @@ async def test_sigkill_between_claim_and_record_never_sends_twice(
             sent = {"received": 0, "executed": 1, "answered": answered_delivered}[run.kill.phase]
             assert delivered == sent, why
 
-    await recover(server, home, run.recovery_fault, race=run.race)
+    # PostgreSQL: three instances always recover on the one database, racing each other.
+    await recover(server, home, run.recovery_fault, race=run.race or home.engine == "postgres")
 
     messages = server.sent(CHANNEL)
-    row = home.row()
+    row = await home.row()
     told = alerts(server, home.day)
     why = f"{why}\n  end: {len(messages)} channel messages, row {row}, alerts {told}"
     assert len(messages) <= 1, f"two channel messages for one day: {why}"
@@ -485,21 +503,21 @@ async def test_kill_between_recording_unknown_and_alerting_still_tells_the_admin
     process = await start("run", *ARGS, cwd=home.path, env=home.env)
     result = await finish(process)
     server.on_request = None
-    assert (result.code, home.status()) == (-signal.SIGKILL, "unknown")
+    assert (result.code, await home.status()) == (-signal.SIGKILL, "unknown")
     await recover(server, home)
     assert server.sent(CHANNEL) == []
     if not alerts(server, home.day):
         raise NotToldError("no channel message and no admin alert")
 
 
-def let_the_lease_run_out(home: Home) -> None:
-    """As if the wall clock moved past the claim's lease: `publish` reads the wall clock."""
-    db = sqlite3.connect(home.config.storage.database)
+async def let_the_lease_run_out(home: Home) -> None:
+    """As if the clock moved past the claim's lease (`publish` reads the database's clock)."""
+    store = await Store.open(home.config.storage.database)
     try:
-        with db:
-            db.execute("UPDATE publication SET lease_until = lease_until - ?", (LEASE_SECONDS + 60,))
+        async with store.engine.transaction() as tx:
+            await tx.execute("UPDATE publication SET lease_until = lease_until - ?", (LEASE_SECONDS + 60,))
     finally:
-        db.close()
+        await store.close()
 
 
 async def test_cron_publish_after_a_killed_publish_does_not_claim_it_is_being_sent(
@@ -508,8 +526,8 @@ async def test_cron_publish_after_a_killed_publish_does_not_claim_it_is_being_se
     """Cron only, no bot: `publish` killed as it sends; after the lease the next `publish` says so."""
     killed = Kill(1, "received")
     dying, first = await crash(server, home, Plan(0, "publish", "none", killed, "none", race=False))
-    assert (first.code, dying.fired, home.status()) == (-signal.SIGKILL, str(killed), "claimed")
-    let_the_lease_run_out(home)
+    assert (first.code, dying.fired, await home.status()) == (-signal.SIGKILL, str(killed), "claimed")
+    await let_the_lease_run_out(home)
     again = await cli("publish", home.day.isoformat(), *ARGS, cwd=home.path, env=home.env)
     assert server.sent(CHANNEL) == []
     if again.code != EXIT_FAILURE and not alerts(server, home.day):
@@ -522,7 +540,7 @@ async def test_cron_publish_with_an_unknown_outcome_tells_the_admins(
 ) -> None:
     """`publish` gets a 5xx (nothing delivered): no message, so the admins must hear of it."""
     _, result = await crash(server, home, Plan(0, "publish", "5xx", None, "none", race=False))
-    assert (result.code, home.status()) == (EXIT_FAILURE, "unknown")
+    assert (result.code, await home.status()) == (EXIT_FAILURE, "unknown")
     await recover(server, home)
     assert server.sent(CHANNEL) == []
     if not alerts(server, home.day):

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from bot.cli import EXIT_FAILURE, EXIT_OK
+from bot.config import DATABASE_ENV
 from bot.store import SCHEMA_VERSION, Store
 from bot.testing.fakeapi import FakeTelegram
+from tests.helpers.databases import postgres_schema, postgres_url
 from tests.helpers.harness import ADMIN, CHANNEL, TODAY, copy_example_posts, daily_post
 from tests.helpers.processes import WRONG_TOKEN, cli, environment
 
@@ -107,8 +109,30 @@ async def test_no_admins_is_a_failure(server: FakeTelegram, home: Path) -> None:
 async def test_todays_post_and_a_current_database(server: FakeTelegram, home: Path) -> None:
     """With the ledger in place and today's file there, doctor says so."""
     server.user_message("/start", user_id=ADMIN)
-    Store.open(home / "bot.db").close()
+    await _create_ledger(home / "bot.db")
     (home / "posts" / "now.md").write_text(daily_post(TODAY, "今天"), encoding="utf-8")
     args = write_config(home, server)
     result = await cli("doctor", *args, cwd=home, env=environment(server, token=server.token))
     assert f"writable, schema {SCHEMA_VERSION}" in result.out
+
+
+async def test_a_postgresql_ledger_is_checked_without_its_password(server: FakeTelegram, home: Path) -> None:
+    """A PostgreSQL ledger (from env AI_NEWS_BOT_DATABASE): ✓ writable at this schema; one that
+    cannot be reached: ✗ with what to check. Its password is never printed."""
+    async with postgres_schema(postgres_url()) as url:
+        await _create_ledger(url)
+        args = write_config(home, server)
+        env = {**environment(server, token=server.token), DATABASE_ENV: url}
+        result = await cli("doctor", *args, cwd=home, env=env)
+        (line,) = [line for line in result.out.splitlines() if " database " in line]
+        assert line.startswith("✓ database postgresql://")
+        assert line.endswith(f"writable, schema {SCHEMA_VERSION}")
+    env[DATABASE_ENV] = "postgresql://ainews:s3cret-pw@127.0.0.1:1/ainews"
+    result = await cli("doctor", *args, cwd=home, env=env)
+    (line,) = [line for line in result.out.splitlines() if " database " in line]
+    assert line.startswith("✗ database postgresql://ainews:***@127.0.0.1:1/ainews: cannot be opened")
+    assert "s3cret-pw" not in result.out + result.err
+
+
+async def _create_ledger(database: Path | str) -> None:
+    await (await Store.open(database)).close()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.context import journal_path
 from bot.jobs import DAILY_JOB, RECONCILE_JOB
 from bot.journal import Entry, Journal
 from bot.store import PubKey, Store
@@ -48,7 +49,7 @@ KEY = PubKey(CHANNEL, TODAY)
 async def test_corrupt_journal_line_does_not_stop_publishing(bot: Bot, line: bytes) -> None:
     """A line no one can read or no database can take is logged and dropped: the day's post still
     goes out (before: every trigger raised, so nothing was ever sent)."""
-    journal = bot.config.storage.database.with_suffix(".journal")
+    journal = journal_path(bot.config)
     journal.write_bytes(line)
     bot.clock.now = at(8)
     await bot.job(DAILY_JOB)
@@ -63,8 +64,8 @@ async def test_corrupt_journal_at_start_up_does_not_stop_the_bot(
     (before: `run` exited, a crash loop under systemd)."""
     copy_example_posts(tmp_path / "posts")
     config = make_config(tmp_path, server)
-    config.storage.database.parent.mkdir(parents=True, exist_ok=True)
-    config.storage.database.with_suffix(".journal").write_bytes(b"\\xff\\xfe not a journal line\\n")
+    journal_path(config).parent.mkdir(parents=True, exist_ok=True)
+    journal_path(config).write_bytes(b"\\xff\\xfe not a journal line\\n")
     async with running_bot(server, config, Clock(at(9))) as bot:
         await server.wait_for(lambda: len(bot.channel()) == 1 or bot.task.done())
         assert not bot.task.done()
@@ -106,23 +107,25 @@ def test_write_cut_short_by_the_disk_raises_and_leaves_no_half_line(tmp_path: Pa
     assert journal.read_bytes() == before
 
 
-def test_replay_keeps_what_the_database_refuses_and_applies_the_rest(tmp_path: Path) -> None:
-    """Replayed into a database that holds the claim: the row becomes `sent` with the journal's
-    messages; the file is emptied, not deleted (another process may be appending)."""
-    store = Store.open(tmp_path / "bot.db")
+async def test_replay_keeps_what_the_database_refuses_and_applies_the_rest(
+    database: Path | str, tmp_path: Path
+) -> None:
+    """Replayed into a database that holds the claim (either engine): the row becomes `sent` with
+    the journal's messages; the file is emptied, not deleted (another process may be appending)."""
+    store = await Store.open(database)
     try:
-        assert store.claim(KEY, owner="a", now=0, lease=600, post_path="p", post_sha256="h") is not None
+        assert await store.claim(KEY, owner="a", lease=45, post_path="p", post_sha256="h") is not None
         journal = Journal(tmp_path / "bot.journal")
         journal.write(Entry(KEY, -100, (7, 8), ({"method": "sendPhoto"}, {"method": "sendMessage"}), True))
         assert journal.pending(KEY)
-        assert journal.replay(store, now=10) == 1
-        row = store.get(KEY)
+        assert await journal.replay(store) == 1
+        row = await store.get(KEY)
         assert row is not None
         assert (row.status, row.message_ids) == ("sent", (7, 8))
         assert not journal.pending(KEY)
         assert (tmp_path / "bot.journal").read_bytes() == b""
     finally:
-        store.close()
+        await store.close()
 
 
 @pytest.mark.slow
@@ -155,7 +158,7 @@ async def test_photo_recorded_only_in_the_journal_is_never_sent_again(
             server.on_request = None
             held.__exit__(None, None, None)
         (photo,) = bot.channel()
-        journal = config.storage.database.with_suffix(".journal")
+        journal = journal_path(config)
         assert str(photo["message_id"]) in journal.read_text(encoding="utf-8")
         assert Journal(journal).pending(KEY)
         bot.clock.now = at(8, 11)  # past the claim's lease
@@ -163,7 +166,7 @@ async def test_photo_recorded_only_in_the_journal_is_never_sent_again(
         await bot.job(RECONCILE_JOB)
         assert bot.channel() == [photo]
         assert len(server.calls("sendPhoto")) == 1
-        row = bot.store.get(KEY)
+        row = await bot.store.get(KEY)
         assert row is not None
         assert (row.status, row.message_ids) == ("unknown", (photo["message_id"],))
         assert not Journal(journal).pending(KEY)

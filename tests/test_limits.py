@@ -5,51 +5,89 @@ docs/reliability.md, case 26.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import pytest
 
 from bot import texts
 from bot.jobs import DAILY_JOB
-from bot.limits import GROUP_ANSWERS, USER_BURST, ReaderLimits, TokenBuckets
-from tests.helpers.harness import ADMIN, CHANNEL, HELP, Bot, at
+from bot.limits import GROUP_ANSWERS, USER_BURST, ReaderLimits
+from bot.store import Store
+from tests.helpers.harness import ADMIN, CHANNEL, HELP, Bot, Clock, at
+
+NOW = 1_800_000_000.0
 
 GROUP = -100777
 
 
-def test_bucket_allows_a_burst_then_one_per_interval() -> None:
+@pytest.fixture
+def clock() -> Clock:
+    """The budgets' time (the store's clock), which the tests move."""
+    return Clock(NOW)
+
+
+@pytest.fixture
+async def stores(database: Path | str, clock: Clock) -> AsyncIterator[tuple[Store, Store]]:
+    """Two instances' stores on one database (each engine)."""
+    first = await Store.open(database, clock=clock)
+    second = await Store.open(database, clock=clock)
+    try:
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_bucket_allows_a_burst_then_one_per_interval(stores: tuple[Store, Store], clock: Clock) -> None:
     """A bucket of 3 per 30 s: three at once, then the wait until the next token; keys are independent."""
-    buckets = TokenBuckets(capacity=3, per_seconds=30)
-    assert [buckets.take("k", 0) for _ in range(3)] == [0, 0, 0]
-    assert buckets.take("k", 0) == pytest.approx(10)
-    assert buckets.take("k", 5) == pytest.approx(5)
-    assert buckets.take("k", 10) == 0
-    assert buckets.take("other", 10) == 0  # keys are independent
+    store, _ = stores
+    assert [await store.take_token("k", capacity=3, per_seconds=30) for _ in range(3)] == [0, 0, 0]
+    assert await store.take_token("k", capacity=3, per_seconds=30) == pytest.approx(10)
+    clock.now += 5
+    assert await store.take_token("k", capacity=3, per_seconds=30) == pytest.approx(5)
+    clock.now += 5
+    assert await store.take_token("k", capacity=3, per_seconds=30) == 0
+    assert await store.take_token("other", capacity=3, per_seconds=30) == 0  # keys are independent
 
 
-def test_bucket_forgets_idle_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Memory stays bounded: once there are many keys, the ones with a full bucket are dropped."""
-    monkeypatch.setattr("bot.limits.MAX_KEYS", 10)
-    buckets = TokenBuckets(capacity=1, per_seconds=1)
+async def test_idle_buckets_are_pruned(stores: tuple[Store, Store], clock: Clock) -> None:
+    """The table stays bounded: a bucket untouched for a day (full again by then) is deleted."""
+    store, _ = stores
     for key in range(10):
-        buckets.take(key, 0)
-    buckets.take("new", 100)  # by now every old bucket is full again
-    assert list(buckets._buckets) == ["new"]
+        await store.take_token(f"user:{key}", capacity=1, per_seconds=1)
+    clock.now += 86400 + 1
+    await store.take_token("new", capacity=1, per_seconds=1)
+    await store.prune()
+    rows = await store.engine.read("SELECT key FROM bucket")
+    assert [row["key"] for row in rows] == ["new"]
 
 
 @pytest.mark.reliability(26)
-def test_reader_gets_one_note_then_silence() -> None:
+async def test_reader_gets_one_note_then_silence(stores: tuple[Store, Store]) -> None:
     """Past the burst a reader gets one "slow down" note, then is ignored; other readers are not."""
-    limits = ReaderLimits()
-    verdicts = [limits.check(GROUP, 1, group=True, now=0)[0] for _ in range(USER_BURST + 3)]
+    limits = ReaderLimits(stores[0])
+    verdicts = [(await limits.check(GROUP, 1, group=True))[0] for _ in range(USER_BURST + 3)]
     assert verdicts == ["answer"] * USER_BURST + ["slow_down", "ignore", "ignore"]
-    assert limits.check(GROUP, 2, group=True, now=0)[0] == "answer"  # others are not punished
+    assert (await limits.check(GROUP, 2, group=True))[0] == "answer"  # others are not punished
 
 
-def test_group_budget_is_shared_by_its_readers() -> None:
-    """40 readers in one group share its answers budget; another group has its own."""
-    limits = ReaderLimits()
-    answered = sum(limits.check(GROUP, user, group=True, now=0)[0] == "answer" for user in range(40))
-    assert answered == GROUP_ANSWERS
-    assert limits.check(-100888, 1, group=True, now=0)[0] == "answer"  # another group is not
+async def test_group_budget_is_shared_by_its_readers_and_by_every_instance(
+    stores: tuple[Store, Store],
+) -> None:
+    """40 readers in one group, answered by two instances in turn, share the group's one budget;
+    another group has its own."""
+    instances = [ReaderLimits(store) for store in stores]
+    verdicts = [(await instances[user % 2].check(GROUP, user, group=True))[0] for user in range(40)]
+    assert verdicts.count("answer") == GROUP_ANSWERS
+    assert (await instances[0].check(-100888, 1, group=True))[0] == "answer"  # another group is not
+
+
+async def test_a_database_that_cannot_answer_lets_readers_through(tmp_path: Path) -> None:
+    """Pacing protects Telegram's limits; it must not silence the bot when the database is away."""
+    store = await Store.open(tmp_path / "bot.db")
+    await store.close()
+    assert await ReaderLimits(store).check(GROUP, 1, group=True) == ("answer", 0.0)
 
 
 @pytest.mark.reliability(26)

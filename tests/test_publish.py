@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 from dataclasses import replace
@@ -25,13 +26,14 @@ from telegram.error import (
 
 from bot import texts
 from bot.config import Config
+from bot.context import journal_path
 from bot.covers import CoverError, cover_client, download_cover, is_public
-from bot.db import BUSY_TIMEOUT
-from bot.jobs import DAILY_JOB, EDITS_JOB, RECONCILE_JOB
-from bot.publish import UPLOAD_SECONDS, Delivery, classify
+from bot.engines import SQLiteEngine
+from bot.jobs import DAILY_JOB, EDITS_JOB, LEASE_JOB, RECONCILE_JOB
+from bot.publish import Delivery, classify
 from bot.store import PubKey, Store
 from bot.testing.fakeapi import FakeTelegram
-from bot.workflow import LEASE_SECONDS, RECORD_RETRY_WAITS, SEND_BUDGET_SECONDS
+from bot.workflow import ADMIN_OWNER, LEASE_SECONDS
 from tests.helpers.harness import (
     ADMIN,
     CHANNEL,
@@ -44,6 +46,7 @@ from tests.helpers.harness import (
     daily_post,
     make_config,
     running_bot,
+    until,
     with_channel,
 )
 from tests.helpers.publishing import hold_database, photo_post, png
@@ -82,8 +85,8 @@ def test_classifier_uses_exact_class_and_cause(error: Exception, delivery: Deliv
     assert classify(error) is delivery
 
 
-def _status(bot: Bot) -> str | None:
-    row = bot.store.get(KEY)
+async def _status(bot: Bot) -> str | None:
+    row = await bot.store.get(KEY)
     return row.status if row else None
 
 
@@ -100,7 +103,7 @@ async def test_flood_wait_is_waited_out(bot: Bot) -> None:
     assert len(bot.channel()) == 1
     assert bot.waits
     assert bot.waits[0] >= 3
-    assert _status(bot) == "sent"
+    assert await _status(bot) == "sent"
 
 
 @pytest.mark.reliability(11)
@@ -108,14 +111,14 @@ async def test_long_flood_wait_is_retried_later(bot: Bot) -> None:
     """A 429 longer than we wait in place leaves the day retryable; a later reconcile sends it."""
     bot.server.fail_next("sendMessage", status=429, retry_after=300)
     await _publish_now(bot)
-    assert (bot.channel(), _status(bot)) == ([], "retryable")
+    assert (bot.channel(), await _status(bot)) == ([], "retryable")
     bot.clock.now = at(8, 4)
     await bot.job(RECONCILE_JOB)
     assert bot.channel() == []  # still waiting out the 300 s
     bot.clock.now = at(8, 6)
     await bot.job(RECONCILE_JOB)
     assert len(bot.channel()) == 1
-    assert _status(bot) == "sent"
+    assert await _status(bot) == "sent"
 
 
 @pytest.mark.reliability(12)
@@ -129,7 +132,7 @@ async def test_forbidden_fails_once_tells_admins_and_commands_keep_working(bot: 
     await bot.job(RECONCILE_JOB)
     sends = [r for r in bot.server.calls("sendMessage") if r.params["chat_id"] == CHANNEL]
     assert len(sends) == 1
-    assert _status(bot) == "failed"
+    assert await _status(bot) == "failed"
     alert = bot.server.sent(ADMIN)[-1]["text"]
     assert alert.startswith("⚠️ 日报没有发出去：")
     assert "Forbidden" in alert
@@ -151,7 +154,7 @@ async def test_read_timeout_is_unknown_and_never_resent(server: FakeTelegram, tm
         await bot.job(RECONCILE_JOB)
         await server.wait_for(lambda: len(server.sent(ADMIN)) >= 1)
         assert len(bot.channel()) == 1
-        assert _status(bot) == "unknown"
+        assert await _status(bot) == "unknown"
         (alert,) = server.sent(ADMIN)  # told once, though two ticks saw the row
         assert alert["text"] == texts.ALERT_UNKNOWN.format(
             day=TODAY, error="TimedOut: Timed out (ReadTimeout)"
@@ -165,7 +168,7 @@ async def test_server_error_is_unknown(bot: Bot) -> None:
     await _publish_now(bot)
     bot.clock.now = at(10)
     await bot.job(RECONCILE_JOB)
-    assert _status(bot) == "unknown"
+    assert await _status(bot) == "unknown"
     assert bot.channel() == []
 
 
@@ -186,13 +189,13 @@ async def test_resend_mode_sends_again_after_an_unknown_outcome(server: FakeTele
     async with resending_bot(server, tmp_path) as bot:
         server.fail_next("sendMessage", status=502)
         await _publish_now(bot)
-        assert (bot.channel(), _status(bot)) == ([], "retryable")
+        assert (bot.channel(), await _status(bot)) == ([], "retryable")
         bot.clock.now = at(8) + 30
         await bot.job(RECONCILE_JOB)
-        assert _status(bot) == "retryable"  # waits like any retry (60 s, doubling)
+        assert await _status(bot) == "retryable"  # waits like any retry (60 s, doubling)
         bot.clock.now = at(8, 2)
         await bot.job(RECONCILE_JOB)
-        assert (len(bot.channel()), _status(bot)) == (1, "sent")
+        assert (len(bot.channel()), await _status(bot)) == (1, "sent")
         assert server.sent(ADMIN) == []
         (status,) = await bot.ask("/status", user=ADMIN)
         assert texts.RESENDING in status["text"]
@@ -206,7 +209,7 @@ async def test_resend_mode_accepts_a_second_message(server: FakeTelegram, tmp_pa
         await _publish_now(bot)
         bot.clock.now = at(8, 5)
         await bot.job(RECONCILE_JOB)
-        assert (len(bot.channel()), _status(bot)) == (2, "sent")
+        assert (len(bot.channel()), await _status(bot)) == (2, "sent")
 
 
 @pytest.mark.reliability(8)
@@ -215,15 +218,16 @@ async def test_resend_mode_resends_after_a_crash_mid_send(server: FakeTelegram, 
     async with resending_bot(server, tmp_path) as bot:
         post = bot.services.post_for(TODAY)
         assert post is not None
-        bot.store.claim(
-            KEY, owner="dead", now=at(8), lease=600, post_path=str(post.path), post_sha256=post.sha256
+        bot.clock.now = at(8)
+        await bot.store.claim(
+            KEY, owner="dead", lease=LEASE_SECONDS, post_path=str(post.path), post_sha256=post.sha256
         )
-        bot.clock.now = at(8, 5)
+        bot.clock.now = at(8) + LEASE_SECONDS - 5
         await bot.job(RECONCILE_JOB)
         assert bot.channel() == []  # the lease still runs: the sender may be alive
-        bot.clock.now = at(8, 11)
+        bot.clock.now = at(8, 1)
         await bot.job(RECONCILE_JOB)
-        assert (len(bot.channel()), _status(bot)) == (1, "sent")
+        assert (len(bot.channel()), await _status(bot)) == (1, "sent")
         assert server.sent(ADMIN) == []
 
 
@@ -234,12 +238,12 @@ async def test_connection_refused_is_retried_after_recovery(bot: Bot) -> None:
     port = bot.server.port
     await bot.server.stop()
     await _publish_now(bot)
-    assert _status(bot) == "retryable"
+    assert await _status(bot) == "retryable"
     await bot.server.start(port=port)
     bot.clock.now = at(8, 5)
     await bot.job(RECONCILE_JOB)
     assert len(bot.channel()) == 1
-    assert _status(bot) == "sent"
+    assert await _status(bot) == "sent"
 
 
 @pytest.mark.reliability(14)
@@ -250,7 +254,7 @@ async def test_unparsable_html_falls_back_to_plain_text_once(bot: Bot) -> None:
     (message,) = bot.channel()
     assert message["text"].startswith("示例日报 | 芯片 & 算力")
     assert "entities" not in message  # plain text: no bold, no links
-    assert _status(bot) == "sent"
+    assert await _status(bot) == "sent"
 
 
 @pytest.mark.reliability(13)
@@ -264,20 +268,21 @@ async def test_chat_migration_sends_once_to_the_new_id(server: FakeTelegram, tmp
         server.fail_next("sendMessage", status=400, migrate_to_chat_id=-100555)
         await _publish_now(bot)
         assert [m["chat"]["id"] for m in server.sent(-100555) if m["from"]["is_bot"]] == [-100555]
-        assert bot.store.migrated_chat("-555") == -100555
+        assert await bot.store.migrated_chat("-555") == -100555
         assert server.sent(ADMIN)[-1]["text"] == texts.ALERT_MIGRATED.format(old=-555, new=-100555)
-        assert (row := bot.store.get(PubKey("-555", TODAY))) is not None
+        assert (row := await bot.store.get(PubKey("-555", TODAY))) is not None
         assert row.status == "sent"
 
 
 @pytest.mark.reliability(30)
 async def test_database_down_sends_nothing_until_it_recovers(bot: Bot) -> None:
     """Fail closed: no ledger, no claim, no send; the next tick after recovery sends once."""
-    db = bot.store._db
-    db.execute("PRAGMA query_only = ON")
+    engine = bot.store.engine
+    assert isinstance(engine, SQLiteEngine)
+    await engine.script(lambda db: db.execute("PRAGMA query_only = ON"))
     await _publish_now(bot)
     assert bot.channel() == []
-    db.execute("PRAGMA query_only = OFF")
+    await engine.script(lambda db: db.execute("PRAGMA query_only = OFF"))
     bot.clock.now = at(8, 5)
     await bot.job(RECONCILE_JOB)
     assert len(bot.channel()) == 1
@@ -287,7 +292,7 @@ async def test_database_down_sends_nothing_until_it_recovers(bot: Bot) -> None:
 async def test_publish_records_path_and_hash(bot: Bot) -> None:
     """The ledger keeps which file and which exact bytes were sent."""
     await _publish_now(bot)
-    row = bot.store.get(KEY)
+    row = await bot.store.get(KEY)
     assert row is not None
     post = bot.services.post_for(TODAY)
     assert post is not None
@@ -304,14 +309,14 @@ async def test_file_swapped_mid_send_sends_what_was_claimed(bot: Bot) -> None:
     bot.server.delay_next("sendMessage", 0.5)
     bot.clock.now = at(8)
     publishing = asyncio.create_task(bot.job(DAILY_JOB))
-    await bot.server.wait_for(lambda: _status(bot) == "claimed")
+    await until(lambda: _claimed(bot.store))
     post.path.write_text(
         post.path.read_text(encoding="utf-8").replace("示例日报", "换掉的日报", 1), encoding="utf-8"
     )
     await publishing
     (message,) = bot.channel()
     assert message["text"].startswith("示例日报")
-    row = bot.store.get(KEY)
+    row = await bot.store.get(KEY)
     assert row is not None
     assert row.post_sha256 == post.sha256
     await bot.job(EDITS_JOB)
@@ -372,7 +377,7 @@ async def test_refused_cover_url_is_downloaded_and_uploaded(
         attempts = server.calls("sendPhoto")
         assert [r.status for r in attempts] == [400, 200]
         assert attempts[1].files  # the upload
-        file_id = bot.store.cover_file_id(url)
+        file_id = await bot.store.cover_file_id(url)
         assert file_id == message["photo"][-1]["file_id"]
         await bot.ask(f"/publish {TODAY} force", user=ADMIN)
         assert server.calls("sendPhoto")[-1].params["photo"] == file_id
@@ -387,7 +392,7 @@ async def test_unusable_cover_sends_the_post_without_it(
         (message,) = bot.channel()
         assert "photo" not in message
         assert "今日要闻 的第一条要点" in message["text"]
-        assert _status(bot) == "sent"
+        assert await _status(bot) == "sent"
 
 
 async def test_cover_preview_mode_needs_no_download(bot: Bot) -> None:
@@ -428,7 +433,7 @@ async def test_new_cover_replaces_the_photo_in_place(server: FakeTelegram, tmp_p
         assert after["photo"] != before["photo"]
         (edit,) = server.calls("editMessageMedia")
         assert edit.params["media"]["media"] == "https://img.example/b.png"
-        row = bot.store.get(KEY)
+        row = await bot.store.get(KEY)
         assert row is not None
         assert row.rendered[0]["params"]["photo"] == "https://img.example/b.png"
 
@@ -452,7 +457,7 @@ async def test_post_that_now_fits_the_caption_drops_its_reply(server: FakeTelegr
         assert message["message_id"] == photo["message_id"]
         assert "第 1 条要点" in message["caption"]
         assert [r.params["message_id"] for r in server.calls("deleteMessage")] == [reply["message_id"]]
-        row = bot.store.get(KEY)
+        row = await bot.store.get(KEY)
         assert row is not None
         assert row.message_ids == (photo["message_id"],)
 
@@ -502,7 +507,7 @@ async def test_photo_sent_reply_flood_waited_sends_only_the_reply(
         server.fail_next("sendMessage", status=429, retry_after=120)
         await _publish_now(bot)
         (photo,) = bot.channel()
-        row = bot.store.get(KEY)
+        row = await bot.store.get(KEY)
         assert row is not None
         assert (row.status, row.message_ids) == ("retryable", (photo["message_id"],))
         assert [call["method"] for call in row.rendered] == ["sendPhoto"]
@@ -512,7 +517,7 @@ async def test_photo_sent_reply_flood_waited_sends_only_the_reply(
         assert photo_again == photo
         assert reply["reply_to_message"]["message_id"] == photo["message_id"]
         assert len(server.calls("sendPhoto")) == 1
-        row = bot.store.get(KEY)
+        row = await bot.store.get(KEY)
         assert row is not None
         assert (row.status, row.message_ids) == ("sent", (photo["message_id"], reply["message_id"]))
         assert [call["method"] for call in row.rendered] == ["sendPhoto", "sendMessage"]
@@ -546,7 +551,7 @@ async def test_locked_database_mid_send_never_leaves_the_claim_open(
         await _publish_now(bot)
         photo, reply = bot.channel()
         assert reply["reply_to_message"]["message_id"] == photo["message_id"]
-        row = bot.store.get(KEY)
+        row = await bot.store.get(KEY)
         assert row is not None
         assert (row.status, row.message_ids) == ("sent", (photo["message_id"], reply["message_id"]))
 
@@ -571,12 +576,12 @@ async def test_sent_but_unrecorded_goes_to_the_journal_and_is_reconciled(
             await _publish_now(bot)
             bot.server.on_request = None
             (message,) = bot.channel()
-            journal = bot.config.storage.database.with_suffix(".journal")
+            journal = journal_path(bot.config)
             assert str(message["message_id"]) in journal.read_text(encoding="utf-8")
-        assert _status(bot) == "claimed"
+        assert await _status(bot) == "claimed"
         bot.clock.now = at(8) + 3600  # long past the claim's lease
         await bot.job(RECONCILE_JOB)
-        row = bot.store.get(KEY)
+        row = await bot.store.get(KEY)
         assert row is not None
         assert (row.status, row.message_ids) == ("sent", (message["message_id"],))
         assert bot.channel() == [message]
@@ -718,25 +723,85 @@ async def test_trickling_cover_in_the_bot_sends_the_post_as_text(
         await _publish_now(bot)
         (message,) = bot.channel()
         assert "photo" not in message
-        assert _status(bot) == "sent"
+        assert await _status(bot) == "sent"
 
 
-def test_send_budget_leaves_the_lease_room() -> None:
-    """The send budget, plus the one call in flight when it runs out (at most an upload's limit),
-    plus recording the result through busy retries, stays well inside the lease: a live sender is
-    never taken for dead."""
-    recording = sum(RECORD_RETRY_WAITS) + (len(RECORD_RETRY_WAITS) + 1) * BUSY_TIMEOUT
-    assert SEND_BUDGET_SECONDS + UPLOAD_SECONDS + recording <= 0.75 * LEASE_SECONDS
+async def _real_time(bot: Bot) -> None:
+    """From now on the sender's waits take real time, and the ledger's clock moves with them."""
+
+    async def sleep(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            step = min(0.05, left)
+            await asyncio.sleep(step)
+            bot.clock.now += step
+
+    bot.services.sender.sleep = sleep
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("admin_has_written")
+async def test_a_sender_keeps_its_claim_through_a_flood_wait_longer_than_the_lease(bot: Bot) -> None:
+    """A 2.5 s flood wait on a 1 s lease renewed every 0.1 s: the lease watch, running all along,
+    never takes the sender for dead; the post goes out once and nobody is alarmed."""
+    publisher = bot.services.publisher
+    publisher.lease, publisher.renew_every = 1.0, 0.1
+    await _real_time(bot)
+    bot.server.fail_next("sendMessage", status=429, retry_after=2)
+
+    async def watch() -> None:
+        while True:
+            await bot.job(LEASE_JOB)
+            await asyncio.sleep(0.1)
+
+    watching = asyncio.create_task(watch())
+    try:
+        await _publish_now(bot)
+    finally:
+        watching.cancel()
+    assert (len(bot.channel()), await _status(bot)) == (1, "sent")
+    assert bot.server.sent(ADMIN) == []
+
+
+@pytest.mark.slow
+async def test_a_sender_that_lost_its_claim_sends_nothing_more(bot: Bot) -> None:
+    """Mid flood wait, the claim is taken from the sender (another instance, its clock far ahead,
+    expires it): the sender sees it at its next renewal and makes no further call. The day stays
+    `unknown`, for the admins, never sent behind their back."""
+    publisher = bot.services.publisher
+    publisher.lease, publisher.renew_every = 1.0, 0.1
+    await _real_time(bot)
+    bot.server.fail_next("sendMessage", status=429, retry_after=2)
+    other = await Store.open(bot.config.storage.database, clock=Clock(at(9)))
+
+    async def expire_once_claimed() -> None:
+        await until(lambda: _claimed(other))
+        await other.expire_claims()
+
+    expiring = asyncio.create_task(expire_once_claimed())
+    try:
+        await _publish_now(bot)
+        await expiring
+    finally:
+        await other.close()
+    sends = [r for r in bot.server.calls("sendMessage") if r.params["chat_id"] == CHANNEL]
+    assert [r.status for r in sends] == [429]  # the one refused before the wait; nothing after
+    assert (bot.channel(), await _status(bot)) == ([], "unknown")
+
+
+async def _claimed(store: Store) -> bool:
+    row = await store.get(KEY)
+    return row is not None and row.status == "claimed"
 
 
 async def test_flood_waits_stop_at_the_send_budget(bot: Bot) -> None:
     """A run of 429s whose waits would outlast the budget: the wait that does not fit is not begun,
-    and the day is `retryable` (nothing was sent), not a send that outlives its lease."""
+    and the day is `retryable` (nothing was sent), not a send that runs on for ever."""
     bot.services.publisher.send_budget = 100
     bot.server.fail_next("sendMessage", status=429, retry_after=55, times=3)
     await _publish_now(bot)
     assert bot.waits == [55.5]
-    assert (bot.channel(), _status(bot)) == ([], "retryable")
+    assert (bot.channel(), await _status(bot)) == ([], "retryable")
 
 
 # -- the database replaced under the running bot ----------------------------------------------------
@@ -748,8 +813,9 @@ async def test_database_replaced_while_running_claims_nothing(bot: Bot, tmp_path
     it refuses to claim (a second opener would claim a day already sent), logs it and tells the
     admins once; the new file holds no claim."""
     database = bot.config.storage.database
+    assert isinstance(database, Path)
     if how == "replaced":
-        Store.open(tmp_path / "other.db").close()
+        await (await Store.open(tmp_path / "other.db")).close()
         (tmp_path / "other.db").replace(database)
     else:
         database.unlink()
@@ -760,11 +826,11 @@ async def test_database_replaced_while_running_claims_nothing(bot: Bot, tmp_path
     assert len(told) == 1
     assert str(database) in told[0]
     if how == "replaced":
-        fresh = Store.open(database)
+        fresh = await Store.open(database)
         try:
-            assert fresh.get(KEY) is None
+            assert await fresh.get(KEY) is None
         finally:
-            fresh.close()
+            await fresh.close()
 
 
 @pytest.mark.parametrize(
@@ -788,7 +854,7 @@ async def test_cover_url_httpx_cannot_parse_sends_the_post_as_text(
     config = with_channel(make_config(tmp_path, server), cover="photo")
     async with cover_client() as http, running_bot(server, config, Clock(at(7)), http=http) as bot:
         await _publish_now(bot)
-        assert _status(bot) == "sent"
+        assert await _status(bot) == "sent"
         (message,) = bot.channel()
         assert "今日要闻 的第一条要点" in message["text"]
 
@@ -803,8 +869,28 @@ async def test_one_call_is_cut_at_its_limit(bot: Bot) -> None:
     started = asyncio.get_running_loop().time()
     await _publish_now(bot)
     assert asyncio.get_running_loop().time() - started < 2.5
-    row = bot.store.get(KEY)
+    row = await bot.store.get(KEY)
     assert row is not None
     assert row.status == "unknown"
     assert row.error is not None
     assert "no answer within 0 s" in row.error or "no answer within 1 s" in row.error
+
+
+@pytest.mark.usefixtures("admin_has_written")
+async def test_a_day_closed_by_an_instance_that_died_before_telling_is_still_told(bot: Bot) -> None:
+    """The schedule closed the day (nothing sent) and its instance died before telling the admins:
+    the next lease watch, on any instance, tells them, once."""
+    message = texts.ALERT_NO_POST.format(day=TODAY, end="14:00")
+    assert await bot.store.skip(KEY, owner="dead-instance:1", reason=message)
+    await bot.job(LEASE_JOB)
+    await bot.job(LEASE_JOB)
+    assert [m["text"] for m in bot.server.sent(ADMIN)] == [message]
+
+
+@pytest.mark.usefixtures("admin_has_written")
+async def test_a_day_an_admin_skipped_is_not_reported_back(bot: Bot) -> None:
+    """跳过 is the admins' own decision: the lease watch does not alert them about it."""
+    assert await bot.store.skip(KEY, owner=f"{ADMIN_OWNER}{ADMIN}", reason=f"skipped by admin {ADMIN}")
+    await bot.job(LEASE_JOB)
+    await bot.settled()
+    assert bot.server.sent(ADMIN) == []

@@ -174,8 +174,13 @@ async def test_event_loop_blocked_at_fire_time_still_posts_once(server: FakeTele
         time.sleep(fire + 2.5 - time.time())  # noqa: ASYNC251
         unblocked = time.time()
         key = PubKey(CHANNEL, local.date())
-        await until(lambda: (row := bot.store.get(key)) is not None and row.status == "sent")
-        row = bot.store.get(key)
+
+        async def sent() -> bool:
+            row = await bot.store.get(key)
+            return row is not None and row.status == "sent"
+
+        await until(sent)
+        row = await bot.store.get(key)
         assert row is not None
         assert row.created_at >= unblocked - 0.1  # claimed by the run that fired late
         assert job.next_t is not None
@@ -244,7 +249,7 @@ async def test_naive_time_is_not_read_in_the_process_time_zone(
             bot.clock.now = at(8)
             await bot.job(DAILY_JOB)
             assert len(bot.channel()) == 1
-            assert bot.store.get(KEY) is not None
+            assert await bot.store.get(KEY) is not None
 
 
 RUN_CONFIG = f"""\
@@ -322,7 +327,7 @@ async def test_polling_conflict_alerts_the_admins_once(bot: Bot, caplog: pytest.
     errors = [r for r in caplog.records if r.name == "bot.app" and r.levelno >= logging.ERROR]
     assert len(errors) == 1
     assert "polling conflict" in errors[0].getMessage()
-    assert [e.message for e in bot.store.events(1)] == [alert]  # /status shows it too
+    assert [e.message for e in await bot.store.events(1)] == [alert]  # /status shows it too
     # Polling recovered: commands are answered, and the day's post goes out once.
     (reply,) = await bot.ask("/help")
     assert reply["text"].startswith("👋")
@@ -398,7 +403,7 @@ async def test_connect_error_at_fire_time_sends_once_after_recovery(bot: Bot) ->
     await server.stop()
     bot.clock.now = at(8)
     await bot.job(DAILY_JOB)
-    row = bot.store.get(KEY)
+    row = await bot.store.get(KEY)
     assert row is not None
     assert (row.status, row.attempt) == ("retryable", 1)
     assert row.error is not None
@@ -409,7 +414,7 @@ async def test_connect_error_at_fire_time_sends_once_after_recovery(bot: Bot) ->
     sends_before = len(server.calls("sendMessage"))
     bot.clock.now = at(8) + 30
     await bot.job(RECONCILE_JOB)  # back, but the 60 s wait after the first attempt is not over
-    row = bot.store.get(KEY)
+    row = await bot.store.get(KEY)
     assert row is not None
     assert (row.status, row.attempt) == ("retryable", 1)
     assert len(server.calls("sendMessage")) == sends_before
@@ -417,7 +422,7 @@ async def test_connect_error_at_fire_time_sends_once_after_recovery(bot: Bot) ->
     await bot.job(RECONCILE_JOB)
     await bot.job(RECONCILE_JOB)
     await bot.job(DAILY_JOB)
-    row = bot.store.get(KEY)
+    row = await bot.store.get(KEY)
     assert row is not None
     assert (row.status, row.attempt) == ("sent", 2)
     assert len(bot.channel()) == 1
@@ -518,7 +523,7 @@ async def test_bad_front_matter_is_skipped_named_and_the_bot_keeps_working(
         (sent,) = bot.channel()
         (today,) = await bot.ask("/today")
         assert today["text"] == sent["text"]
-        row = bot.store.get(KEY)
+        row = await bot.store.get(KEY)
         assert row is not None
         assert row.post_path == str(posts / TODAY_POST)
 
@@ -571,13 +576,13 @@ async def test_locked_database_at_fire_time_fails_closed_then_sends_once(
     bot.clock.now = at(8)
     await bot.job(DAILY_JOB)  # waits out busy_timeout, then gives up: no claim, no send
     assert bot.channel() == []
-    assert bot.store.get(KEY) is None
+    assert await bot.store.get(KEY) is None
     locked.execute("ROLLBACK")
     bot.clock.now = at(8, 5)
     await bot.job(RECONCILE_JOB)
     await bot.job(RECONCILE_JOB)
     assert len(bot.channel()) == 1
-    row = bot.store.get(KEY)
+    row = await bot.store.get(KEY)
     assert row is not None
     assert row.status == "sent"
 

@@ -29,9 +29,10 @@ async def webhook(server: FakeTelegram, tmp_path: Path) -> AsyncIterator[str]:
     config = make_config(tmp_path, server)
     hook = WebhookConfig(url=f"https://bot.example.org{PATH}", listen="127.0.0.1", port=port, secret=SECRET)
     config = replace(config, webhook=hook)
-    store = Store.open(config.storage.database)
+    clock = Clock(at(9))
+    store = await Store.open(config.storage.database, clock=clock)
     application, services = build_bot(
-        config, store, token=config.telegram.token or "", http=None, clock=Clock(at(9))
+        config, store, token=config.telegram.token or "", http=None, clock=clock
     )
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(run_bot(application, services, stop, ready=ready.set))
@@ -42,7 +43,7 @@ async def webhook(server: FakeTelegram, tmp_path: Path) -> AsyncIterator[str]:
         stop.set()
         await task
         services.search.close()
-        store.close()
+        await store.close()
 
 
 def _today(server: FakeTelegram, user: int = READER) -> dict[str, object]:

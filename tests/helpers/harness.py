@@ -8,7 +8,7 @@ import itertools
 import shutil
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -199,7 +199,8 @@ async def running_bot(
     `busy_timeout`: how long a write waits for another connection's lock (the bot's own setting
     unless a test says otherwise, see SHORT_BUSY_TIMEOUT).
     """
-    store = Store.open(config.storage.database, timeout=busy_timeout)
+    # The ledger keeps the test's time too: leases, waits and records follow the clock it moves.
+    store = await Store.open(config.storage.database, clock=clock, busy_timeout=busy_timeout)
     token = config.telegram.token or ""
     application, services = build_bot(
         config, store, token=token, http=http, clock=clock, read_timeout=read_timeout
@@ -229,7 +230,7 @@ async def running_bot(
         stop.set()
         await task
         bot.services.search.close()
-        store.close()
+        await store.close()
 
 
 class _Stop(asyncio.Event):
@@ -272,11 +273,17 @@ def admin_has_written(server: FakeTelegram) -> None:
     server.user_message("hi", user_id=ADMIN)
 
 
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
+async def until(predicate: Callable[[], bool | Awaitable[bool]], timeout: float = 5.0) -> None:  # noqa: ASYNC109
     """For state the fake server does not see change (the ledger, the bot's telemetry): look
-    again every 20 ms. (`server.wait_for` looks again only when a request or an update arrives.)"""
+    again every 20 ms (`predicate` may be async, to read the store). (`server.wait_for` looks
+    again only when a request or an update arrives.)"""
     deadline = time.monotonic() + timeout
-    while not predicate():
+    while True:
+        met = predicate()
+        if not isinstance(met, bool):
+            met = await met
+        if met:
+            return
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
 

@@ -13,8 +13,9 @@ from tests.helpers.harness import TODAY
 
 
 @contextmanager
-def hold_database(path: Path) -> Iterator[Callable[[], None]]:
-    """Another connection holds the database's write lock until the returned function is called."""
+def hold_database(path: Path | str) -> Iterator[Callable[[], None]]:
+    """Another connection holds the SQLite database's write lock until the returned function is called."""
+    assert isinstance(path, Path), "an SQLite file"
     other = sqlite3.connect(path, timeout=0, isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")
     released = False

@@ -1,0 +1,400 @@
+"""Where durable state lives: an SQLite file (the default) or PostgreSQL (several instances on one
+ledger), behind one small async engine that `bot.store` writes its SQL against.
+
+Both engines run the same statements, written with `?` placeholders (PostgreSQL's `%s` are
+substituted here) and a handful of standard SQL features both have (`ON CONFLICT`, `RETURNING`).
+Neither ever blocks the event loop: SQLite's calls run in a worker thread of their own, and
+PostgreSQL goes through psycopg 3's async driver and psycopg-pool.
+
+A transaction is short and committed before the caller does any network I/O: one held across an
+HTTP call would be rolled back by a crash and erase a claim (docs/reliability.md, "Exactly once").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import re
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+
+from bot.config import describe_database
+from bot.db import BUSY_TIMEOUT, connect
+
+if TYPE_CHECKING:  # an extra: imported for real only when PostgreSQL is configured
+    from psycopg import AsyncConnection
+
+Row = Mapping[str, Any]
+Dialect = Literal["sqlite", "postgres"]
+_T = TypeVar("_T")
+
+# How long a PostgreSQL statement, or the wait for a connection from the pool, may take at most
+# (SQLite's writers wait BUSY_TIMEOUT, bot/db.py): longer is someone holding the database, or the
+# server away, and the call fails closed instead; the next trigger tries again. A quick
+# transaction (what only saves work) waits QUICK_TIMEOUT for a lock or a connection.
+QUICK_TIMEOUT = 0.1
+PG_STATEMENT_TIMEOUT = 5.0
+PG_POOL_TIMEOUT = 5.0
+PG_QUICK_POOL_TIMEOUT = 1.0
+
+
+class EngineError(Exception):
+    """The database refused or could not be reached; the message says which and why."""
+
+
+class ReplacedError(EngineError):
+    """The database file at the configured path is no longer the one this process opened."""
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What one statement did: rows it returned (RETURNING, SELECT) and rows it changed."""
+
+    rows: list[Row]
+    rowcount: int
+
+
+class Tx(Protocol):
+    """One open transaction."""
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> Result: ...
+
+
+class Engine(Protocol):
+    """What the store needs from a database."""
+
+    dialect: Dialect
+    where: str  # the file, or the URL without its password: for messages
+
+    def transaction(self, *, quick: bool = False) -> contextlib.AbstractAsyncContextManager[Tx]:
+        """One transaction. `quick`: a write that only saves work (an update id, a reader's
+        budget, a button text) waits QUICK_TIMEOUT for another's lock instead of the full
+        BUSY_TIMEOUT, so a database held by someone else slows a reader's answer only a little."""
+        ...
+
+    async def read(self, sql: str, args: Sequence[Any] = ()) -> list[Row]: ...
+
+    async def now(self) -> float:
+        """The database's clock (Unix seconds): leases are judged by it, not by any instance's."""
+        ...
+
+    async def check_same(self) -> None:
+        """Raise ReplacedError when the database is no longer the one opened (SQLite: a file
+        deleted or replaced under the running bot)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def is_url(database: str | Path) -> bool:
+    return isinstance(database, str) and database.lower().startswith(("postgresql://", "postgres://"))
+
+
+# -- SQLite ---------------------------------------------------------------------------------------
+
+
+class _SQLiteTx:
+    def __init__(self, engine: SQLiteEngine) -> None:
+        self._engine = engine
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> Result:
+        return await self._engine._call(lambda db: _sqlite_execute(db, sql, args))
+
+
+def _sqlite_execute(db: sqlite3.Connection, sql: str, args: Sequence[Any]) -> Result:
+    cursor = db.execute(sql, tuple(args))
+    rows = cursor.fetchall() if cursor.description is not None else []
+    return Result(rows, cursor.rowcount)
+
+
+class SQLiteEngine:
+    """One SQLite file, one connection, used from one worker thread of its own.
+
+    WAL lets readers go on while one process writes; `busy_timeout` makes a second writer (a cron
+    `publish` beside the bot) wait a moment instead of failing at once; `synchronous = FULL`
+    makes a committed claim survive a power loss. Transactions in this process take turns (an
+    asyncio lock); across processes SQLite's own lock serialises them (BEGIN IMMEDIATE).
+    """
+
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, path: Path | str, *, timeout: float = BUSY_TIMEOUT) -> None:
+        self.path = path
+        self.where = str(path)
+        self._timeout = timeout
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._lock = asyncio.Lock()
+        self._db: sqlite3.Connection | None = None
+        self._identity: tuple[int, int] | None = None
+
+    async def open(self) -> None:
+        try:
+            self._db = await self._run(self._connect)
+        except (sqlite3.Error, OSError) as exc:
+            self._thread.shutdown(wait=False)
+            raise EngineError(f"{self.where}: cannot open the database: {exc}") from exc
+        if str(self.path) != ":memory:":
+            self._identity = _file_identity(Path(self.path))
+
+    def _connect(self) -> sqlite3.Connection:
+        # synchronous = FULL: a committed claim survives a power loss (WAL's NORMAL may lose the
+        # last commits, and the post could go out again after a reboot). Claims are rare.
+        return connect(self.path, timeout=self._timeout, synchronous="FULL")
+
+    async def _run(self, work: Callable[[], _T]) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, work)
+
+    async def _call(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        db = self._db
+        if db is None:
+            raise EngineError(f"{self.where}: the database is not open")
+        try:
+            return await self._run(functools.partial(work, db))
+        except (sqlite3.Error, ValueError, OverflowError) as exc:  # also values SQLite cannot hold
+            raise EngineError(f"database unavailable: {exc}") from exc
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, *, quick: bool = False) -> AsyncIterator[Tx]:
+        async with self._lock:
+            wait = min(QUICK_TIMEOUT, self._timeout) if quick else self._timeout
+            try:
+                await self._call(functools.partial(_begin, wait=wait, durable=not quick))
+                yield _SQLiteTx(self)
+                await self._call(lambda db: db.execute("COMMIT"))
+            except BaseException:
+                # Whatever ended it (an error, a failed COMMIT, a cancelled task whose statement
+                # ran on in the worker thread): the connection leaves no transaction open. The
+                # thread runs its work in order, so this runs after anything already given to it.
+                rollback = self._run(functools.partial(_rollback, self._db))
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(asyncio.ensure_future(rollback))
+                raise
+
+    async def read(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        async with self._lock:  # never in the middle of this process's own open transaction
+            return (await self._call(lambda db: _sqlite_execute(db, sql, args))).rows
+
+    async def script(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run `work` on the connection in the worker thread (migrations, backups)."""
+        async with self._lock:
+            return await self._call(work)
+
+    async def now(self) -> float:
+        return time.time()  # one machine: its clock is the database's
+
+    async def check_same(self) -> None:
+        if self._identity is None:
+            return
+        now = _file_identity(Path(self.path))
+        if now != self._identity:
+            what = "deleted" if now is None else "replaced by another file"
+            raise ReplacedError(
+                f"{self.path} was {what} while the bot ran; restart it so every process uses one ledger"
+            )
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await self._run(db.close)
+        self._thread.shutdown(wait=False)
+
+
+def _begin(db: sqlite3.Connection, *, wait: float, durable: bool) -> None:
+    """BEGIN IMMEDIATE, waiting at most `wait` seconds for another connection's write lock.
+
+    `durable`: the commit is on disk when it returns (synchronous = FULL: a claim must survive a
+    power loss, or the post could go out again after a reboot). Otherwise (what only saves work:
+    update ids, readers' budgets, button texts) WAL's NORMAL, which skips the fsync: a power loss
+    may forget the last few, and nothing depends on them."""
+    _rollback(db)  # never inside a transaction left open
+    db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+    db.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+    db.execute("BEGIN IMMEDIATE")
+
+
+def _rollback(db: sqlite3.Connection | None) -> None:
+    if db is not None and db.in_transaction:
+        db.execute("ROLLBACK")
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path`; None when there is none."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+# -- PostgreSQL -----------------------------------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+@functools.lru_cache(maxsize=512)  # the store's few dozen statements
+def _pg_sql(sql: str) -> str:
+    """`?` placeholders as psycopg's `%s` (and a literal `%` doubled)."""
+    return _PLACEHOLDER.sub("%s", sql.replace("%", "%%"))
+
+
+class _PostgresTx:
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> Result:
+        import psycopg  # noqa: PLC0415 - an extra: imported only when PostgreSQL is configured
+
+        try:
+            cursor = await self._connection.execute(_pg_sql(sql), tuple(args))
+            rows = await cursor.fetchall() if cursor.description is not None else []
+        except (psycopg.Error, ValueError, OverflowError) as exc:  # also values it cannot hold
+            raise EngineError(f"database unavailable: {exc}") from exc
+        return Result(list(rows), cursor.rowcount)
+
+
+# Every connection notices a peer that is gone within about 20 s, instead of the system default of
+# hours: TCP keepalives while idle, and a limit on unacknowledged data while a statement is in
+# flight (libpq's tcp_user_timeout), so a call never hangs on a dead network.
+_ALIVE: dict[str, Any] = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 20_000,
+}
+
+
+class PostgresEngine:
+    """A pool of psycopg 3 async connections to one PostgreSQL database.
+
+    Statements time out after PG_STATEMENT_TIMEOUT and a free connection is waited for at most
+    PG_POOL_TIMEOUT, so a stuck database fails a call instead of stalling the bot.
+    """
+
+    dialect: Dialect = "postgres"
+
+    def __init__(self, url: str, *, max_size: int = 4) -> None:
+        self.url = url
+        self.where = describe_database(url)
+        self._max_size = max_size
+        self._pool: Any = None
+
+    async def open(self) -> None:
+        try:
+            import psycopg  # noqa: PLC0415 - an extra: pip install 'ai-news-bot[postgres]'
+            from psycopg.rows import dict_row  # noqa: PLC0415
+            from psycopg_pool import AsyncConnectionPool  # noqa: PLC0415
+        except ImportError as exc:
+            raise EngineError("PostgreSQL needs the extra: pip install 'ai-news-bot[postgres]'") from exc
+        options = self._options(f"-c statement_timeout={int(PG_STATEMENT_TIMEOUT * 1000)}")
+        self._pool = AsyncConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=self._max_size,
+            timeout=PG_POOL_TIMEOUT,
+            open=False,
+            kwargs={"row_factory": dict_row, "autocommit": True, "options": options, **_ALIVE},
+            # A connection that died while idle (a server restart) is noticed, and replaced, before
+            # it is handed out.
+            check=AsyncConnectionPool.check_connection,
+        )
+        try:
+            # One connection first: a server that refuses, or a wrong password, fails at once and
+            # says why, instead of after the pool's retries.
+            probe = await psycopg.AsyncConnection.connect(self.url, options=options, **_ALIVE)
+            await probe.close()
+            await self._pool.open(wait=True, timeout=PG_POOL_TIMEOUT)
+        except (psycopg.Error, Exception) as exc:
+            await self._pool.close()
+            self._pool = None
+            raise EngineError(f"{self.where}: cannot connect: {exc}") from exc
+
+    def _options(self, ours: str) -> str:
+        """Server options for a connection: the URL's own (`?options=-csearch_path%3Dbot`) and ours."""
+        from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415
+
+        theirs = conninfo_to_dict(self.url).get("options")
+        return f"{theirs} {ours}" if theirs else ours
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, *, quick: bool = False) -> AsyncIterator[Tx]:
+        """`quick`: wait at most PG_QUICK_POOL_TIMEOUT for a connection (a server that is away
+        delays a reader's answer by about a second per write, not five)."""
+        import psycopg  # noqa: PLC0415
+
+        if self._pool is None:
+            raise EngineError(f"{self.where}: the database is not open")
+        wait = PG_QUICK_POOL_TIMEOUT if quick else PG_POOL_TIMEOUT
+        try:
+            async with self._pool.connection(timeout=wait) as connection, connection.transaction():
+                yield _PostgresTx(connection)
+        except psycopg.Error as exc:
+            raise EngineError(f"database unavailable: {exc}") from exc
+        except TimeoutError as exc:  # psycopg_pool.PoolTimeout is one
+            raise EngineError(f"database unavailable: no connection within {wait:.0f} s") from exc
+
+    async def read(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        async with self.transaction() as tx:
+            return (await tx.execute(sql, args)).rows
+
+    async def now(self) -> float:
+        (row,) = await self.read("SELECT extract(epoch FROM clock_timestamp())::float8 AS now")
+        return float(row["now"])
+
+    async def check_same(self) -> None:
+        return None  # a server, not a file: nothing can replace it under us
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncConnection[dict[str, Any]]]:
+        """A connection of its own, outside the pool, for as long as the caller needs it (the
+        leader's advisory lock lives as long as this session). TCP keepalives on both ends: a
+        leader cut off by the network loses the session, and the server frees its lock, within
+        about 25 s instead of the system default of hours."""
+        import psycopg  # noqa: PLC0415
+        from psycopg.rows import dict_row  # noqa: PLC0415
+
+        try:
+            connection = await psycopg.AsyncConnection.connect(
+                self.url,
+                autocommit=True,
+                row_factory=dict_row,
+                # The server's side too: it frees the lock of a leader whose machine is gone.
+                options=self._options(
+                    "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3"
+                    " -c tcp_user_timeout=20000"
+                ),
+                **_ALIVE,
+            )
+        except psycopg.Error as exc:
+            raise EngineError(f"{self.where}: cannot connect: {exc}") from exc
+        try:
+            yield connection
+        finally:
+            with contextlib.suppress(psycopg.Error):
+                await connection.close()
+
+
+async def open_engine(
+    database: str | Path, *, busy_timeout: float = BUSY_TIMEOUT
+) -> SQLiteEngine | PostgresEngine:
+    """The engine for `[storage] database`: a `postgresql://` URL, or a path to an SQLite file
+    (whose writers wait `busy_timeout` for another connection's lock)."""
+    engine: SQLiteEngine | PostgresEngine
+    if is_url(database):
+        engine = PostgresEngine(str(database))
+    else:
+        engine = SQLiteEngine(database, timeout=busy_timeout)
+    await engine.open()
+    return engine
