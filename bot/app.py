@@ -19,6 +19,7 @@ from telegram.error import BadRequest, Conflict, Forbidden, TelegramError
 from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defaults
 
 from bot import handlers, texts
+from bot.broadcast import Broadcaster
 from bot.config import Config
 from bot.context import BotApplication, Context, Services, journal_path, search_index_path
 from bot.engines import PostgresEngine
@@ -144,6 +145,7 @@ def build_services(
     publisher = Publisher(
         sender, store, config, owner=owner, journal=Journal(journal_path(config)), metrics=telemetry.metrics
     )
+    broadcast_sender = Sender(application.bot, store, http=http, clock=clock, flood_retries=0)
     services = Services(
         config=config,
         store=store,
@@ -157,6 +159,8 @@ def build_services(
         missing_since={},
         pull=GitPull(config.posts.dir) if config.posts.pull == "git" else None,
     )
+    # Its own Sender: a flood wait pauses the whole broadcast instead of one worker waiting in place.
+    services.broadcaster = Broadcaster(services, broadcast_sender, owner=owner)
     application.bot_data["services"] = services
     handlers.register(application, config.telegram.admins)
     schedule_jobs(application, config.schedule)
@@ -342,6 +346,8 @@ async def run_bot(
                 logger.exception("search index not built at start-up; the index job tries again")
             await stop.wait()
         finally:
+            if services.broadcaster is not None:
+                await services.broadcaster.stop()
             if health is not None:
                 await health.stop()
             if election is not None:

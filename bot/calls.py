@@ -218,6 +218,10 @@ def unpin_chat_message(chat_id: int | str, message_id: int) -> ApiCall:
 # -- answering ------------------------------------------------------------------------------------
 
 
+def get_chat_member(chat_id: int | str, user_id: int) -> ApiCall:
+    return ApiCall("getChatMember", {"chat_id": chat_id, "user_id": user_id})
+
+
 def answer_callback_query(query_id: str, text: str | None = None) -> ApiCall:
     """Stop the button's spinner; `text` shows as a short notice."""
     return ApiCall("answerCallbackQuery", {"callback_query_id": query_id, **_optional(text=text)})

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
-from bot import pages
+from bot import deeplinks, pages
 from bot.config import Config
 from bot.gitpull import GitPull
 from bot.health import Telemetry
@@ -26,7 +26,8 @@ from bot.reading import Reading
 from bot.schedule import Release, release_at
 from bot.store import PubKey, Store, StoreError
 
-if TYPE_CHECKING:  # the workflow uses the services: a type-only import avoids the cycle
+if TYPE_CHECKING:  # the workflow and the broadcast use the services: type-only imports avoid the cycle
+    from bot.broadcast import Broadcaster
     from bot.workflow import Publisher
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,12 @@ class Services:
     # Whether this instance is the primary (bot/leader.py): it alone follows edits of the published
     # post. Always, with SQLite; with PostgreSQL, while it holds the leader's lock.
     primary: bool = True
+    # Sends the day's post to subscribers (bot/broadcast.py); None in the command line's publish.
+    broadcaster: Broadcaster | None = None
+
+    def start_link(self, payload: str) -> str | None:
+        """The t.me link that opens this bot with `/start payload`; None before getMe."""
+        return deeplinks.bot_link(self.sender.bot, payload)
 
     def now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock(), tz=dt.UTC)
@@ -98,6 +105,7 @@ class Services:
             await self.release(),
             engine=lambda: self.search.engine(library),
             key_for=key_for,
+            link_for=self.start_link,
         )
         try:
             await self.store.put_texts(kept)

@@ -28,8 +28,14 @@ from telegram.ext import (
     filters,
 )
 
-from bot import pages, texts
-from bot.calls import answer_callback_query, answer_inline_query, edit_message_text, reply_in_chat
+from bot import deeplinks, pages, subscriptions, texts
+from bot.calls import (
+    answer_callback_query,
+    answer_inline_query,
+    edit_message_text,
+    get_chat_member,
+    reply_in_chat,
+)
 from bot.context import BotApplication, Context, Services
 from bot.jobs import next_run
 from bot.pages import Page
@@ -143,14 +149,55 @@ async def help_command(update: Update, context: Context) -> None:
     await _reply_text(context, _message(update), text)
 
 
-async def today_command(update: Update, context: Context) -> None:
-    """/today [YYYY-MM-DD]: the day's post exactly as in the channel, or the latest with a note."""
+async def start_command(update: Update, context: Context) -> None:
+    """/start PAYLOAD from a t.me link (bot/deeplinks.py): a day's post, a tag's list, a search or
+    the subscribe flow. No payload, or one that is not ours: /help."""
     services = context.services
     message = _message(update)
     args = context.args or []
+    link = deeplinks.parse(args[0]) if len(args) == 1 else None
+    arg: str | None = None
+    if link is not None:
+        arg = link.arg
+        if link.key is not None:
+            try:
+                arg = await services.store.get_text(link.key)
+            except StoreError as exc:
+                logger.warning("start link %s unavailable: %s", link.key, exc)
+                arg = None
+    if link is None or arg is None:
+        await help_command(update, context)
+    elif link.kind == "subscribe":
+        await _subscribe(update, context, message, [], keep=True)
+    elif link.kind == "day":
+        await _send_today(context, message, _parse_day(arg))
+    else:
+        async with services.reading() as reading:
+            if link.kind == "tags":
+                page = reading.tag_list(0)
+            elif link.kind == "tag":
+                page = reading.tag_page(arg, 0)
+            else:
+                page = reading.search_page(arg, 0)
+        await _reply(context, message, page)
+
+
+async def today_command(update: Update, context: Context) -> None:
+    """/today [YYYY-MM-DD]: the day's post exactly as in the channel, or the latest with a note."""
+    args = context.args or []
+    if len(args) > 1:
+        await _reply_text(context, _message(update), texts.BAD_DAY)
+        return
+    await _send_today(context, _message(update), _parse_day(args[0]) if args else None, bad=bool(args))
+
+
+async def _send_today(context: Context, message: Message, day: dt.date | None, *, bad: bool = True) -> None:
+    """A day's post (today's when `day` is None and not `bad`), or the note that says why not."""
+    services = context.services
     async with services.reading() as reading:
-        day = _parse_day(args[0]) if args else reading.release.today
-        answer = reading.today(day) if day is not None and len(args) <= 1 else None
+        if day is None and not bad:
+            day = reading.release.today
+        answer = reading.today(day) if day is not None else None
     if answer is None:
         await _reply_text(context, message, texts.BAD_DAY)
         return
@@ -223,8 +270,135 @@ async def inline_query(update: Update, context: Context) -> None:
     await context.services.sender.send([call])
 
 
+# -- subscriptions -------------------------------------------------------------------------------
+
+
+def _thread(message: Message) -> int:
+    """The forum topic a message is in (0: none), where a group's copies then go."""
+    return message.message_thread_id or 0 if message.is_topic_message else 0
+
+
+async def _may_manage(update: Update, context: Context) -> bool:
+    """Whether the sender may change this chat's subscription: anyone in a private chat; in a group,
+    an administrator as Telegram reports it now (getChatMember, never cached), or an anonymous
+    administrator (who writes as the group itself). Never in a channel."""
+    chat, user, message = update.effective_chat, update.effective_user, update.effective_message
+    if chat is None or chat.type == ChatType.CHANNEL:
+        return False
+    if chat.type == ChatType.PRIVATE:
+        return True
+    if update.message is not None and message is not None and message.sender_chat is not None:
+        return message.sender_chat.id == chat.id
+    if user is None:
+        return False
+    call = get_chat_member(chat.id, user.id)
+    try:
+        member = await context.services.sender.request(call.method, call.params)
+    except TelegramError as exc:
+        logger.warning("could not ask whether %s administers %s: %s", user.id, chat.id, describe_error(exc))
+        return False
+    return isinstance(member, dict) and member.get("status") in ("creator", "administrator")
+
+
+def _refusal(message: Message) -> str:
+    return (
+        texts.SUBSCRIBE_CHANNEL_REFUSED
+        if message.chat.type == ChatType.CHANNEL
+        else texts.SUBSCRIBE_GROUP_REFUSED
+    )
+
+
+async def _subscribe(
+    update: Update, context: Context, message: Message, words: Sequence[str], *, keep: bool = False
+) -> None:
+    """Subscribe the chat (its forum topic) to the topics `words` name, or every day's post;
+    `keep`: an existing subscription stays as it is (the 🔔 link opened again)."""
+    services = context.services
+    topics = services.config.topics
+    if not await _may_manage(update, context):
+        await _reply_text(context, message, _refusal(message))
+        return
+    wanted = subscriptions.parse_topics(words, topics)
+    if wanted.unknown:
+        await _reply_text(context, message, subscriptions.unknown_text(wanted, topics))
+        return
+    sub = await services.store.subscription(message.chat_id, _thread(message)) if keep else None
+    if sub is None or sub.status != "active":
+        user = update.effective_user
+        sub = await services.store.subscribe(
+            message.chat_id,
+            _thread(message),
+            topics=wanted.names,
+            language=(user.language_code or "") if user else "",
+            by=user.id if user else None,
+        )
+    await _reply(context, message, subscriptions.panel(sub, topics, lead=subscriptions.subscribed_text(sub)))
+
+
+async def subscribe_command(update: Update, context: Context) -> None:
+    """/subscribe [TOPIC ...]: the daily post in this chat every day, or only on days whose
+    headlines name one of the topics."""
+    await _subscribe(update, context, _message(update), context.args or [])
+
+
+async def unsubscribe_command(update: Update, context: Context) -> None:
+    """/unsubscribe: no more daily posts in this chat (its forum topic)."""
+    message = _message(update)
+    if not await _may_manage(update, context):
+        await _reply_text(context, message, _refusal(message))
+        return
+    removed = await context.services.store.unsubscribe(message.chat_id, _thread(message))
+    await _reply_text(context, message, texts.UNSUBSCRIBED if removed else texts.NOT_SUBSCRIBED)
+
+
+async def subscriptions_command(update: Update, context: Context) -> None:
+    """/subscriptions: this chat's settings, with buttons to change them."""
+    message = _message(update)
+    services = context.services
+    sub = await services.store.subscription(message.chat_id, _thread(message))
+    await _reply(context, message, subscriptions.panel(sub, services.config.topics))
+
+
+async def subscription_button(update: Update, context: Context) -> None:
+    """A /subscriptions button: the change, checked again server-side (a group's admins only),
+    and the panel edited in place."""
+    query = update.callback_query
+    assert query is not None
+    services = context.services
+    message = query.message
+    if not isinstance(message, Message):
+        await services.sender.send([answer_callback_query(query.id, texts.BUTTON_EXPIRED)])
+        return
+    if not await _may_manage(update, context):
+        await services.sender.send([answer_callback_query(query.id, texts.SUBSCRIBE_GROUP_REFUSED)])
+        return
+    topics, thread = services.config.topics, _thread(message)
+    sub = await services.store.subscription(message.chat_id, thread)
+    change = subscriptions.press(query.data or "", sub, topics)
+    if change is None:
+        await services.sender.send([answer_callback_query(query.id, texts.BUTTON_EXPIRED)])
+        return
+    await services.sender.send([answer_callback_query(query.id)])
+    if change.action == "unsubscribe":
+        await services.store.unsubscribe(message.chat_id, thread)
+        sub, lead = None, texts.UNSUBSCRIBED
+    else:
+        user = query.from_user
+        sub = await services.store.subscribe(
+            message.chat_id, thread, topics=change.topics, language=user.language_code or "", by=user.id
+        )
+        lead = subscriptions.subscribed_text(sub)
+    page = subscriptions.panel(sub, topics, lead=lead)
+    try:
+        await services.sender.send([page.edit(message.chat_id, message.message_id)])
+    except TelegramError as exc:
+        if not not_modified(exc):
+            raise
+
+
 # -- admin commands ------------------------------------------------------------------------------
 
+SUBSCRIPTION_BUTTONS = re.compile(f"^{re.escape(subscriptions.PREFIX)}")
 HOLD_BUTTONS = re.compile(f"^(?:{re.escape(HOLD_PUBLISH)}|{re.escape(HOLD_SKIP)})")
 DELETE_BUTTONS = re.compile(f"^{re.escape(DELETE_POST)}")
 
@@ -400,6 +574,15 @@ async def status_command(update: Update, context: Context) -> None:
         errors=report.broken,
         event=f"{_when(event.at, services)} {event.message}" if event else texts.STATUS_NONE,
     )
+    copies, subs = report.deliveries, report.subscriptions
+    text += "\n" + texts.STATUS_BROADCAST.format(
+        sent=copies.get("sent", 0),
+        pending=copies.get("pending", 0) + copies.get("claimed", 0),
+        failed=copies.get("failed", 0),
+        unknown=copies.get("unknown", 0),
+        active=subs.get("active", 0),
+        paused=subs.get("paused", 0),
+    )
     await _reply_text(context, _message(update), text)
 
 
@@ -458,10 +641,14 @@ def register(application: BotApplication, admins: Sequence[int]) -> None:
     application.add_handler(TypeHandler(Update, once), group=-2)
     application.add_handler(TypeHandler(Update, count_update), group=-1)
     command = functools.partial(_command, new_message)
-    application.add_handler(command(["start", "help"], paced(help_command), "help"))
+    application.add_handler(command("start", paced(start_command)))
+    application.add_handler(command("help", paced(help_command)))
     application.add_handler(command("today", paced(today_command)))
     application.add_handler(command("tag", paced(tag_command)))
     application.add_handler(command("search", paced(search_command)))
+    application.add_handler(command("subscribe", paced(subscribe_command)))
+    application.add_handler(command("unsubscribe", paced(unsubscribe_command)))
+    application.add_handler(command("subscriptions", paced(subscriptions_command)))
     application.add_handler(command("publish", publish_command, only=admin))
     application.add_handler(command("preview", preview_command, only=admin))
     application.add_handler(command("status", status_command, only=admin))
@@ -469,6 +656,9 @@ def register(application: BotApplication, admins: Sequence[int]) -> None:
     application.add_handler(command(list(ADMIN_COMMANDS), paced(refuse), "refused"))
     application.add_handler(CallbackQueryHandler(counted("hold", hold_button), pattern=HOLD_BUTTONS))
     application.add_handler(CallbackQueryHandler(counted("delete", delete_button), pattern=DELETE_BUTTONS))
+    application.add_handler(
+        CallbackQueryHandler(counted("subscription", subscription_button), pattern=SUBSCRIPTION_BUTTONS)
+    )
     # Every other button press, not only well-formed ones: tampered or stale data still gets answered.
     application.add_handler(CallbackQueryHandler(counted("page", page_button)))
     application.add_handler(InlineQueryHandler(counted("inline", inline_query)))

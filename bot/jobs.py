@@ -1,5 +1,5 @@
 """The JobQueue jobs: the daily run at the publish time, the reconcile run, following edits,
-watching leases, and keeping the search index and the database tidy.
+watching leases, the subscribers' broadcast, and keeping the search index and the database tidy.
 
 Each is a thin shell over `bot.workflow` or the store, which are idempotent: every instance
 sharing a database runs all of them, and extra runs are harmless.
@@ -41,6 +41,14 @@ async def lease_tick(context: Context) -> None:
     await context.services.publisher.settle()
 
 
+async def broadcast_tick(context: Context) -> None:
+    """Subscribers' copies of the day's post, sent by the primary alone: the broadcast's pace is the
+    bot's, and two instances sending at once would double it."""
+    services = context.services
+    if services.primary and services.broadcaster is not None:
+        await services.broadcaster.tick()
+
+
 async def prune_tick(context: Context) -> None:
     try:
         await context.services.store.prune()
@@ -64,6 +72,8 @@ LEASE_JOB = "leases"
 # Seconds: with workflow.LEASE_SECONDS, a dead sender's day is `unknown`, and the admins told, within
 # LEASE_SECONDS + LEASE_WATCH_SECONDS (and one alert's send) of its death.
 LEASE_WATCH_SECONDS = 15.0
+BROADCAST_JOB = "broadcast"
+BROADCAST_EVERY = 10.0  # seconds: subscribers get the post this soon after the channel
 PRUNE_JOB = "prune"
 PRUNE_EVERY = 3600.0
 
@@ -95,6 +105,13 @@ def schedule_jobs(application: BotApplication, schedule: ScheduleConfig) -> None
         first=LEASE_WATCH_SECONDS,
         name=LEASE_JOB,
         job_kwargs={**options, "id": LEASE_JOB},
+    )
+    jobs.run_repeating(
+        broadcast_tick,
+        BROADCAST_EVERY,
+        first=BROADCAST_EVERY,
+        name=BROADCAST_JOB,
+        job_kwargs={**options, "id": BROADCAST_JOB},
     )
     jobs.run_repeating(
         prune_tick, PRUNE_EVERY, first=60, name=PRUNE_JOB, job_kwargs={**options, "id": PRUNE_JOB}

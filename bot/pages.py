@@ -13,7 +13,7 @@ from typing import Any, Literal
 from telegram.constants import InlineKeyboardButtonLimit
 
 from bot import texts
-from bot.calls import ApiCall, edit_message_text, send_message
+from bot.calls import ApiCall, edit_message_text, keyboard, send_message, url_button
 from bot.posts import Post
 from bot.search import MAX_QUERY, SearchResult, parse_query
 from bot.tags import TagCount
@@ -173,6 +173,14 @@ class Page:
     def edit(self, chat_id: int, message_id: int) -> ApiCall:
         """The page in place of an earlier one (◀ ▶)."""
         return edit_message_text(chat_id, message_id, self.text, reply_markup=self.reply_markup)
+
+
+def with_share(page: Page, url: str) -> Page:
+    """`page` with a link that opens the same list in the bot, to pass on: a row of its own
+    above the last row (◀ ▶ stay at the bottom, where the thumb is)."""
+    rows = list(page.reply_markup["inline_keyboard"]) if page.reply_markup else []
+    share = [url_button(texts.SHARE_BUTTON, url)]
+    return Page(page.text, keyboard([*rows[:-1], share, *rows[-1:]]))
 
 
 def page_count(total: int, per_page: int) -> int:

@@ -124,6 +124,19 @@ _NOT_MODIFIED = re.compile(r"message is not modified", re.IGNORECASE)
 _GONE = re.compile(r"message to (?:edit|delete) not found", re.IGNORECASE)
 
 
+# A chat a message can never reach again as it is: gone, the bot out of it, a forum topic closed
+# or deleted (a 403 says the same for a user who blocked the bot: classify() calls it PERMANENT).
+_CHAT_UNUSABLE = re.compile(
+    r"chat not found|bot was kicked|bot is not a member|have no rights to send|not enough rights to send"
+    r"|message thread not found|topic_closed|topic_deleted|user is deactivated|group chat was deactivated",
+    re.IGNORECASE,
+)
+
+
+def chat_unusable(exc: TelegramError) -> bool:
+    return bool(_CHAT_UNUSABLE.search(str(exc)))
+
+
 def cover_refused(exc: TelegramError) -> bool:
     """Telegram could not fetch or use the photo (URL or file_id): try another way to give it."""
     return isinstance(exc, BadRequest) and bool(_COVER_REFUSED.search(str(exc)))

@@ -15,7 +15,7 @@ from typing import Any
 
 from telegram.constants import InlineQueryLimit
 
-from bot import pages, texts
+from bot import deeplinks, pages, texts
 from bot.calls import JSON, article_result
 from bot.config import Config
 from bot.pages import Page, PageRef
@@ -56,6 +56,8 @@ class Reading:
     release: Release
     engine: Callable[[], SearchEngine]  # asked only when a search is made
     key_for: pages.KeyFor  # keeps a text too long for callback data, returns its key
+    # The t.me link that opens the bot with /start PAYLOAD; None when the bot's username is unknown.
+    link_for: Callable[[str], str | None] | None = None
 
     # -- the day's post ----------------------------------------------------------------------------
 
@@ -111,7 +113,8 @@ class Reading:
         found = self._find_tag(counts, tag)
         if found is not None:  # shown and carried by the buttons as the blog spells it: `AI 日报`
             posts = posts_with_tag(self.visible_posts(), found.label, self.config.topics)
-            return pages.tag_page(found.label, posts, page, key_for=self.key_for, per_page=POSTS_PER_PAGE)
+            shown = pages.tag_page(found.label, posts, page, key_for=self.key_for, per_page=POSTS_PER_PAGE)
+            return self._shared(shown, deeplinks.tag_payload(found.label, self.key_for)) if posts else shown
         # No post carries it, but posts may mention it: their search results instead of a dead
         # end. `#芯片` searches for 芯片, as tags ignore a leading `#`.
         query = tag.strip().lstrip("#")
@@ -134,7 +137,15 @@ class Reading:
         """Page `page` of /search; `result` when that page was searched for already."""
         if result is None:
             result = self._search(query, page)
-        return pages.search_page(query, result, page, key_for=self.key_for, per_page=HITS_PER_PAGE)
+        shown = pages.search_page(query, result, page, key_for=self.key_for, per_page=HITS_PER_PAGE)
+        if result.total == 0 or not result.hits:
+            return shown
+        return self._shared(shown, deeplinks.search_payload(query, self.key_for))
+
+    def _shared(self, page: Page, payload: str) -> Page:
+        """A list with a "share this list" link, when the bot knows its link."""
+        url = self.link_for(payload) if self.link_for is not None else None
+        return page if url is None else pages.with_share(page, url)
 
     def page_for(self, ref: PageRef, arg: str | None) -> Page | None:
         """The page a ◀ ▶ or tag button asks for, with its text (`ref.arg`, or the text stored

@@ -156,46 +156,71 @@ def _fit_message(
     return _compose(head_html, shown, tags)
 
 
-def _button(post: Post) -> dict[str, Any]:
-    return keyboard([[url_button(texts.READ_MORE, post.url)]])
+def _button(post: Post, subscribe_url: str | None = None) -> dict[str, Any]:
+    row = [url_button(texts.READ_MORE, post.url)]
+    if subscribe_url is not None:
+        row.append(url_button(texts.SUBSCRIBE_BUTTON, subscribe_url))
+    return keyboard([row])
 
 
 def render_post(
-    post: Post, *, chat_id: str | int, cover: CoverMode = "preview", options: SendOptions | None = None
+    post: Post,
+    *,
+    chat_id: str | int,
+    cover: CoverMode = "preview",
+    options: SendOptions | None = None,
+    subscribe_url: str | None = None,
 ) -> list[ApiCall]:
-    """The calls that publish `post` to `chat_id`, cover shown as configured, sent with `options`."""
+    """The calls that publish `post` to `chat_id`, cover shown as configured, sent with `options`;
+    with `subscribe_url` (the channel's message), a 🔔 button that opens the bot to subscribe."""
     parts = _parts(post)
     if cover == "photo" and post.cover_image:
-        return _render_photo(post, post.cover_image, parts, chat_id, options)
+        return _render_photo(
+            post, post.cover_image, parts, chat_id, options=options, subscribe_url=subscribe_url
+        )
     preview: dict[str, Any] = dict(NO_PREVIEW)
     if cover == "preview" and post.cover_image:
         # Telegram fetches the cover and shows it large above a full 4096-character message.
         preview = {"url": post.cover_image, "prefer_large_media": True, "show_above_text": True}
     text = _fit_message(parts.head_html, parts.head_plain, parts.bullets, parts.tags, TEXT_BUDGET)
-    return [send_message(chat_id, text, reply_markup=_button(post), link_preview=preview, options=options)]
+    return [
+        send_message(
+            chat_id, text, reply_markup=_button(post, subscribe_url), link_preview=preview, options=options
+        )
+    ]
 
 
 def render_channel(
-    post: Post, channel: ChannelConfig, chat_id: str | int | None = None
+    post: Post, channel: ChannelConfig, chat_id: str | int | None = None, *, subscribe_url: str | None = None
 ) -> tuple[list[ApiCall], list[ApiCall]]:
     """The channel message as `[channel]` says (cover mode, silent, protect_content, thread_id),
     to `chat_id` or the configured chat; and, in photo mode, the text-only calls to fall back on
     when Telegram takes the cover no way at all."""
     target = channel.chat if chat_id is None else chat_id
     options = SendOptions(channel.silent, channel.protect_content, channel.thread_id)
-    calls = render_post(post, chat_id=target, cover=channel.cover, options=options)
+    calls = render_post(
+        post, chat_id=target, cover=channel.cover, options=options, subscribe_url=subscribe_url
+    )
     text_only = (
-        render_post(post, chat_id=target, cover="none", options=options) if channel.cover == "photo" else []
+        render_post(post, chat_id=target, cover="none", options=options, subscribe_url=subscribe_url)
+        if channel.cover == "photo"
+        else []
     )
     return calls, text_only
 
 
 def _render_photo(
-    post: Post, cover: str, parts: _Parts, chat_id: str | int, options: SendOptions | None
+    post: Post,
+    cover: str,
+    parts: _Parts,
+    chat_id: str | int,
+    *,
+    options: SendOptions | None,
+    subscribe_url: str | None = None,
 ) -> list[ApiCall]:
     """sendPhoto with the caption that fits; what does not fit follows as a reply."""
     lines = _bullet_lines(parts.bullets)
-    button = _button(post)
+    button = _button(post, subscribe_url)
     if _blocks_cost(parts.head_plain, lines, parts.tags) <= CAPTION_BUDGET:
         caption = _compose(parts.head_html, lines, parts.tags)
         return [send_photo(chat_id, cover, caption, reply_markup=button, options=options)]

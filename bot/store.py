@@ -52,11 +52,20 @@ Status = Literal["claimed", "sent", "retryable", "failed", "unknown", "skipped"]
 Kind = Literal["daily", "manual"]
 STATUSES: tuple[str, ...] = get_args(Status)
 
+# A subscriber's copy of the day's post (table delivery), the same rules for one chat:
+# pending: to be sent, not before not_before (a flood wait moves it on);
+# claimed: a broadcaster sends it right now (until the lease in not_before);
+# sent: every message confirmed; failed: refused for good (blocked, chat gone);
+# unknown: may or may not have arrived (timeout, 5xx, a crash mid-send): never resent.
+DeliveryStatus = Literal["pending", "claimed", "sent", "failed", "unknown"]
+DELIVERY_STATUSES: tuple[str, ...] = get_args(DeliveryStatus)
+
 # 2: publication.rendered, and the notice table. 3: text_key.used_at. 4: the bucket table (pacing
 # shared by every instance), processed_update.owner and .done (an update a dead poller was
 # handling is taken over), and processed_update.seen_at indexed (pruned). Older files are
 # upgraded in place when opened; a database written by a newer ai-news-bot is refused.
-SCHEMA_VERSION = 4
+# 5: the subscription and delivery tables (readers who get the daily post in their own chats).
+SCHEMA_VERSION = 5
 
 # A stored button text no button has used for this long is deleted: the table stays bounded, and
 # a button that old gets the "expired" answer (Telegram keeps inline keyboards forever).
@@ -67,6 +76,7 @@ UPDATE_MEMORY_SECONDS = 2 * 86400
 BUCKET_MEMORY_SECONDS = 86400
 
 _STATUS_CHECK = ", ".join(repr(s) for s in STATUSES)
+_DELIVERY_CHECK = ", ".join(repr(s) for s in DELIVERY_STATUSES)
 
 
 def _schema(real: str, serial: str, bigint: str) -> list[str]:
@@ -121,6 +131,36 @@ def _schema(real: str, serial: str, bigint: str) -> list[str]:
             key TEXT PRIMARY KEY, tokens {real} NOT NULL, at {real} NOT NULL
         )""",
         "CREATE INDEX IF NOT EXISTS bucket_at ON bucket (at)",
+        f"""CREATE TABLE IF NOT EXISTS subscription (
+            chat_id    {bigint} NOT NULL,
+            thread_id  {bigint} NOT NULL DEFAULT 0,  -- a forum group's topic; 0: the chat itself
+            topics     TEXT    NOT NULL DEFAULT '[]', -- JSON list of topic names; []: every day's post
+            language   TEXT    NOT NULL DEFAULT '',   -- language_code of who subscribed, for the bot's texts
+            status     TEXT    NOT NULL CHECK (status IN ('active', 'paused')),
+            note       TEXT,                          -- why it is paused (the reader blocked the bot)
+            created_by {bigint},                      -- the user who subscribed the chat
+            created_at {real}  NOT NULL,
+            updated_at {real}  NOT NULL,
+            PRIMARY KEY (chat_id, thread_id)
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS delivery (
+            pub_date    TEXT    NOT NULL,             -- the day of the channel post it copies
+            chat_id     {bigint} NOT NULL,
+            thread_id   {bigint} NOT NULL DEFAULT 0,
+            status      TEXT    NOT NULL CHECK (status IN ({_DELIVERY_CHECK})),
+            owner       TEXT    NOT NULL DEFAULT '',
+            attempt     INTEGER NOT NULL DEFAULT 0,
+            not_before  {real}  NOT NULL,             -- pending: not sent before; claimed: the lease
+            headlines   TEXT,                         -- JSON: the headlines that matched its topics
+            post_sha256 TEXT,                         -- the version of the post its messages show
+            message_ids TEXT,                         -- JSON, as in publication
+            rendered    TEXT,                         -- JSON, as in publication (for edits)
+            error       TEXT,
+            created_at  {real}  NOT NULL,
+            updated_at  {real}  NOT NULL,
+            PRIMARY KEY (pub_date, chat_id, thread_id)
+        )""",
+        "CREATE INDEX IF NOT EXISTS delivery_due ON delivery (pub_date, status, not_before)",
     ]
 
 
@@ -180,6 +220,81 @@ class Event:
     at: float
     level: str
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A chat (or a forum group's topic) that gets the daily post after the channel."""
+
+    chat_id: int
+    thread_id: int  # 0: the chat itself
+    topics: tuple[str, ...]  # empty: every day's post; else only days whose headlines name one
+    language: str
+    status: Literal["active", "paused"]
+    note: str | None
+    created_by: int | None
+    created_at: float
+    updated_at: float
+
+
+def _subscription(row: Row) -> Subscription:
+    return Subscription(
+        chat_id=row["chat_id"],
+        thread_id=row["thread_id"],
+        topics=tuple(json.loads(row["topics"] or "[]")),
+        language=row["language"],
+        status=row["status"],
+        note=row["note"],
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One subscriber's copy of one day's post: its claim, its messages, what they show."""
+
+    day: dt.date
+    chat_id: int
+    thread_id: int
+    status: DeliveryStatus
+    owner: str
+    attempt: int
+    not_before: float
+    headlines: tuple[str, ...]
+    post_sha256: str | None
+    message_ids: tuple[int, ...]
+    rendered: tuple[dict[str, Any], ...]
+    error: str | None
+    updated_at: float
+
+
+def _delivery(row: Row) -> Delivery:
+    return Delivery(
+        day=dt.date.fromisoformat(row["pub_date"]),
+        chat_id=row["chat_id"],
+        thread_id=row["thread_id"],
+        status=row["status"],
+        owner=row["owner"],
+        attempt=row["attempt"],
+        not_before=row["not_before"],
+        headlines=tuple(json.loads(row["headlines"] or "[]")),
+        post_sha256=row["post_sha256"],
+        message_ids=tuple(json.loads(row["message_ids"] or "[]")),
+        rendered=tuple(json.loads(row["rendered"] or "[]")),
+        error=row["error"],
+        updated_at=row["updated_at"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A delivery to plan: who, and the headlines named above the post (topic subscribers)."""
+
+    chat_id: int
+    thread_id: int
+    headlines: tuple[str, ...] = ()
 
 
 def _publication(row: Row) -> Publication:
@@ -736,6 +851,239 @@ class Store:
         )
         return [Event(row["at"], row["level"], row["message"]) for row in rows]
 
+    # -- subscriptions ---------------------------------------------------------------------------
+
+    async def subscribe(
+        self, chat_id: int, thread_id: int, *, topics: Sequence[str], language: str, by: int | None
+    ) -> Subscription:
+        """Start (or change, or resume) a chat's subscription: active, with these topics."""
+        now = await self.now()
+        async with self.engine.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO subscription (chat_id, thread_id, topics, language, status, created_by,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, 'active', ?, ?, ?)"
+                " ON CONFLICT (chat_id, thread_id) DO UPDATE SET topics = excluded.topics,"
+                " language = excluded.language, status = 'active', note = NULL,"
+                " updated_at = excluded.updated_at",
+                (chat_id, thread_id, _json(topics), language, by, now, now),
+            )
+        found = await self.subscription(chat_id, thread_id)
+        assert found is not None
+        return found
+
+    async def unsubscribe(self, chat_id: int, thread_id: int) -> bool:
+        """End a chat's subscription; False when it had none. Deliveries already made stay."""
+        async with self.engine.transaction() as tx:
+            result = await tx.execute(
+                "DELETE FROM subscription WHERE chat_id = ? AND thread_id = ?", (chat_id, thread_id)
+            )
+        return result.rowcount == 1
+
+    async def subscription(self, chat_id: int, thread_id: int) -> Subscription | None:
+        rows = await self.engine.read(
+            "SELECT * FROM subscription WHERE chat_id = ? AND thread_id = ?", (chat_id, thread_id)
+        )
+        return _subscription(rows[0]) if rows else None
+
+    async def subscriptions(self, *, active_only: bool = True) -> list[Subscription]:
+        rows = await self.engine.read(
+            "SELECT * FROM subscription WHERE status = 'active' OR ? ORDER BY created_at, chat_id, thread_id",
+            (not active_only,),
+        )
+        return [_subscription(row) for row in rows]
+
+    async def pause_subscription(self, chat_id: int, thread_id: int | None, *, note: str) -> None:
+        """Stop sending to a chat that cannot take messages (it blocked the bot), keeping its
+        settings: it is resumed by subscribing again. `thread_id` None: every topic of the chat."""
+        now = await self.now()
+        async with self.engine.transaction() as tx:
+            await tx.execute(
+                "UPDATE subscription SET status = 'paused', note = ?, updated_at = ?"
+                " WHERE chat_id = ? AND (thread_id = ? OR ?)",
+                (note, now, chat_id, thread_id or 0, thread_id is None),
+            )
+
+    async def move_chat(self, old_chat_id: int, new_chat_id: int) -> None:
+        """A group became a supergroup: its subscriptions and undelivered copies follow it."""
+        now = await self.now()
+        async with self.engine.transaction() as tx:
+            await tx.execute(
+                "UPDATE subscription SET chat_id = ?, updated_at = ? WHERE chat_id = ?"
+                " AND NOT EXISTS (SELECT 1 FROM subscription AS s WHERE s.chat_id = ?"
+                " AND s.thread_id = subscription.thread_id)",
+                (new_chat_id, now, old_chat_id, new_chat_id),
+            )
+            await tx.execute("DELETE FROM subscription WHERE chat_id = ?", (old_chat_id,))
+            await tx.execute(
+                "UPDATE delivery SET chat_id = ?, updated_at = ? WHERE chat_id = ? AND status = 'pending'"
+                " AND NOT EXISTS (SELECT 1 FROM delivery AS d WHERE d.chat_id = ?"
+                " AND d.pub_date = delivery.pub_date AND d.thread_id = delivery.thread_id)",
+                (new_chat_id, now, old_chat_id, new_chat_id),
+            )
+
+    # -- deliveries ------------------------------------------------------------------------------
+
+    async def plan_deliveries(self, day: dt.date, planned: Sequence[Planned]) -> int:
+        """Add a pending delivery of `day` for each recipient that has none yet (safe to repeat,
+        from any number of instances: an existing row, whatever its state, is left alone).
+        How many were added."""
+        now = await self.now()
+        added = 0
+        async with self.engine.transaction() as tx:
+            for item in planned:
+                result = await tx.execute(
+                    "INSERT INTO delivery (pub_date, chat_id, thread_id, status, not_before, headlines,"
+                    " created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (day.isoformat(), item.chat_id, item.thread_id, now, _json(item.headlines), now, now),
+                )
+                added += result.rowcount
+        return added
+
+    async def claim_delivery(self, day: dt.date, *, owner: str, lease: float) -> Delivery | None:
+        """Take the next due pending delivery of `day` for `owner`, committed before it is sent;
+        None when none is due. Racing broadcasters each get a different one (PostgreSQL skips rows
+        another transaction holds; SQLite's write lock serialises)."""
+        now = await self.now()
+        select = (
+            "SELECT chat_id, thread_id FROM delivery WHERE pub_date = ? AND status = 'pending'"
+            " AND not_before <= ? ORDER BY not_before, created_at, chat_id, thread_id LIMIT 1"
+        )
+        if self.engine.dialect == "postgres":
+            select += " FOR UPDATE SKIP LOCKED"
+        async with self.engine.transaction() as tx:
+            rows = (await tx.execute(select, (day.isoformat(), now))).rows
+            if not rows:
+                return None
+            chat_id, thread_id = rows[0]["chat_id"], rows[0]["thread_id"]
+            taken = await tx.execute(
+                "UPDATE delivery SET status = 'claimed', owner = ?, attempt = attempt + 1, not_before = ?,"
+                " updated_at = ? WHERE pub_date = ? AND chat_id = ? AND thread_id = ? AND status = 'pending'"
+                " RETURNING *",
+                (owner, now + lease, now, day.isoformat(), chat_id, thread_id),
+            )
+        return _delivery(taken.rows[0]) if taken.rows else None
+
+    async def renew_deliveries(self, day: dt.date, *, owner: str, lease: float) -> int:
+        """Extend every claim of `day` this owner holds; how many it still holds."""
+        now = await self.now()
+        async with self.engine.transaction() as tx:
+            result = await tx.execute(
+                "UPDATE delivery SET not_before = ? WHERE pub_date = ? AND owner = ? AND status = 'claimed'",
+                (now + lease, day.isoformat(), owner),
+            )
+        return result.rowcount
+
+    async def record_delivery(
+        self,
+        delivery: Delivery,
+        *,
+        owner: str,
+        status: DeliveryStatus,
+        message_ids: Sequence[int] | None = None,
+        rendered: Sequence[Mapping[str, Any]] | None = None,
+        post_sha256: str | None = None,
+        error: str | None = None,
+        retry_in: float = 0.0,
+    ) -> bool:
+        """Record what happened to a claimed delivery: `claimed` again with the messages confirmed
+        so far (a retry sends only the rest), or its end; `pending` puts it back in the queue,
+        `retry_in` seconds from now. False when this owner no longer holds the claim."""
+        now = await self.now()
+        async with self.engine.transaction() as tx:
+            result = await tx.execute(
+                "UPDATE delivery SET status = ?, message_ids = COALESCE(?, message_ids),"
+                " rendered = COALESCE(?, rendered), post_sha256 = COALESCE(?, post_sha256), error = ?,"
+                " not_before = CASE WHEN ? = 'claimed' THEN not_before ELSE ? END, updated_at = ?"
+                " WHERE pub_date = ? AND chat_id = ? AND thread_id = ? AND owner = ? AND status = 'claimed'",
+                (
+                    status,
+                    _json(message_ids),
+                    _json(rendered),
+                    post_sha256,
+                    error,
+                    status,
+                    now + retry_in,
+                    now,
+                    delivery.day.isoformat(),
+                    delivery.chat_id,
+                    delivery.thread_id,
+                    owner,
+                ),
+            )
+        return result.rowcount == 1
+
+    async def expire_deliveries(self, *, resend: bool = False) -> int:
+        """Claims whose lease ran out (their broadcaster died mid-send) become `unknown`: the copy
+        may be in the chat, and is never sent twice. With `resend` (on_ambiguous = "resend") they
+        are sent again instead. How many there were."""
+        now = await self.now()
+        async with self.engine.transaction() as tx:
+            result = await tx.execute(
+                "UPDATE delivery SET status = ?, updated_at = ?, not_before = ?,"
+                " error = 'the broadcaster stopped before recording the result; the copy may or may not"
+                " be in the chat' WHERE status = 'claimed' AND not_before < ?",
+                ("pending" if resend else "unknown", now, now, now),
+            )
+        return result.rowcount
+
+    async def delivery_counts(self, day: dt.date) -> dict[str, int]:
+        """How many of `day`'s deliveries are in each state."""
+        rows = await self.engine.read(
+            "SELECT status, count(*) AS n FROM delivery WHERE pub_date = ? GROUP BY status",
+            (day.isoformat(),),
+        )
+        return {row["status"]: int(row["n"]) for row in rows}
+
+    async def subscription_counts(self) -> dict[str, int]:
+        """How many subscriptions are active and paused."""
+        rows = await self.engine.read("SELECT status, count(*) AS n FROM subscription GROUP BY status")
+        return {row["status"]: int(row["n"]) for row in rows}
+
+    async def deliveries(self, day: dt.date, *, status: DeliveryStatus | None = None) -> list[Delivery]:
+        rows = await self.engine.read(
+            "SELECT * FROM delivery WHERE pub_date = ? AND (status = ? OR ?) ORDER BY chat_id, thread_id",
+            (day.isoformat(), status or "", status is None),
+        )
+        return [_delivery(row) for row in rows]
+
+    async def stale_copies(
+        self, day: dt.date, post_sha256: str, *, sent_after: float, limit: int
+    ) -> list[Delivery]:
+        """Sent copies of `day`, planned after `sent_after`, that show another version of the
+        post than `post_sha256` (and can still be edited)."""
+        rows = await self.engine.read(
+            "SELECT * FROM delivery WHERE pub_date = ? AND status = 'sent' AND message_ids IS NOT NULL"
+            " AND post_sha256 <> ? AND created_at >= ? ORDER BY updated_at LIMIT ?",
+            (day.isoformat(), post_sha256, sent_after, limit),
+        )
+        return [_delivery(row) for row in rows]
+
+    async def copy_edited(
+        self,
+        delivery: Delivery,
+        *,
+        post_sha256: str,
+        message_ids: Sequence[int] | None,
+        rendered: Sequence[Mapping[str, Any]] | None,
+    ) -> None:
+        """A sent copy now shows `post_sha256` (edited in place), or can no longer be edited
+        (`message_ids` None: deleted in the chat)."""
+        now = await self.now()
+        async with self.engine.transaction() as tx:
+            await tx.execute(
+                "UPDATE delivery SET post_sha256 = ?, message_ids = ?, rendered = ?, updated_at = ?"
+                " WHERE pub_date = ? AND chat_id = ? AND thread_id = ? AND status = 'sent'",
+                (
+                    post_sha256,
+                    _json(message_ids),
+                    _json(rendered),
+                    now,
+                    delivery.day.isoformat(),
+                    delivery.chat_id,
+                    delivery.thread_id,
+                ),
+            )
+
 
 # -- migrations -----------------------------------------------------------------------------------
 
@@ -799,6 +1147,8 @@ _TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("text_key", ("key",)),
     ("held_post", ("chat", "pub_date", "post_sha256")),
     ("notice", ("key",)),
+    ("subscription", ("chat_id", "thread_id")),
+    ("delivery", ("pub_date", "chat_id", "thread_id")),
 )
 
 
@@ -851,13 +1201,17 @@ def backup_database(source: Path, target: Path) -> None:
 __all__ = [
     "SCHEMA_VERSION",
     "DatabaseReplacedError",
+    "Delivery",
+    "DeliveryStatus",
     "Event",
+    "Planned",
     "PostgresEngine",
     "PubKey",
     "Publication",
     "Status",
     "Store",
     "StoreError",
+    "Subscription",
     "backup_database",
     "copy_database",
 ]

@@ -49,6 +49,8 @@ HELP = (
     "/today — 今天的日报（或指定日期：/today 2026-11-28）\n"
     "/tag — 按标签浏览；/tag 标签 — 该标签下的文章\n"
     "/search 关键词 — 搜索标题、摘要和正文\n"
+    "/subscribe — 每天把日报发到这里；/subscribe OpenAI 英伟达 — 只要提到它们的那天\n"
+    "/subscriptions — 订阅设置；/unsubscribe — 取消订阅\n"
     "/help — 显示这条说明\n\n"
     "在任何聊天的输入框里打 @{bot} 加关键词，也能搜索并直接发出日报。"
 )
@@ -64,6 +66,9 @@ READER_COMMANDS = {
     "today": "今天的日报",
     "tag": "按标签浏览",
     "search": "搜索往期日报",
+    "subscribe": "订阅每天的日报",
+    "subscriptions": "订阅设置",
+    "unsubscribe": "取消订阅",
     "help": "使用说明",
 }
 ADMIN_COMMANDS = {
@@ -180,6 +185,37 @@ FILE_NOT_THE_DAYS_POST = "它的 date 或 category 已经改了"
 DELETED = "已删除 {day} 在频道里的消息。"
 DELETE_NOTHING = "{day} 在频道里没有可删除的消息了。"
 DELETE_REFUSED = "Telegram 没有删除 {day} 的消息（{error}）。超过 48 小时的消息只能在频道里手动删除。"
+
+# -- subscriptions (bot/handlers.py, bot/broadcast.py) -------------------------------------------
+# Plain text: escaped before it goes out. {topics} is a list of topic names joined by "、".
+
+SUBSCRIBE_BUTTON = "🔔 订阅"  # under the channel message: opens the bot with the subscribe flow
+# Above a topic subscriber's copy, followed by the headlines that name their topics.
+TOPIC_NOTE = "🔔 今天的日报提到了你关注的话题："
+SUBSCRIBED_ALL = "✅ 已订阅：每天频道发布日报后，也会发到这里。"
+SUBSCRIBED_TOPICS = "✅ 已订阅 {topics}：日报提到它们的那天会发到这里，并列出相关的标题。"
+UNSUBSCRIBED = "已取消订阅，不会再发日报到这里。随时可以用 /subscribe 重新订阅。"
+NOT_SUBSCRIBED = "这里还没有订阅。发送 /subscribe 订阅每天的日报。"
+UNKNOWN_TOPICS = "没有这个话题：{words}。"
+TOPIC_SUGGESTIONS = "你是不是要找：{names}"
+TOPIC_CHOICES = "可以订阅的话题：{names}"
+SUBSCRIBE_GROUP_REFUSED = "抱歉，只有这个群的管理员可以为群订阅日报。"
+SUBSCRIBE_CHANNEL_REFUSED = "频道里不能订阅；请在私聊或群组里发送 /subscribe。"
+SUBSCRIPTION_ALL = "🔔 订阅：每天的日报"
+SUBSCRIPTION_TOPICS = "🔔 订阅：只发提到 {topics} 的日报"
+SUBSCRIPTION_PAUSED = "⏸ 订阅已暂停（{note}）。发送 /subscribe 恢复。"
+SUBSCRIPTION_NONE = "🔕 还没有订阅。"
+SUBSCRIPTION_HINT = "点按话题只接收提到它们的日报；一个都不选就是每天都发。"
+ALL_DAYS_BUTTON = "每天都发"
+SUBSCRIBE_NOW_BUTTON = "🔔 订阅"
+UNSUBSCRIBE_BUTTON = "🔕 取消订阅"
+# Under /tag and /search answers: a t.me link that opens the same list in the bot.
+SHARE_BUTTON = "🔗 分享这个列表"
+# /status: the day's broadcast to subscribers.
+STATUS_BROADCAST = (
+    "订阅推送：已发 {sent}，待发 {pending}，失败 {failed}，结果不明 {unknown}；"
+    "订阅 {active} 个，暂停 {paused} 个"
+)
 
 # -- polling (bot/app.py) --------------------------------------------------------------------------
 # Sent once per incident, not on every poll (docs/reliability.md, case 6); {detail} is Telegram's 409 text.

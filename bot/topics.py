@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.posts import Post
@@ -241,3 +242,27 @@ def topics_of(post: Post, topics: tuple[Topic, ...]) -> tuple[str, ...]:
 def clear_caches() -> None:
     """Forget compiled topic sets and every post's topics: for a benchmark that measures a cold start."""
     _matcher.cache_clear()
+
+
+def matching_headlines(post: Post, topics: tuple[Topic, ...], names: Sequence[str]) -> list[str]:
+    """The post's `###` headlines (else its title) that name one of the topics called `names`,
+    in the post's order: what a reader who follows those topics is told the post is about."""
+    chosen = tuple(topic for topic in topics if topic.name in names)
+    if not chosen:
+        return []
+    matcher = _matcher(chosen)
+    found = [line for line in headlines(post.body) if matcher.indices_in(fold(line))]
+    if not found and matcher.indices_in(fold(post.title)):
+        found = [post.title]
+    return found
+
+
+def resolve_topic(word: str, topics: tuple[Topic, ...]) -> Topic | None:
+    """The topic a reader's word names: by its name or one of its aliases, ignoring case and width."""
+    key = fold(word).strip().lstrip("#")
+    if not key:
+        return None
+    for topic in topics:
+        if key == fold(topic.name).strip() or any(key == fold(alias).strip() for alias in topic.aliases):
+            return topic
+    return None

@@ -14,8 +14,8 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -37,6 +37,7 @@ from bot.calls import (
 )
 from bot.config import Config
 from bot.context import Services
+from bot.deeplinks import SUBSCRIBE_PAYLOAD, bot_link
 from bot.health import Metrics, ping
 from bot.journal import Entry, Journal
 from bot.posts import Library, Post, daily_posts, post_for_day
@@ -206,7 +207,12 @@ class Publisher:
     def render(self, post: Post, chat_id: str | int | None = None) -> tuple[list[ApiCall], list[ApiCall]]:
         """The calls for the channel message (to `chat_id`: the channel's id after a migration),
         sent with the channel's options, and the text-only calls to fall back on."""
-        return render_channel(post, self.config.channel, chat_id)
+        return render_channel(post, self.config.channel, chat_id, subscribe_url=self.subscribe_url())
+
+    def subscribe_url(self) -> str | None:
+        """The deep link under the channel message that opens the bot to subscribe; None before
+        the bot knows its own username (getMe)."""
+        return bot_link(self.sender.bot, SUBSCRIBE_PAYLOAD)
 
     def render_copy(self, post: Post, chat_id: int) -> tuple[list[ApiCall], list[ApiCall]]:
         """The same message for a reader's or an admin's chat: the channel's options (its topic,
@@ -794,7 +800,13 @@ async def follow_edits(services: Services) -> int:
             continue
         if (row.post_path, row.post_sha256) == (str(post.path), post.sha256):
             continue
-        plan = plan_edit(row, *services.publisher.render(post, chat_id=row.chat_id))
+        plan = plan_edit(
+            row.rendered,
+            row.chat_id,
+            row.message_ids,
+            *services.publisher.render(post, chat_id=row.chat_id),
+            what=f"{row.key.day} post",
+        )
         failed = False
         for call in plan.calls:
             try:
@@ -836,31 +848,39 @@ class EditPlan:
     message_ids: tuple[int, ...]  # the messages kept
 
 
-def plan_edit(row: Publication, calls: list[ApiCall], text_only: list[ApiCall]) -> EditPlan:
-    """Edits that turn the row's messages into `calls`' messages: changed text or caption, cover,
-    link, button. Unchanged messages are left alone. A photo post that now needs a second message
-    keeps one (what does not fit in the caption is on the blog); one that needs fewer deletes the
-    extra reply. A post sent without its cover (Telegram refused it) stays a text message."""
-    before = [ApiCall.from_json(call) for call in row.rendered]
+def plan_edit(
+    rendered: Sequence[Mapping[str, Any]],
+    chat_id: int,
+    message_ids: tuple[int, ...],
+    calls: list[ApiCall],
+    text_only: list[ApiCall],
+    *,
+    what: str,
+) -> EditPlan:
+    """Edits that turn sent messages (`message_ids` in `chat_id`, showing `rendered`) into `calls`'
+    messages: changed text or caption, cover, link, button. Unchanged messages are left alone. A
+    photo post that now needs a second message keeps one (what does not fit in the caption is on
+    the blog); one that needs fewer deletes the extra reply. A post sent without its cover
+    (Telegram refused it) stays a text message. `what` names the post in the log."""
+    before = [ApiCall.from_json(call) for call in rendered]
     if before and before[0].method == "sendMessage" and calls[0].method == "sendPhoto" and text_only:
         calls = text_only
     if before and before[0].method == "sendPhoto" and calls[0].method != "sendPhoto":
         # Telegram cannot take the photo off a message; its caption would need the photo layout.
-        logger.warning("the %s post lost its cover; its channel photo stays as it was", row.key.day)
-        return EditPlan([], before, row.message_ids)
-    assert row.chat_id is not None
-    shown = calls[: len(row.message_ids)]
+        logger.warning("the %s lost its cover; its photo stays as it was", what)
+        return EditPlan([], before, message_ids)
+    shown = calls[: len(message_ids)]
     if len(calls) > len(shown):
-        logger.info("the %s post now needs %d messages; keeping its %d", row.key.day, len(calls), len(shown))
+        logger.info("the %s now needs %d messages; keeping its %d", what, len(calls), len(shown))
     edits = []
-    for index, (call, message_id) in enumerate(zip(shown, row.message_ids, strict=False)):
+    for index, (call, message_id) in enumerate(zip(shown, message_ids, strict=False)):
         old = before[index] if index < len(before) else None
         if old is not None and old.method == call.method and _content(old) == _content(call):
             continue
-        edits.append(_edit(call, row.chat_id, message_id, old))
-    extra = row.message_ids[len(shown) :]
-    edits += [delete_message(row.chat_id, message_id) for message_id in extra]
-    return EditPlan(edits, shown, row.message_ids[: len(shown)])
+        edits.append(_edit(call, chat_id, message_id, old))
+    extra = message_ids[len(shown) :]
+    edits += [delete_message(chat_id, message_id) for message_id in extra]
+    return EditPlan(edits, shown, message_ids[: len(shown)])
 
 
 def _content(call: ApiCall) -> dict[str, Any]:
@@ -1015,6 +1035,9 @@ class StatusReport:
     posts: int
     daily: int
     broken: int
+    # Today's copies to subscribers by state, and the subscriptions by state (bot/broadcast.py).
+    deliveries: dict[str, int] = field(default_factory=dict)
+    subscriptions: dict[str, int] = field(default_factory=dict)
 
 
 async def status_report(services: Services) -> StatusReport:
@@ -1032,6 +1055,8 @@ async def status_report(services: Services) -> StatusReport:
         posts=len(library.posts),
         daily=len(daily_posts(library.posts, services.config.posts.category)),
         broken=len({problem.path for problem in library.errors}),
+        deliveries=await services.store.delivery_counts(today),
+        subscriptions=await services.store.subscription_counts(),
     )
 
 
