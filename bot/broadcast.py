@@ -178,8 +178,8 @@ class Broadcaster:
     # -- the job --------------------------------------------------------------------------------
 
     async def tick(self) -> None:
-        """Expire dead claims, plan today's copies once the channel has the post, start sending
-        what is due, and edit copies whose post changed. Returns at once: the sending runs on."""
+        """Expire dead claims, plan today's copies once the channel has the post, then (in a task
+        of its own, so the job returns at once) send what is due and edit copies whose post changed."""
         services = self.services
         try:
             await self.store.expire_deliveries(resend=services.config.schedule.on_ambiguous == "resend")
@@ -187,10 +187,8 @@ class Broadcaster:
         except StoreError as exc:
             logger.warning("broadcast: the database cannot answer now: %s", exc)
             return
-        if day is not None and not self.running and not self._stopping:
-            self._run = asyncio.create_task(self._send_all(day), name=f"broadcast {day}")
-        if not self.running:
-            await self.follow_edits()
+        if not self.running and not self._stopping:
+            self._run = asyncio.create_task(self._send_all(day), name="broadcast")
 
     async def _plan(self) -> dt.date | None:
         """Today, once the channel message is sent and the post is in the folder; its copies
@@ -226,7 +224,19 @@ class Broadcaster:
 
     # -- sending --------------------------------------------------------------------------------
 
-    async def _send_all(self, day: dt.date) -> None:
+    async def _send_all(self, day: dt.date | None) -> None:
+        """Send what is due of `day`'s copies (None: the channel has nothing today), then edit
+        copies whose post changed. Nothing here may end the bot: errors are logged."""
+        try:
+            if day is not None:
+                await self._send_day(day)
+            await self.follow_edits()
+        except StoreError as exc:
+            logger.warning("broadcast: the database cannot answer now: %s", exc)
+        except Exception:
+            logger.exception("broadcast: unexpected error; the next tick goes on")
+
+    async def _send_day(self, day: dt.date) -> None:
         renewing = asyncio.create_task(self._renew(day))
         try:
             await asyncio.gather(*(self._worker(day) for _ in range(self.workers)))
@@ -235,7 +245,8 @@ class Broadcaster:
             with contextlib.suppress(asyncio.CancelledError):
                 await renewing
         counts = await self.store.delivery_counts(day)
-        logger.info("broadcast %s: %s", day, ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        if counts:
+            logger.info("broadcast %s: %s", day, ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
 
     async def _renew(self, day: dt.date) -> None:
         while True:

@@ -235,7 +235,8 @@ class Sender:
         ):
             params = {**params, "chat_id": moved}
         migrated = False
-        for attempt in range(self.flood_retries + 1):
+        floods = 0
+        while True:
             left = self.time_left()
             if left is not None and left <= 0:
                 raise SendDeadlineError(f"{method} not sent: the send ran out of time")
@@ -247,9 +248,10 @@ class Sender:
             except RetryAfter as exc:
                 wait = retry_after_seconds(exc)
                 too_long = wait > self.max_flood_wait or (left is not None and wait >= left)
-                if attempt == self.flood_retries or too_long:
+                if floods == self.flood_retries or too_long:
                     raise
-                logger.warning("%s: flood limit, waiting %.0f s before attempt %d", method, wait, attempt + 2)
+                floods += 1
+                logger.warning("%s: flood limit, waiting %.0f s before attempt %d", method, wait, floods + 1)
                 await self.sleep(wait + 0.5)
             except ChatMigrated as exc:
                 if migrated or chat is None:
@@ -259,7 +261,6 @@ class Sender:
                 logger.warning("chat %s became a supergroup: now %s", chat, new_id)
                 await self._remember(self.store.remember_migration(str(chat), new_id))
                 params = {**params, "chat_id": new_id}
-        raise AssertionError("unreachable: the last attempt re-raises")
 
     def time_left(self) -> float | None:
         """Seconds left of the budget of the send in progress; None when it has none."""
