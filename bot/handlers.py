@@ -32,6 +32,7 @@ from bot import pages, texts
 from bot.calls import answer_callback_query, answer_inline_query, edit_message_text, reply_in_chat
 from bot.context import BotApplication, Context, Services
 from bot.jobs import next_run
+from bot.locale import Translate, chinese, translator
 from bot.pages import Page
 from bot.publish import describe_error, not_modified
 from bot.store import StoreError
@@ -86,6 +87,13 @@ def _parse_day(text: str) -> dt.date | None:
         return None
 
 
+def _tr(update: object) -> Translate:
+    """The texts in the language of whoever sent the update: English for a Telegram language_code
+    starting with "en", Chinese for any other or none (bot/locale). Alerts stay Chinese."""
+    user = update.effective_user if isinstance(update, Update) else None
+    return translator(user.language_code if user is not None else None)
+
+
 # -- pacing readers --------------------------------------------------------------------------------
 
 
@@ -111,7 +119,8 @@ async def _within_limits(update: Update, context: Context) -> tuple[bool, float]
         return True, 0.0
     logger.info("reader %s in chat %s is over the limit (%s)", user.id, chat.id, verdict)
     if verdict == "slow_down" and update.callback_query is None and update.effective_message is not None:
-        await _reply_text(context, update.effective_message, texts.SLOW_DOWN.format(seconds=math.ceil(wait)))
+        slow_down = _tr(update)(texts.SLOW_DOWN).format(seconds=math.ceil(wait))
+        await _reply_text(context, update.effective_message, slow_down)
     return False, wait
 
 
@@ -130,29 +139,30 @@ def paced(handler: Handler) -> Handler:
 # -- reader commands -----------------------------------------------------------------------------
 
 
-def help_text(site: str, bot_username: str) -> str:
+def help_text(site: str, bot_username: str, tr: Translate = chinese) -> str:
     """/help for readers: the blog's address and the bot's name for inline mode filled in."""
-    return texts.HELP.format(site=site, bot=bot_username)
+    return tr(texts.HELP).format(site=site, bot=bot_username)
 
 
 async def help_command(update: Update, context: Context) -> None:
     """/start and /help: what the bot is and its commands (admins also see theirs)."""
-    services = context.services
+    services, tr = context.services, _tr(update)
     site = services.config.posts.site_url.split("://", 1)[-1]
-    text = help_text(site, context.bot.username) + (texts.ADMIN_HELP if _is_admin(services, update) else "")
+    admin_help = tr(texts.ADMIN_HELP) if _is_admin(services, update) else ""
+    text = help_text(site, context.bot.username, tr) + admin_help
     await _reply_text(context, _message(update), text)
 
 
 async def today_command(update: Update, context: Context) -> None:
     """/today [YYYY-MM-DD]: the day's post exactly as in the channel, or the latest with a note."""
-    services = context.services
+    services, tr = context.services, _tr(update)
     message = _message(update)
     args = context.args or []
-    async with services.reading() as reading:
+    async with services.reading(tr) as reading:
         day = _parse_day(args[0]) if args else reading.release.today
         answer = reading.today(day) if day is not None and len(args) <= 1 else None
     if answer is None:
-        await _reply_text(context, message, texts.BAD_DAY)
+        await _reply_text(context, message, tr(texts.BAD_DAY))
         return
     if answer.note is not None:
         await _reply_text(context, message, answer.note)
@@ -163,7 +173,7 @@ async def today_command(update: Update, context: Context) -> None:
 async def tag_command(update: Update, context: Context) -> None:
     """/tag: every tag with its count as buttons; /tag TAG: that tag's posts, newest first."""
     tag = " ".join(context.args or [])
-    async with context.services.reading() as reading:
+    async with context.services.reading(_tr(update)) as reading:
         page = reading.tag_page(tag, 0) if tag else reading.tag_list(0)
     await _reply(context, _message(update), page)
 
@@ -174,7 +184,7 @@ async def search_command(update: Update, context: Context) -> None:
     # The text after the command as typed (context.args would lose quotes' inner spacing).
     parts = (message.text or "").split(maxsplit=1)
     query = parts[1] if len(parts) > 1 else ""
-    async with context.services.reading() as reading:
+    async with context.services.reading(_tr(update)) as reading:
         page = reading.search_page(query, 0)
     await _reply(context, message, page)
 
@@ -183,18 +193,18 @@ async def page_button(update: Update, context: Context) -> None:
     """◀ ▶ and tag buttons: edit the same message; stale or tampered data gets a polite answer."""
     query = update.callback_query
     assert query is not None
-    services = context.services
+    services, tr = context.services, _tr(update)
     allowed, wait = await _within_limits(update, context)
     if not allowed:  # a button answer costs nothing; an edit would
         await services.sender.send(
-            [answer_callback_query(query.id, texts.SLOW_DOWN.format(seconds=math.ceil(wait)))]
+            [answer_callback_query(query.id, tr(texts.SLOW_DOWN).format(seconds=math.ceil(wait)))]
         )
         return
     data = query.data or ""
     ref = pages.decode_page(data) if data != pages.NOOP else None
-    page = await services.page_for(ref) if ref is not None else None
+    page = await services.page_for(ref, tr) if ref is not None else None
     if page is None:
-        answer = None if data == pages.NOOP else texts.BUTTON_EXPIRED
+        answer = None if data == pages.NOOP else tr(texts.BUTTON_EXPIRED)
         await services.sender.send([answer_callback_query(query.id, answer)])
         return
     await services.sender.send([answer_callback_query(query.id)])
@@ -214,11 +224,12 @@ async def inline_query(update: Update, context: Context) -> None:
     """@bot QUERY in any chat: matching posts, 50 a page; an empty query lists the latest posts."""
     query = update.inline_query
     assert query is not None, "registered with InlineQueryHandler"
-    async with context.services.reading() as reading:
+    async with context.services.reading(_tr(update)) as reading:
         results, next_offset = reading.inline(query.query, query.offset)
-    # is_personal False: the same query gets the same answer, whoever asks.
+    # is_personal True: the results' descriptions are in the asker's language, so Telegram must not
+    # serve one reader's cached answer to another.
     call = answer_inline_query(
-        query.id, results, cache_time=INLINE_CACHE_SECONDS, is_personal=False, next_offset=next_offset
+        query.id, results, cache_time=INLINE_CACHE_SECONDS, is_personal=True, next_offset=next_offset
     )
     await context.services.sender.send([call])
 
@@ -229,15 +240,17 @@ HOLD_BUTTONS = re.compile(f"^(?:{re.escape(HOLD_PUBLISH)}|{re.escape(HOLD_SKIP)}
 DELETE_BUTTONS = re.compile(f"^{re.escape(DELETE_POST)}")
 
 
-async def _admin_press(query: CallbackQuery, services: Services, prefix: str) -> tuple[dt.date, int] | None:
+async def _admin_press(
+    query: CallbackQuery, services: Services, prefix: str, tr: Translate
+) -> tuple[dt.date, int] | None:
     """The day an admin's button is about and the admin; None (and the press answered) for anyone
     else, or for tampered data. Who may press is checked here again, on the numeric id."""
     if query.from_user is None or query.from_user.id not in services.config.telegram.admins:
-        await services.sender.send([answer_callback_query(query.id, texts.NOT_ADMIN)])
+        await services.sender.send([answer_callback_query(query.id, tr(texts.NOT_ADMIN))])
         return None
     day = _parse_day((query.data or "")[len(prefix) :])
     if day is None:
-        await services.sender.send([answer_callback_query(query.id, texts.BUTTON_EXPIRED)])
+        await services.sender.send([answer_callback_query(query.id, tr(texts.BUTTON_EXPIRED))])
         return None
     # Answered now, before the work: the spinner stops whatever happens next.
     await services.sender.send([answer_callback_query(query.id)])
@@ -255,20 +268,21 @@ async def hold_button(update: Update, context: Context) -> None:
     """发布 / 跳过 under a post the quality gate held: only an admin decides."""
     query = update.callback_query
     assert query is not None
-    services = context.services
-    pressed = await _admin_press(query, services, HOLD_PUBLISH)
+    services, tr = context.services, _tr(update)
+    pressed = await _admin_press(query, services, HOLD_PUBLISH, tr)
     if pressed is None:
         return
     day, admin = pressed
     try:
         if (query.data or "").startswith(HOLD_SKIP):
             settled = await skip_day(services, day, admin=admin)
-            text = texts.HELD_SKIPPED.format(day=day) if settled is None else _outcome_text(settled)
+            text = tr(texts.HELD_SKIPPED).format(day=day) if settled is None else _outcome_text(settled, tr)
         else:  # an admin's decision skips the gate, like /publish
             outcome = await publish_now(services, day)
-            text = texts.PUBLISH_NO_POST.format(day=day) if outcome is None else _outcome_text(outcome)
+            no_post = tr(texts.PUBLISH_NO_POST).format(day=day)
+            text = no_post if outcome is None else _outcome_text(outcome, tr)
     except StoreError as exc:
-        text = f"{texts.SOMETHING_WRONG} ({exc})"
+        text = f"{tr(texts.SOMETHING_WRONG)} ({exc})"
     await _settle_press(query, services, text)
 
 
@@ -276,26 +290,26 @@ async def delete_button(update: Update, context: Context) -> None:
     """删除频道消息 under the alert that a published post's file was deleted: an admin decides."""
     query = update.callback_query
     assert query is not None
-    services = context.services
-    pressed = await _admin_press(query, services, DELETE_POST)
+    services, tr = context.services, _tr(update)
+    pressed = await _admin_press(query, services, DELETE_POST, tr)
     if pressed is None:
         return
     day, admin = pressed
     try:
         deletion = await delete_day(services, day, admin=admin)
     except StoreError as exc:
-        await _settle_press(query, services, f"{texts.SOMETHING_WRONG} ({exc})")
+        await _settle_press(query, services, f"{tr(texts.SOMETHING_WRONG)} ({exc})")
         return
     text = {
-        "deleted": texts.DELETED.format(day=day),
-        "nothing": texts.DELETE_NOTHING.format(day=day),
-        "refused": texts.DELETE_REFUSED.format(day=day, error=deletion.error),
+        "deleted": tr(texts.DELETED).format(day=day),
+        "nothing": tr(texts.DELETE_NOTHING).format(day=day),
+        "refused": tr(texts.DELETE_REFUSED).format(day=day, error=deletion.error),
     }[deletion.status]
     await _settle_press(query, services, text)
 
 
-def _outcome_text(outcome: Outcome) -> str:
-    day, link = outcome.day, outcome.link or texts.STATUS_NONE
+def _outcome_text(outcome: Outcome, tr: Translate) -> str:
+    day, link = outcome.day, outcome.link or tr(texts.STATUS_NONE)
     detail = (
         outcome.publication.error if outcome.publication and outcome.publication.error else outcome.detail
     )
@@ -308,7 +322,7 @@ def _outcome_text(outcome: Outcome) -> str:
         "unknown": texts.PUBLISH_UNKNOWN,
         "skipped": texts.PUBLISH_SKIPPED,
     }[outcome.status]
-    return template.format(day=day, link=link, detail=detail)
+    return tr(template).format(day=day, link=link, detail=detail)
 
 
 def _admin_args(args: Sequence[str], today: dt.date) -> tuple[dt.date, bool] | None:
@@ -325,45 +339,45 @@ def _admin_args(args: Sequence[str], today: dt.date) -> tuple[dt.date, bool] | N
 
 async def publish_command(update: Update, context: Context) -> None:
     """/publish [DAY] [force]: send that day's post to the channel now, at most once unless forced."""
-    services = context.services
+    services, tr = context.services, _tr(update)
     message = _message(update)
     parsed = _admin_args(context.args or [], services.today())
     if parsed is None:
-        await _reply_text(context, message, texts.PUBLISH_USAGE)
+        await _reply_text(context, message, tr(texts.PUBLISH_USAGE))
         return
     day, force = parsed
     try:
         outcome = await publish_now(services, day, force_key=str(update.update_id) if force else None)
     except StoreError as exc:
-        await _reply_text(context, message, f"{texts.SOMETHING_WRONG} ({exc})")
+        await _reply_text(context, message, f"{tr(texts.SOMETHING_WRONG)} ({exc})")
         return
     if outcome is None:
-        await _reply_text(context, message, texts.PUBLISH_NO_POST.format(day=day))
+        await _reply_text(context, message, tr(texts.PUBLISH_NO_POST).format(day=day))
         return
-    await _reply_text(context, message, _outcome_text(outcome))
+    await _reply_text(context, message, _outcome_text(outcome, tr))
 
 
 async def preview_command(update: Update, context: Context) -> None:
     """/preview [DAY]: the exact channel message, sent to the admin's private chat."""
-    services = context.services
+    services, tr = context.services, _tr(update)
     message = _message(update)
     parsed = _admin_args(context.args or [], services.today())
     if parsed is None or parsed[1]:
-        await _reply_text(context, message, texts.BAD_DAY)
+        await _reply_text(context, message, tr(texts.BAD_DAY))
         return
     post = services.post_for(parsed[0])
     if post is None:
-        await _reply_text(context, message, texts.PUBLISH_NO_POST.format(day=parsed[0]))
+        await _reply_text(context, message, tr(texts.PUBLISH_NO_POST).format(day=parsed[0]))
         return
     user = update.effective_user
     assert user is not None, "admin filter checked the user"
     try:
         await send_copy(services, post, user.id)
     except Forbidden:
-        await _reply_text(context, message, texts.PREVIEW_BLOCKED)
+        await _reply_text(context, message, tr(texts.PREVIEW_BLOCKED))
         return
     if message.chat.type != ChatType.PRIVATE:
-        await _reply_text(context, message, texts.PREVIEW_SENT)
+        await _reply_text(context, message, tr(texts.PREVIEW_SENT))
 
 
 def _when(moment: float | dt.datetime, services: Services) -> str:
@@ -374,31 +388,31 @@ def _when(moment: float | dt.datetime, services: Services) -> str:
 
 async def status_command(update: Update, context: Context) -> None:
     """/status: last publication, today's state, next run, posts loaded and with errors, last problem."""
-    services = context.services
+    services, tr = context.services, _tr(update)
     try:
         report = await status_report(services)
     except StoreError as exc:
-        await _reply_text(context, _message(update), f"{texts.SOMETHING_WRONG} ({exc})")
+        await _reply_text(context, _message(update), f"{tr(texts.SOMETHING_WRONG)} ({exc})")
         return
-    last = texts.STATUS_NONE
+    last = tr(texts.STATUS_NONE)
     if report.last is not None:
         link = publication_link(report.last) or ""
         last = f"{report.last.key.day}（{_when(report.last.updated_at, services)}）{link}"
     row = report.today_row
-    today_state = texts.STATUS_TODAY[row.status if row is not None else "none"]
+    today_state = tr(texts.STATUS_TODAY[row.status if row is not None else "none"])
     if row is not None and row.error:
         today_state += f"（{row.error}）"
     upcoming = next_run(context.application)
     event = report.event
-    text = texts.STATUS.format(
+    text = tr(texts.STATUS).format(
         last=last,
         today=report.today,
         today_state=today_state,
-        next_run=_when(upcoming, services) if upcoming else texts.STATUS_NONE,
+        next_run=_when(upcoming, services) if upcoming else tr(texts.STATUS_NONE),
         posts=report.posts,
         daily=report.daily,
         errors=report.broken,
-        event=f"{_when(event.at, services)} {event.message}" if event else texts.STATUS_NONE,
+        event=f"{_when(event.at, services)} {event.message}" if event else tr(texts.STATUS_NONE),
     )
     await _reply_text(context, _message(update), text)
 
@@ -407,7 +421,7 @@ async def refuse(update: Update, context: Context) -> None:
     """Anyone not an admin (by numeric id, not on behalf of a chat) gets a polite no."""
     user = update.effective_user
     logger.info("refused %s from user %s", (_message(update).text or "")[:40], user.id if user else None)
-    await _reply_text(context, _message(update), texts.NOT_ADMIN)
+    await _reply_text(context, _message(update), _tr(update)(texts.NOT_ADMIN))
 
 
 # -- the bot's own membership ----------------------------------------------------------------------
@@ -541,6 +555,6 @@ async def on_error(update: object, context: Context) -> None:
     if message is None or isinstance(error, Forbidden):
         return
     try:
-        await _reply_text(context, message, texts.SOMETHING_WRONG)
+        await _reply_text(context, message, _tr(update)(texts.SOMETHING_WRONG))
     except TelegramError as exc:
         logger.warning("could not tell the reader about the error: %s", describe_error(exc))
