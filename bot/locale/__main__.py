@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from bot.locale.catalogs import main
+try:
+    from bot.locale.catalogs import main
+except ImportError as exc:  # Babel is a dev dependency: the bot itself reads the compiled .mo files
+    sys.exit(f"python -m bot.locale needs Babel ({exc}): pip install -e '.[dev]'")
 
 sys.exit(main())
