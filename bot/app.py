@@ -39,6 +39,7 @@ from bot.jobs import schedule_jobs
 from bot.journal import Journal
 from bot.leader import Leadership
 from bot.limits import ReaderLimits
+from bot.locale import LANGUAGES, Translate, chinese, translator
 from bot.polling import Poller
 from bot.posts import PostFolder
 from bot.publish import (
@@ -167,23 +168,32 @@ def build_services(
     return services
 
 
-def _commands(names: dict[str, str]) -> list[BotCommand]:
-    return [BotCommand(name, description) for name, description in names.items()]
+def _commands(names: dict[str, str], tr: Translate) -> list[BotCommand]:
+    return [BotCommand(name, tr(description)) for name, description in names.items()]
 
 
 async def set_commands(application: BotApplication, config: Config) -> None:
-    """Reader commands for everyone; admins see theirs too in their private chat (cosmetic only)."""
+    """Reader commands for everyone; admins see theirs too in their private chat (cosmetic only).
+
+    Each menu in Chinese for everyone (no language_code) and once more per catalogue (bot/locale)
+    for users whose Telegram is in that language: Telegram picks the list by scope, then language.
+    """
     bot = application.bot
-    readers = _commands(texts.READER_COMMANDS)
-    await bot.set_my_commands(readers, scope=BotCommandScopeDefault())
+    menus: list[tuple[str | None, Translate]] = [(None, chinese)]
+    menus += [(language, translator(language)) for language in LANGUAGES]
+    for language, tr in menus:
+        readers = _commands(texts.READER_COMMANDS, tr)
+        await bot.set_my_commands(readers, scope=BotCommandScopeDefault(), language_code=language)
     for admin in config.telegram.admins:
-        try:
-            await bot.set_my_commands(
-                readers + _commands(texts.ADMIN_COMMANDS), scope=BotCommandScopeChat(admin)
-            )
-        except (BadRequest, Forbidden) as exc:
-            # Telegram knows an admin's chat only after they have written to the bot.
-            logger.warning("admin %s: command menu not set (%s); send the bot /start once", admin, exc)
+        for language, tr in menus:
+            everything = _commands(texts.READER_COMMANDS, tr) + _commands(texts.ADMIN_COMMANDS, tr)
+            scope = BotCommandScopeChat(admin)
+            try:
+                await bot.set_my_commands(everything, scope=scope, language_code=language)
+            except (BadRequest, Forbidden) as exc:
+                # Telegram knows an admin's chat only after they have written to the bot.
+                logger.warning("admin %s: command menu not set (%s); send the bot /start once", admin, exc)
+                break
 
 
 def log_post_problems(services: Services) -> None:

@@ -40,6 +40,7 @@ from bot import texts
 from bot.calls import NO_PREVIEW, ApiCall, SendOptions, send_message
 from bot.config import Config
 from bot.context import Services
+from bot.locale import Translate, chinese, translator
 from bot.posts import Post
 from bot.publish import Delivery as Outcome
 from bot.publish import (
@@ -104,7 +105,7 @@ def render_copy(post: Post, config: Config, delivery: Delivery) -> tuple[list[Ap
     return render_channel(post, channel, delivery.chat_id)
 
 
-def topic_note(delivery: Delivery) -> list[ApiCall]:
+def topic_note(delivery: Delivery, tr: Translate = chinese) -> list[ApiCall]:
     """The message above a topic subscriber's copy: the headlines that name their topics."""
     if not delivery.headlines:
         return []
@@ -113,7 +114,7 @@ def topic_note(delivery: Delivery) -> list[ApiCall]:
     return [
         send_message(
             delivery.chat_id,
-            escape(texts.TOPIC_NOTE) + "\n" + lines,
+            escape(tr(texts.TOPIC_NOTE)) + "\n" + lines,
             link_preview=NO_PREVIEW,
             options=options,
         )
@@ -164,6 +165,8 @@ class Broadcaster:
         self.lease = LEASE_SECONDS
         self.renew_every = RENEW_SECONDS
         self._planned: set[dt.date] = set()
+        # Each subscription's language_code, for the note above a topic subscriber's copy.
+        self._languages: dict[tuple[int, int], str] = {}
         self._run: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -202,7 +205,9 @@ class Broadcaster:
             post = services.post_for(day)
             if post is None:
                 return None
-            planned = recipients(await self.store.subscriptions(), post, services.config)
+            subscribed = await self.store.subscriptions()
+            self._languages = {(sub.chat_id, sub.thread_id): sub.language for sub in subscribed}
+            planned = recipients(subscribed, post, services.config)
             added = await self.store.plan_deliveries(day, planned)
             self._planned = {day}
             if added:
@@ -280,7 +285,8 @@ class Broadcaster:
     async def _deliver(self, delivery: Delivery, post: Post) -> None:
         """Send what of the copy is not out yet (the note, then the post's messages), each message
         recorded as Telegram confirms it, then the copy's end."""
-        note = topic_note(delivery)
+        language = self._languages.get((delivery.chat_id, delivery.thread_id))
+        note = topic_note(delivery, translator(language))
         calls, text_only = render_copy(post, self.services.config, delivery)
         ids = list(delivery.message_ids)
         shown = list(delivery.rendered)[: len(ids)]

@@ -19,6 +19,7 @@ from bot.gitpull import GitPull
 from bot.health import Telemetry
 from bot.index import Searcher
 from bot.limits import ReaderLimits
+from bot.locale import Translate, chinese
 from bot.pages import Page, PageRef
 from bot.posts import Library, Post, PostFolder, post_for_day
 from bot.publish import Sender
@@ -88,9 +89,10 @@ class Services:
         return release
 
     @contextlib.asynccontextmanager
-    async def reading(self) -> AsyncIterator[Reading]:
-        """What readers may see now, for answering one update. The long button texts its pages
-        made are stored when the block ends, before the answer is sent, so its buttons work."""
+    async def reading(self, tr: Translate = chinese) -> AsyncIterator[Reading]:
+        """What readers may see now, for answering one update (texts in the reader's language, `tr`).
+        The long button texts its pages made are stored when the block ends, before the answer is
+        sent, so its buttons work."""
         library = self.library()
         kept: dict[str, str] = {}
 
@@ -105,6 +107,7 @@ class Services:
             await self.release(),
             engine=lambda: self.search.engine(library),
             key_for=key_for,
+            tr=tr,
             link_for=self.start_link,
         )
         try:
@@ -112,9 +115,9 @@ class Services:
         except StoreError as exc:  # the answer still goes; its ◀ ▶ buttons will say "expired"
             logger.warning("could not keep %d button texts: %s", len(kept), exc)
 
-    async def page_for(self, ref: PageRef) -> Page | None:
-        """The page a ◀ ▶ or tag button asks for; None for a key this bot never stored (forged, or
-        expired), or when the database cannot say now."""
+    async def page_for(self, ref: PageRef, tr: Translate = chinese) -> Page | None:
+        """The page a ◀ ▶ or tag button asks for, in the presser's language; None for a key this bot
+        never stored (forged, or expired), or when the database cannot say now."""
         arg = ref.arg
         if ref.key is not None:
             try:
@@ -122,7 +125,7 @@ class Services:
             except StoreError as exc:
                 logger.warning("button text %s unavailable: %s", ref.key, exc)
                 return None
-        async with self.reading() as reading:
+        async with self.reading(tr) as reading:
             return reading.page_for(ref, arg)
 
 

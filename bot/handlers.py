@@ -38,6 +38,7 @@ from bot.calls import (
 )
 from bot.context import BotApplication, Context, Services
 from bot.jobs import next_run
+from bot.locale import Translate, chinese, translator
 from bot.pages import Page
 from bot.publish import describe_error, not_modified
 from bot.store import StoreError
@@ -92,6 +93,13 @@ def _parse_day(text: str) -> dt.date | None:
         return None
 
 
+def _tr(update: object) -> Translate:
+    """The texts in the language of whoever sent the update: English for a Telegram language_code
+    starting with "en", Chinese for any other or none (bot/locale). Alerts stay Chinese."""
+    user = update.effective_user if isinstance(update, Update) else None
+    return translator(user.language_code if user is not None else None)
+
+
 # -- pacing readers --------------------------------------------------------------------------------
 
 
@@ -117,7 +125,8 @@ async def _within_limits(update: Update, context: Context) -> tuple[bool, float]
         return True, 0.0
     logger.info("reader %s in chat %s is over the limit (%s)", user.id, chat.id, verdict)
     if verdict == "slow_down" and update.callback_query is None and update.effective_message is not None:
-        await _reply_text(context, update.effective_message, texts.SLOW_DOWN.format(seconds=math.ceil(wait)))
+        slow_down = _tr(update)(texts.SLOW_DOWN).format(seconds=math.ceil(wait))
+        await _reply_text(context, update.effective_message, slow_down)
     return False, wait
 
 
@@ -136,23 +145,24 @@ def paced(handler: Handler) -> Handler:
 # -- reader commands -----------------------------------------------------------------------------
 
 
-def help_text(site: str, bot_username: str) -> str:
+def help_text(site: str, bot_username: str, tr: Translate = chinese) -> str:
     """/help for readers: the blog's address and the bot's name for inline mode filled in."""
-    return texts.HELP.format(site=site, bot=bot_username)
+    return tr(texts.HELP).format(site=site, bot=bot_username)
 
 
 async def help_command(update: Update, context: Context) -> None:
     """/start and /help: what the bot is and its commands (admins also see theirs)."""
-    services = context.services
+    services, tr = context.services, _tr(update)
     site = services.config.posts.site_url.split("://", 1)[-1]
-    text = help_text(site, context.bot.username) + (texts.ADMIN_HELP if _is_admin(services, update) else "")
+    admin_help = tr(texts.ADMIN_HELP) if _is_admin(services, update) else ""
+    text = help_text(site, context.bot.username, tr) + admin_help
     await _reply_text(context, _message(update), text)
 
 
 async def start_command(update: Update, context: Context) -> None:
     """/start PAYLOAD from a t.me link (bot/deeplinks.py): a day's post, a tag's list, a search or
     the subscribe flow. No payload, or one that is not ours: /help."""
-    services = context.services
+    services, tr = context.services, _tr(update)
     message = _message(update)
     args = context.args or []
     link = deeplinks.parse(args[0]) if len(args) == 1 else None
@@ -170,9 +180,9 @@ async def start_command(update: Update, context: Context) -> None:
     elif link.kind == "subscribe":
         await _subscribe(update, context, message, [], keep=True)
     elif link.kind == "day":
-        await _send_today(context, message, _parse_day(arg))
+        await _send_today(context, message, _parse_day(arg), tr)
     else:
-        async with services.reading() as reading:
+        async with services.reading(tr) as reading:
             if link.kind == "tags":
                 page = reading.tag_list(0)
             elif link.kind == "tag":
@@ -184,22 +194,26 @@ async def start_command(update: Update, context: Context) -> None:
 
 async def today_command(update: Update, context: Context) -> None:
     """/today [YYYY-MM-DD]: the day's post exactly as in the channel, or the latest with a note."""
+    tr = _tr(update)
     args = context.args or []
     if len(args) > 1:
-        await _reply_text(context, _message(update), texts.BAD_DAY)
+        await _reply_text(context, _message(update), tr(texts.BAD_DAY))
         return
-    await _send_today(context, _message(update), _parse_day(args[0]) if args else None, bad=bool(args))
+    day = _parse_day(args[0]) if args else None
+    await _send_today(context, _message(update), day, tr, bad=bool(args))
 
 
-async def _send_today(context: Context, message: Message, day: dt.date | None, *, bad: bool = True) -> None:
+async def _send_today(
+    context: Context, message: Message, day: dt.date | None, tr: Translate, *, bad: bool = True
+) -> None:
     """A day's post (today's when `day` is None and not `bad`), or the note that says why not."""
     services = context.services
-    async with services.reading() as reading:
+    async with services.reading(tr) as reading:
         if day is None and not bad:
             day = reading.release.today
         answer = reading.today(day) if day is not None else None
     if answer is None:
-        await _reply_text(context, message, texts.BAD_DAY)
+        await _reply_text(context, message, tr(texts.BAD_DAY))
         return
     if answer.note is not None:
         await _reply_text(context, message, answer.note)
@@ -210,7 +224,7 @@ async def _send_today(context: Context, message: Message, day: dt.date | None, *
 async def tag_command(update: Update, context: Context) -> None:
     """/tag: every tag with its count as buttons; /tag TAG: that tag's posts, newest first."""
     tag = " ".join(context.args or [])
-    async with context.services.reading() as reading:
+    async with context.services.reading(_tr(update)) as reading:
         page = reading.tag_page(tag, 0) if tag else reading.tag_list(0)
     await _reply(context, _message(update), page)
 
@@ -221,7 +235,7 @@ async def search_command(update: Update, context: Context) -> None:
     # The text after the command as typed (context.args would lose quotes' inner spacing).
     parts = (message.text or "").split(maxsplit=1)
     query = parts[1] if len(parts) > 1 else ""
-    async with context.services.reading() as reading:
+    async with context.services.reading(_tr(update)) as reading:
         page = reading.search_page(query, 0)
     await _reply(context, message, page)
 
@@ -230,18 +244,18 @@ async def page_button(update: Update, context: Context) -> None:
     """◀ ▶ and tag buttons: edit the same message; stale or tampered data gets a polite answer."""
     query = update.callback_query
     assert query is not None
-    services = context.services
+    services, tr = context.services, _tr(update)
     allowed, wait = await _within_limits(update, context)
     if not allowed:  # a button answer costs nothing; an edit would
         await services.sender.send(
-            [answer_callback_query(query.id, texts.SLOW_DOWN.format(seconds=math.ceil(wait)))]
+            [answer_callback_query(query.id, tr(texts.SLOW_DOWN).format(seconds=math.ceil(wait)))]
         )
         return
     data = query.data or ""
     ref = pages.decode_page(data) if data != pages.NOOP else None
-    page = await services.page_for(ref) if ref is not None else None
+    page = await services.page_for(ref, tr) if ref is not None else None
     if page is None:
-        answer = None if data == pages.NOOP else texts.BUTTON_EXPIRED
+        answer = None if data == pages.NOOP else tr(texts.BUTTON_EXPIRED)
         await services.sender.send([answer_callback_query(query.id, answer)])
         return
     await services.sender.send([answer_callback_query(query.id)])
@@ -261,11 +275,12 @@ async def inline_query(update: Update, context: Context) -> None:
     """@bot QUERY in any chat: matching posts, 50 a page; an empty query lists the latest posts."""
     query = update.inline_query
     assert query is not None, "registered with InlineQueryHandler"
-    async with context.services.reading() as reading:
+    async with context.services.reading(_tr(update)) as reading:
         results, next_offset = reading.inline(query.query, query.offset)
-    # is_personal False: the same query gets the same answer, whoever asks.
+    # is_personal True: the results' descriptions are in the asker's language, so Telegram must not
+    # serve one reader's cached answer to another.
     call = answer_inline_query(
-        query.id, results, cache_time=INLINE_CACHE_SECONDS, is_personal=False, next_offset=next_offset
+        query.id, results, cache_time=INLINE_CACHE_SECONDS, is_personal=True, next_offset=next_offset
     )
     await context.services.sender.send([call])
 
@@ -300,12 +315,9 @@ async def _may_manage(update: Update, context: Context) -> bool:
     return isinstance(member, dict) and member.get("status") in ("creator", "administrator")
 
 
-def _refusal(message: Message) -> str:
-    return (
-        texts.SUBSCRIBE_CHANNEL_REFUSED
-        if message.chat.type == ChatType.CHANNEL
-        else texts.SUBSCRIBE_GROUP_REFUSED
-    )
+def _refusal(message: Message, tr: Translate) -> str:
+    channel = message.chat.type == ChatType.CHANNEL
+    return tr(texts.SUBSCRIBE_CHANNEL_REFUSED if channel else texts.SUBSCRIBE_GROUP_REFUSED)
 
 
 async def _subscribe(
@@ -313,14 +325,14 @@ async def _subscribe(
 ) -> None:
     """Subscribe the chat (its forum topic) to the topics `words` name, or every day's post;
     `keep`: an existing subscription stays as it is (the 🔔 link opened again)."""
-    services = context.services
+    services, tr = context.services, _tr(update)
     topics = services.config.topics
     if not await _may_manage(update, context):
-        await _reply_text(context, message, _refusal(message))
+        await _reply_text(context, message, _refusal(message, tr))
         return
     wanted = subscriptions.parse_topics(words, topics)
     if wanted.unknown:
-        await _reply_text(context, message, subscriptions.unknown_text(wanted, topics))
+        await _reply_text(context, message, subscriptions.unknown_text(wanted, topics, tr))
         return
     sub = await services.store.subscription(message.chat_id, _thread(message)) if keep else None
     if sub is None or sub.status != "active":
@@ -332,7 +344,8 @@ async def _subscribe(
             language=(user.language_code or "") if user else "",
             by=user.id if user else None,
         )
-    await _reply(context, message, subscriptions.panel(sub, topics, lead=subscriptions.subscribed_text(sub)))
+    lead = subscriptions.subscribed_text(sub, tr)
+    await _reply(context, message, subscriptions.panel(sub, topics, lead=lead, tr=tr))
 
 
 async def subscribe_command(update: Update, context: Context) -> None:
@@ -343,12 +356,12 @@ async def subscribe_command(update: Update, context: Context) -> None:
 
 async def unsubscribe_command(update: Update, context: Context) -> None:
     """/unsubscribe: no more daily posts in this chat (its forum topic)."""
-    message = _message(update)
+    message, tr = _message(update), _tr(update)
     if not await _may_manage(update, context):
-        await _reply_text(context, message, _refusal(message))
+        await _reply_text(context, message, _refusal(message, tr))
         return
     removed = await context.services.store.unsubscribe(message.chat_id, _thread(message))
-    await _reply_text(context, message, texts.UNSUBSCRIBED if removed else texts.NOT_SUBSCRIBED)
+    await _reply_text(context, message, tr(texts.UNSUBSCRIBED if removed else texts.NOT_SUBSCRIBED))
 
 
 async def subscriptions_command(update: Update, context: Context) -> None:
@@ -356,7 +369,7 @@ async def subscriptions_command(update: Update, context: Context) -> None:
     message = _message(update)
     services = context.services
     sub = await services.store.subscription(message.chat_id, _thread(message))
-    await _reply(context, message, subscriptions.panel(sub, services.config.topics))
+    await _reply(context, message, subscriptions.panel(sub, services.config.topics, tr=_tr(update)))
 
 
 async def subscription_button(update: Update, context: Context) -> None:
@@ -364,31 +377,31 @@ async def subscription_button(update: Update, context: Context) -> None:
     and the panel edited in place."""
     query = update.callback_query
     assert query is not None
-    services = context.services
+    services, tr = context.services, _tr(update)
     message = query.message
     if not isinstance(message, Message):
-        await services.sender.send([answer_callback_query(query.id, texts.BUTTON_EXPIRED)])
+        await services.sender.send([answer_callback_query(query.id, tr(texts.BUTTON_EXPIRED))])
         return
     if not await _may_manage(update, context):
-        await services.sender.send([answer_callback_query(query.id, texts.SUBSCRIBE_GROUP_REFUSED)])
+        await services.sender.send([answer_callback_query(query.id, tr(texts.SUBSCRIBE_GROUP_REFUSED))])
         return
     topics, thread = services.config.topics, _thread(message)
     sub = await services.store.subscription(message.chat_id, thread)
     change = subscriptions.press(query.data or "", sub, topics)
     if change is None:
-        await services.sender.send([answer_callback_query(query.id, texts.BUTTON_EXPIRED)])
+        await services.sender.send([answer_callback_query(query.id, tr(texts.BUTTON_EXPIRED))])
         return
     await services.sender.send([answer_callback_query(query.id)])
     if change.action == "unsubscribe":
         await services.store.unsubscribe(message.chat_id, thread)
-        sub, lead = None, texts.UNSUBSCRIBED
+        sub, lead = None, tr(texts.UNSUBSCRIBED)
     else:
         user = query.from_user
         sub = await services.store.subscribe(
             message.chat_id, thread, topics=change.topics, language=user.language_code or "", by=user.id
         )
-        lead = subscriptions.subscribed_text(sub)
-    page = subscriptions.panel(sub, topics, lead=lead)
+        lead = subscriptions.subscribed_text(sub, tr)
+    page = subscriptions.panel(sub, topics, lead=lead, tr=tr)
     try:
         await services.sender.send([page.edit(message.chat_id, message.message_id)])
     except TelegramError as exc:
@@ -403,15 +416,17 @@ HOLD_BUTTONS = re.compile(f"^(?:{re.escape(HOLD_PUBLISH)}|{re.escape(HOLD_SKIP)}
 DELETE_BUTTONS = re.compile(f"^{re.escape(DELETE_POST)}")
 
 
-async def _admin_press(query: CallbackQuery, services: Services, prefix: str) -> tuple[dt.date, int] | None:
+async def _admin_press(
+    query: CallbackQuery, services: Services, prefix: str, tr: Translate
+) -> tuple[dt.date, int] | None:
     """The day an admin's button is about and the admin; None (and the press answered) for anyone
     else, or for tampered data. Who may press is checked here again, on the numeric id."""
     if query.from_user is None or query.from_user.id not in services.config.telegram.admins:
-        await services.sender.send([answer_callback_query(query.id, texts.NOT_ADMIN)])
+        await services.sender.send([answer_callback_query(query.id, tr(texts.NOT_ADMIN))])
         return None
     day = _parse_day((query.data or "")[len(prefix) :])
     if day is None:
-        await services.sender.send([answer_callback_query(query.id, texts.BUTTON_EXPIRED)])
+        await services.sender.send([answer_callback_query(query.id, tr(texts.BUTTON_EXPIRED))])
         return None
     # Answered now, before the work: the spinner stops whatever happens next.
     await services.sender.send([answer_callback_query(query.id)])
@@ -429,20 +444,21 @@ async def hold_button(update: Update, context: Context) -> None:
     """发布 / 跳过 under a post the quality gate held: only an admin decides."""
     query = update.callback_query
     assert query is not None
-    services = context.services
-    pressed = await _admin_press(query, services, HOLD_PUBLISH)
+    services, tr = context.services, _tr(update)
+    pressed = await _admin_press(query, services, HOLD_PUBLISH, tr)
     if pressed is None:
         return
     day, admin = pressed
     try:
         if (query.data or "").startswith(HOLD_SKIP):
             settled = await skip_day(services, day, admin=admin)
-            text = texts.HELD_SKIPPED.format(day=day) if settled is None else _outcome_text(settled)
+            text = tr(texts.HELD_SKIPPED).format(day=day) if settled is None else _outcome_text(settled, tr)
         else:  # an admin's decision skips the gate, like /publish
             outcome = await publish_now(services, day)
-            text = texts.PUBLISH_NO_POST.format(day=day) if outcome is None else _outcome_text(outcome)
+            no_post = tr(texts.PUBLISH_NO_POST).format(day=day)
+            text = no_post if outcome is None else _outcome_text(outcome, tr)
     except StoreError as exc:
-        text = f"{texts.SOMETHING_WRONG} ({exc})"
+        text = f"{tr(texts.SOMETHING_WRONG)} ({exc})"
     await _settle_press(query, services, text)
 
 
@@ -450,26 +466,26 @@ async def delete_button(update: Update, context: Context) -> None:
     """删除频道消息 under the alert that a published post's file was deleted: an admin decides."""
     query = update.callback_query
     assert query is not None
-    services = context.services
-    pressed = await _admin_press(query, services, DELETE_POST)
+    services, tr = context.services, _tr(update)
+    pressed = await _admin_press(query, services, DELETE_POST, tr)
     if pressed is None:
         return
     day, admin = pressed
     try:
         deletion = await delete_day(services, day, admin=admin)
     except StoreError as exc:
-        await _settle_press(query, services, f"{texts.SOMETHING_WRONG} ({exc})")
+        await _settle_press(query, services, f"{tr(texts.SOMETHING_WRONG)} ({exc})")
         return
     text = {
-        "deleted": texts.DELETED.format(day=day),
-        "nothing": texts.DELETE_NOTHING.format(day=day),
-        "refused": texts.DELETE_REFUSED.format(day=day, error=deletion.error),
+        "deleted": tr(texts.DELETED).format(day=day),
+        "nothing": tr(texts.DELETE_NOTHING).format(day=day),
+        "refused": tr(texts.DELETE_REFUSED).format(day=day, error=deletion.error),
     }[deletion.status]
     await _settle_press(query, services, text)
 
 
-def _outcome_text(outcome: Outcome) -> str:
-    day, link = outcome.day, outcome.link or texts.STATUS_NONE
+def _outcome_text(outcome: Outcome, tr: Translate) -> str:
+    day, link = outcome.day, outcome.link or tr(texts.STATUS_NONE)
     detail = (
         outcome.publication.error if outcome.publication and outcome.publication.error else outcome.detail
     )
@@ -482,7 +498,7 @@ def _outcome_text(outcome: Outcome) -> str:
         "unknown": texts.PUBLISH_UNKNOWN,
         "skipped": texts.PUBLISH_SKIPPED,
     }[outcome.status]
-    return template.format(day=day, link=link, detail=detail)
+    return tr(template).format(day=day, link=link, detail=detail)
 
 
 def _admin_args(args: Sequence[str], today: dt.date) -> tuple[dt.date, bool] | None:
@@ -499,45 +515,45 @@ def _admin_args(args: Sequence[str], today: dt.date) -> tuple[dt.date, bool] | N
 
 async def publish_command(update: Update, context: Context) -> None:
     """/publish [DAY] [force]: send that day's post to the channel now, at most once unless forced."""
-    services = context.services
+    services, tr = context.services, _tr(update)
     message = _message(update)
     parsed = _admin_args(context.args or [], services.today())
     if parsed is None:
-        await _reply_text(context, message, texts.PUBLISH_USAGE)
+        await _reply_text(context, message, tr(texts.PUBLISH_USAGE))
         return
     day, force = parsed
     try:
         outcome = await publish_now(services, day, force_key=str(update.update_id) if force else None)
     except StoreError as exc:
-        await _reply_text(context, message, f"{texts.SOMETHING_WRONG} ({exc})")
+        await _reply_text(context, message, f"{tr(texts.SOMETHING_WRONG)} ({exc})")
         return
     if outcome is None:
-        await _reply_text(context, message, texts.PUBLISH_NO_POST.format(day=day))
+        await _reply_text(context, message, tr(texts.PUBLISH_NO_POST).format(day=day))
         return
-    await _reply_text(context, message, _outcome_text(outcome))
+    await _reply_text(context, message, _outcome_text(outcome, tr))
 
 
 async def preview_command(update: Update, context: Context) -> None:
     """/preview [DAY]: the exact channel message, sent to the admin's private chat."""
-    services = context.services
+    services, tr = context.services, _tr(update)
     message = _message(update)
     parsed = _admin_args(context.args or [], services.today())
     if parsed is None or parsed[1]:
-        await _reply_text(context, message, texts.BAD_DAY)
+        await _reply_text(context, message, tr(texts.BAD_DAY))
         return
     post = services.post_for(parsed[0])
     if post is None:
-        await _reply_text(context, message, texts.PUBLISH_NO_POST.format(day=parsed[0]))
+        await _reply_text(context, message, tr(texts.PUBLISH_NO_POST).format(day=parsed[0]))
         return
     user = update.effective_user
     assert user is not None, "admin filter checked the user"
     try:
         await send_copy(services, post, user.id)
     except Forbidden:
-        await _reply_text(context, message, texts.PREVIEW_BLOCKED)
+        await _reply_text(context, message, tr(texts.PREVIEW_BLOCKED))
         return
     if message.chat.type != ChatType.PRIVATE:
-        await _reply_text(context, message, texts.PREVIEW_SENT)
+        await _reply_text(context, message, tr(texts.PREVIEW_SENT))
 
 
 def _when(moment: float | dt.datetime, services: Services) -> str:
@@ -548,34 +564,34 @@ def _when(moment: float | dt.datetime, services: Services) -> str:
 
 async def status_command(update: Update, context: Context) -> None:
     """/status: last publication, today's state, next run, posts loaded and with errors, last problem."""
-    services = context.services
+    services, tr = context.services, _tr(update)
     try:
         report = await status_report(services)
     except StoreError as exc:
-        await _reply_text(context, _message(update), f"{texts.SOMETHING_WRONG} ({exc})")
+        await _reply_text(context, _message(update), f"{tr(texts.SOMETHING_WRONG)} ({exc})")
         return
-    last = texts.STATUS_NONE
+    last = tr(texts.STATUS_NONE)
     if report.last is not None:
         link = publication_link(report.last) or ""
         last = f"{report.last.key.day}（{_when(report.last.updated_at, services)}）{link}"
     row = report.today_row
-    today_state = texts.STATUS_TODAY[row.status if row is not None else "none"]
+    today_state = tr(texts.STATUS_TODAY[row.status if row is not None else "none"])
     if row is not None and row.error:
         today_state += f"（{row.error}）"
     upcoming = next_run(context.application)
     event = report.event
-    text = texts.STATUS.format(
+    text = tr(texts.STATUS).format(
         last=last,
         today=report.today,
         today_state=today_state,
-        next_run=_when(upcoming, services) if upcoming else texts.STATUS_NONE,
+        next_run=_when(upcoming, services) if upcoming else tr(texts.STATUS_NONE),
         posts=report.posts,
         daily=report.daily,
         errors=report.broken,
-        event=f"{_when(event.at, services)} {event.message}" if event else texts.STATUS_NONE,
+        event=f"{_when(event.at, services)} {event.message}" if event else tr(texts.STATUS_NONE),
     )
     copies, subs = report.deliveries, report.subscriptions
-    text += "\n" + texts.STATUS_BROADCAST.format(
+    text += "\n" + tr(texts.STATUS_BROADCAST).format(
         sent=copies.get("sent", 0),
         pending=copies.get("pending", 0) + copies.get("claimed", 0),
         failed=copies.get("failed", 0),
@@ -590,7 +606,7 @@ async def refuse(update: Update, context: Context) -> None:
     """Anyone not an admin (by numeric id, not on behalf of a chat) gets a polite no."""
     user = update.effective_user
     logger.info("refused %s from user %s", (_message(update).text or "")[:40], user.id if user else None)
-    await _reply_text(context, _message(update), texts.NOT_ADMIN)
+    await _reply_text(context, _message(update), _tr(update)(texts.NOT_ADMIN))
 
 
 # -- the bot's own membership ----------------------------------------------------------------------
@@ -731,6 +747,6 @@ async def on_error(update: object, context: Context) -> None:
     if message is None or isinstance(error, Forbidden):
         return
     try:
-        await _reply_text(context, message, texts.SOMETHING_WRONG)
+        await _reply_text(context, message, _tr(update)(texts.SOMETHING_WRONG))
     except TelegramError as exc:
         logger.warning("could not tell the reader about the error: %s", describe_error(exc))

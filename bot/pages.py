@@ -14,6 +14,7 @@ from telegram.constants import InlineKeyboardButtonLimit
 
 from bot import texts
 from bot.calls import ApiCall, edit_message_text, keyboard, send_message, url_button
+from bot.locale import Translate, chinese
 from bot.posts import Post
 from bot.search import MAX_QUERY, SearchResult, parse_query
 from bot.tags import TagCount
@@ -175,11 +176,11 @@ class Page:
         return edit_message_text(chat_id, message_id, self.text, reply_markup=self.reply_markup)
 
 
-def with_share(page: Page, url: str) -> Page:
+def with_share(page: Page, url: str, *, tr: Translate = chinese) -> Page:
     """`page` with a link that opens the same list in the bot, to pass on: a row of its own
     above the last row (◀ ▶ stay at the bottom, where the thumb is)."""
     rows = list(page.reply_markup["inline_keyboard"]) if page.reply_markup else []
-    share = [url_button(texts.SHARE_BUTTON, url)]
+    share = [url_button(tr(texts.SHARE_BUTTON), url)]
     return Page(page.text, keyboard([*rows[:-1], share, *rows[-1:]]))
 
 
@@ -211,16 +212,18 @@ def _button(text: str, data: str) -> dict[str, str]:
     return {"text": text, "callback_data": data}
 
 
-def _nav(data: _Data, kind: PageKind, page: int, pages: int, arg: str | None) -> list[dict[str, str]]:
+def _nav(
+    data: _Data, kind: PageKind, page: int, pages: int, arg: str | None, *, tr: Translate
+) -> list[dict[str, str]]:
     """◀ page x/y ▶, each arrow only where there is a page to go to; nothing for one page."""
     if pages <= 1:
         return []
     row: list[dict[str, str]] = []
     if page > 0:
-        row.append(_button(texts.PREV_PAGE, data(kind, page - 1, arg)))
-    row.append(_button(texts.PAGE_OF.format(page=page + 1, pages=pages), NOOP))
+        row.append(_button(tr(texts.PREV_PAGE), data(kind, page - 1, arg)))
+    row.append(_button(tr(texts.PAGE_OF).format(page=page + 1, pages=pages), NOOP))
     if page < pages - 1:
-        row.append(_button(texts.NEXT_PAGE, data(kind, page + 1, arg)))
+        row.append(_button(tr(texts.NEXT_PAGE), data(kind, page + 1, arg)))
     return row
 
 
@@ -234,63 +237,80 @@ def _post_line(post: Post, prefix: str = "• ") -> str:
     return f'{prefix}{post.date.isoformat()} <a href="{html.escape(post.url)}">{title}</a>'
 
 
-def tag_list_page(counts: Sequence[TagCount], page: int, *, key_for: KeyFor, per_page: int = 20) -> Page:
-    """The tags as buttons with their counts, `per_page` at a time, most used first."""
+def tag_list_page(
+    counts: Sequence[TagCount], page: int, *, key_for: KeyFor, per_page: int = 20, tr: Translate = chinese
+) -> Page:
+    """The tags as buttons with their counts, `per_page` at a time, most used first (texts in `tr`'s
+    language, as every page here: Chinese unless the reader's is another)."""
     _check_per_page(per_page, MAX_TAGS_PER_PAGE)
     if not counts:
-        return Page(escape(texts.NO_TAGS))
+        return Page(escape(tr(texts.NO_TAGS)))
     data = _Data(key_for)
     pages = page_count(len(counts), per_page)
     page = clamp_page(page, len(counts), per_page)
     shown = counts[page * per_page : (page + 1) * per_page]
     buttons = [
         _button(
-            texts.TAG_BUTTON.format(label=_label(tc.label, MAX_BUTTON_LABEL), count=tc.count),
+            tr(texts.TAG_BUTTON).format(label=_label(tc.label, MAX_BUTTON_LABEL), count=tc.count),
             data("tag", 0, tc.label),
         )
         for tc in shown
     ]
     rows = [buttons[i : i + TAGS_PER_ROW] for i in range(0, len(buttons), TAGS_PER_ROW)]
     return Page(
-        _heading(texts.TAG_LIST_HEADING, n=len(counts)),
-        _keyboard([*rows, _nav(data, "tags", page, pages, None)]),
+        _heading(tr(texts.TAG_LIST_HEADING), n=len(counts)),
+        _keyboard([*rows, _nav(data, "tags", page, pages, None, tr=tr)]),
     )
 
 
 def tag_page(
-    tag_label: str, posts: Sequence[Post], page: int, *, key_for: KeyFor, per_page: int = 10
+    tag_label: str,
+    posts: Sequence[Post],
+    page: int,
+    *,
+    key_for: KeyFor,
+    per_page: int = 10,
+    tr: Translate = chinese,
 ) -> Page:
     """The posts under one tag, as given (newest first), `per_page` at a time, date and linked title."""
     _check_per_page(per_page, MAX_POSTS_PER_PAGE)
     tag = _label(tag_label, MAX_HEADING_ARG)
     if not posts:
-        return Page(escape(texts.TAG_EMPTY.format(tag=tag)), _keyboard([[_all_tags_button()]]))
+        return Page(escape(tr(texts.TAG_EMPTY).format(tag=tag)), _keyboard([[_all_tags_button(tr)]]))
     data = _Data(key_for)
     pages = page_count(len(posts), per_page)
     page = clamp_page(page, len(posts), per_page)
     lines = [_post_line(post) for post in posts[page * per_page : (page + 1) * per_page]]
-    text = _heading(texts.TAG_HEADING, tag=tag, n=len(posts)) + "\n\n" + "\n".join(lines)
-    return Page(text, _keyboard([_nav(data, "tag", page, pages, tag_label)]))
+    text = _heading(tr(texts.TAG_HEADING), tag=tag, n=len(posts)) + "\n\n" + "\n".join(lines)
+    return Page(text, _keyboard([_nav(data, "tag", page, pages, tag_label, tr=tr)]))
 
 
-def _all_tags_button() -> dict[str, str]:
-    return _button(texts.ALL_TAGS_BUTTON, f"{_PREFIX['tags']}:0")
+def _all_tags_button(tr: Translate) -> dict[str, str]:
+    return _button(tr(texts.ALL_TAGS_BUTTON), f"{_PREFIX['tags']}:0")
 
 
-def no_such_tag(tag: str, suggestions: Sequence[str], *, key_for: KeyFor) -> Page:
+def no_such_tag(tag: str, suggestions: Sequence[str], *, key_for: KeyFor, tr: Translate = chinese) -> Page:
     """An unknown tag: say so, offer the suggestions (from `suggest_tags`) and the tag list."""
     data = _Data(key_for)
-    lines = [texts.NO_SUCH_TAG.format(tag=_label(tag, MAX_HEADING_ARG))]
-    lines.append(texts.TAG_SUGGESTIONS if suggestions else texts.TAG_LIST_HINT)
+    lines = [tr(texts.NO_SUCH_TAG).format(tag=_label(tag, MAX_HEADING_ARG))]
+    lines.append(tr(texts.TAG_SUGGESTIONS if suggestions else texts.TAG_LIST_HINT))
     rows = [
         [_button(_label(label, MAX_BUTTON_LABEL), data("tag", 0, label))]
         for label in suggestions
         if one_line(label)  # a blank label would be a button without text
     ]
-    return Page(escape("\n".join(lines)), _keyboard([*rows, [_all_tags_button()]]))
+    return Page(escape("\n".join(lines)), _keyboard([*rows, [_all_tags_button(tr)]]))
 
 
-def search_page(query: str, result: SearchResult, page: int, *, key_for: KeyFor, per_page: int = 5) -> Page:
+def search_page(
+    query: str,
+    result: SearchResult,
+    page: int,
+    *,
+    key_for: KeyFor,
+    per_page: int = 5,
+    tr: Translate = chinese,
+) -> Page:
     """One page of search results: the query and total, then each hit's date, linked title, snippet.
 
     `result` holds the hits of `page` (the handler asks the engine for offset=page*per_page).
@@ -298,28 +318,28 @@ def search_page(query: str, result: SearchResult, page: int, *, key_for: KeyFor,
     """
     _check_per_page(per_page, MAX_HITS_PER_PAGE)
     if not parse_query(query).terms:
-        return search_usage()
+        return search_usage(tr)
     shown_query = _label(query, MAX_HEADING_ARG)
     if result.total <= 0:
-        return Page(escape(texts.SEARCH_NOTHING.format(query=shown_query)))
+        return Page(escape(tr(texts.SEARCH_NOTHING).format(query=shown_query)))
     # The buttons carry the query as typed (one line, capped as the engine caps it), so a page
     # opened later runs the same search.
     arg = one_line(query[:MAX_QUERY])
     data = _Data(key_for)
     pages = page_count(result.total, per_page)
-    shown_total = texts.AT_LEAST.format(n=result.total) if result.capped else result.total
-    heading = _heading(texts.SEARCH_HEADING, query=shown_query, n=shown_total)
+    shown_total = tr(texts.AT_LEAST).format(n=result.total) if result.capped else result.total
+    heading = _heading(tr(texts.SEARCH_HEADING), query=shown_query, n=shown_total)
     if not result.hits:
-        last = [_button(texts.PREV_PAGE, data("search", pages - 1, arg))]
-        return Page(f"{heading}\n\n{escape(texts.SEARCH_PAGE_GONE)}", _keyboard([last]))
+        last = [_button(tr(texts.PREV_PAGE), data("search", pages - 1, arg))]
+        return Page(f"{heading}\n\n{escape(tr(texts.SEARCH_PAGE_GONE))}", _keyboard([last]))
     page = clamp_page(page, result.total, per_page)
     blocks = [heading]
     for rank, hit in enumerate(result.hits[:per_page], start=page * per_page + 1):
         block = _post_line(hit.post, prefix=f"{rank}. ")
         blocks.append(f"{block}\n{hit.snippet}" if hit.snippet else block)
-    return Page("\n\n".join(blocks), _keyboard([_nav(data, "search", page, pages, arg)]))
+    return Page("\n\n".join(blocks), _keyboard([_nav(data, "search", page, pages, arg, tr=tr)]))
 
 
-def search_usage() -> Page:
+def search_usage(tr: Translate = chinese) -> Page:
     """How to use /search, for an empty query."""
-    return Page(escape(texts.SEARCH_USAGE))
+    return Page(escape(tr(texts.SEARCH_USAGE)))

@@ -18,6 +18,7 @@ from telegram.constants import InlineQueryLimit
 from bot import deeplinks, pages, texts
 from bot.calls import JSON, article_result
 from bot.config import Config
+from bot.locale import Translate, chinese
 from bot.pages import Page, PageRef
 from bot.posts import Library, Post, daily_posts, newest, post_for_day
 from bot.render import render_post
@@ -49,13 +50,14 @@ class TodayAnswer:
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """One moment's view of the posts for readers."""
+    """One moment's view of the posts for one reader, with the texts in their language (`tr`)."""
 
     config: Config
     library: Library
     release: Release
     engine: Callable[[], SearchEngine]  # asked only when a search is made
     key_for: pages.KeyFor  # keeps a text too long for callback data, returns its key
+    tr: Translate = chinese  # the reader's language (bot.locale.translator)
     # The t.me link that opens the bot with /start PAYLOAD; None when the bot's username is unknown.
     link_for: Callable[[str], str | None] | None = None
 
@@ -84,10 +86,10 @@ class Reading:
             return TodayAnswer(post)
         released = self.released_daily()
         if not released:
-            return TodayAnswer(None, texts.NO_POSTS)
+            return TodayAnswer(None, self.tr(texts.NO_POSTS))
         if day != self.release.today:
-            return TodayAnswer(None, texts.NO_POST_FOR_DAY.format(day=day))
-        return TodayAnswer(released[0], texts.TODAY_NOT_YET.format(today=day, day=released[0].date))
+            return TodayAnswer(None, self.tr(texts.NO_POST_FOR_DAY).format(day=day))
+        return TodayAnswer(released[0], self.tr(texts.TODAY_NOT_YET).format(today=day, day=released[0].date))
 
     # -- tags ------------------------------------------------------------------------------------
 
@@ -96,7 +98,9 @@ class Reading:
         return tag_counts(self.visible_posts(), self.config.topics)
 
     def tag_list(self, page: int) -> Page:
-        return pages.tag_list_page(self.tag_counts(), page, key_for=self.key_for, per_page=TAGS_PER_PAGE)
+        return pages.tag_list_page(
+            self.tag_counts(), page, key_for=self.key_for, per_page=TAGS_PER_PAGE, tr=self.tr
+        )
 
     def _find_tag(self, counts: list[TagCount], tag: str) -> TagCount | None:
         """The label `tag` stands for: a tag or topic by its name, or a topic by an alias (`Nvidia`)."""
@@ -113,7 +117,9 @@ class Reading:
         found = self._find_tag(counts, tag)
         if found is not None:  # shown and carried by the buttons as the blog spells it: `AI 日报`
             posts = posts_with_tag(self.visible_posts(), found.label, self.config.topics)
-            shown = pages.tag_page(found.label, posts, page, key_for=self.key_for, per_page=POSTS_PER_PAGE)
+            shown = pages.tag_page(
+                found.label, posts, page, key_for=self.key_for, per_page=POSTS_PER_PAGE, tr=self.tr
+            )
             return self._shared(shown, deeplinks.tag_payload(found.label, self.key_for)) if posts else shown
         # No post carries it, but posts may mention it: their search results instead of a dead
         # end. `#芯片` searches for 芯片, as tags ignore a leading `#`.
@@ -121,10 +127,10 @@ class Reading:
         result = self._search(query, 0)
         if result.total > 0:
             found_page = self.search_page(query, 0, result)
-            note = texts.TAG_SEARCH_INSTEAD.format(tag=clip(one_line(tag), pages.MAX_HEADING_ARG))
+            note = self.tr(texts.TAG_SEARCH_INSTEAD).format(tag=clip(one_line(tag), pages.MAX_HEADING_ARG))
             return Page(f"{escape(note)}\n{found_page.text}", found_page.reply_markup)
         suggestions = suggest_tags(tag, [count.label for count in counts])
-        return pages.no_such_tag(tag, suggestions, key_for=self.key_for)
+        return pages.no_such_tag(tag, suggestions, key_for=self.key_for, tr=self.tr)
 
     # -- search ----------------------------------------------------------------------------------
 
@@ -137,7 +143,9 @@ class Reading:
         """Page `page` of /search; `result` when that page was searched for already."""
         if result is None:
             result = self._search(query, page)
-        shown = pages.search_page(query, result, page, key_for=self.key_for, per_page=HITS_PER_PAGE)
+        shown = pages.search_page(
+            query, result, page, key_for=self.key_for, per_page=HITS_PER_PAGE, tr=self.tr
+        )
         if result.total == 0 or not result.hits:
             return shown
         return self._shared(shown, deeplinks.search_payload(query, self.key_for))
@@ -145,7 +153,7 @@ class Reading:
     def _shared(self, page: Page, payload: str) -> Page:
         """A list with a "share this list" link, when the bot knows its link."""
         url = self.link_for(payload) if self.link_for is not None else None
-        return page if url is None else pages.with_share(page, url)
+        return page if url is None else pages.with_share(page, url, tr=self.tr)
 
     def page_for(self, ref: PageRef, arg: str | None) -> Page | None:
         """The page a ◀ ▶ or tag button asks for, with its text (`ref.arg`, or the text stored
@@ -178,7 +186,7 @@ class Reading:
             end, total = offset + len(shown), result.total
         # Only forward, and only to an offset `inline_offset` accepts, or the client would loop.
         next_offset = str(end) if offset < end < total and end <= MAX_INLINE_OFFSET else ""
-        return [inline_result(post) for post in shown], next_offset
+        return [inline_result(post, self.tr) for post in shown], next_offset
 
 
 def inline_offset(offset: str) -> int:
@@ -189,8 +197,9 @@ def inline_offset(offset: str) -> int:
     return value if value <= MAX_INLINE_OFFSET else 0
 
 
-def inline_result(post: Post) -> dict[str, Any]:
-    """A post as an article result whose message is the channel message.
+def inline_result(post: Post, tr: Translate = chinese) -> dict[str, Any]:
+    """A post as an article result whose message is the channel message (Chinese, as the post: only
+    the description under the title is in the reader's language, `tr`).
 
     An inline result is one message, never a photo with replies, so the cover is its link
     preview (and the result's thumbnail).
@@ -199,9 +208,9 @@ def inline_result(post: Post) -> dict[str, Any]:
     bullet = next((b for b in map(one_line, post.summary) if b), "")
     day = post.date.isoformat()
     description = (
-        texts.INLINE_DESCRIPTION.format(day=day, summary=bullet)
+        tr(texts.INLINE_DESCRIPTION).format(day=day, summary=bullet)
         if bullet
-        else texts.INLINE_DESCRIPTION_DAY.format(day=day)
+        else tr(texts.INLINE_DESCRIPTION_DAY).format(day=day)
     )
     return article_result(
         pages.text_key(post.path.name),  # unique in the folder, stable across restarts

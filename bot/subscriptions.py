@@ -15,6 +15,7 @@ from typing import Literal
 
 from bot import texts
 from bot.calls import callback_button, keyboard
+from bot.locale import Translate, chinese
 from bot.pages import Page
 from bot.store import Subscription
 from bot.tags import suggest_tags
@@ -60,33 +61,35 @@ def suggestions(words: Sequence[str], topics: tuple[Topic, ...], n: int = 5) -> 
     return found[:n]
 
 
-def unknown_text(wanted: Wanted, topics: tuple[Topic, ...]) -> str:
+def unknown_text(wanted: Wanted, topics: tuple[Topic, ...], tr: Translate = chinese) -> str:
     """The answer to topics that do not exist: which, the closest names, and every choice."""
-    lines = [texts.UNKNOWN_TOPICS.format(words=JOIN.join(wanted.unknown))]
+    lines = [tr(texts.UNKNOWN_TOPICS).format(words=JOIN.join(wanted.unknown))]
     close = suggestions(wanted.unknown, topics)
     if close:
-        lines.append(texts.TOPIC_SUGGESTIONS.format(names=JOIN.join(close)))
-    lines.append(texts.TOPIC_CHOICES.format(names=JOIN.join(topic.name for topic in topics)))
+        lines.append(tr(texts.TOPIC_SUGGESTIONS).format(names=JOIN.join(close)))
+    lines.append(tr(texts.TOPIC_CHOICES).format(names=JOIN.join(topic.name for topic in topics)))
     return "\n".join(lines)
 
 
-def subscribed_text(sub: Subscription) -> str:
+def subscribed_text(sub: Subscription, tr: Translate = chinese) -> str:
     if sub.topics:
-        return texts.SUBSCRIBED_TOPICS.format(topics=JOIN.join(sub.topics))
-    return texts.SUBSCRIBED_ALL
+        return tr(texts.SUBSCRIBED_TOPICS).format(topics=JOIN.join(sub.topics))
+    return tr(texts.SUBSCRIBED_ALL)
 
 
-def panel(sub: Subscription | None, topics: tuple[Topic, ...], *, lead: str | None = None) -> Page:
+def panel(
+    sub: Subscription | None, topics: tuple[Topic, ...], *, lead: str | None = None, tr: Translate = chinese
+) -> Page:
     """/subscriptions: the settings, and buttons that change them; `lead` goes above."""
     if sub is None:
-        state = texts.SUBSCRIPTION_NONE
+        state = tr(texts.SUBSCRIPTION_NONE)
     elif sub.status == "paused":
-        state = texts.SUBSCRIPTION_PAUSED.format(note=sub.note or "")
+        state = tr(texts.SUBSCRIPTION_PAUSED).format(note=sub.note or "")
     elif sub.topics:
-        state = texts.SUBSCRIPTION_TOPICS.format(topics=JOIN.join(sub.topics))
+        state = tr(texts.SUBSCRIPTION_TOPICS).format(topics=JOIN.join(sub.topics))
     else:
-        state = texts.SUBSCRIPTION_ALL
-    text = "\n\n".join(part for part in (lead, state, texts.SUBSCRIPTION_HINT) if part)
+        state = tr(texts.SUBSCRIPTION_ALL)
+    text = "\n\n".join(part for part in (lead, state, tr(texts.SUBSCRIPTION_HINT)) if part)
     chosen = set(sub.topics) if sub is not None else set()
     buttons = [
         callback_button(("✅ " if topic.name in chosen else "▫️ ") + topic.name, f"{PREFIX}t:{index}")
@@ -94,12 +97,12 @@ def panel(sub: Subscription | None, topics: tuple[Topic, ...], *, lead: str | No
     ]
     rows = [buttons[i : i + TOPICS_PER_ROW] for i in range(0, len(buttons), TOPICS_PER_ROW)]
     if sub is None or sub.status == "paused":
-        rows.append([callback_button(texts.SUBSCRIBE_NOW_BUTTON, f"{PREFIX}s")])
+        rows.append([callback_button(tr(texts.SUBSCRIBE_NOW_BUTTON), f"{PREFIX}s")])
     else:
         rows.append(
             [
-                callback_button(texts.ALL_DAYS_BUTTON, f"{PREFIX}a"),
-                callback_button(texts.UNSUBSCRIBE_BUTTON, f"{PREFIX}u"),
+                callback_button(tr(texts.ALL_DAYS_BUTTON), f"{PREFIX}a"),
+                callback_button(tr(texts.UNSUBSCRIBE_BUTTON), f"{PREFIX}u"),
             ]
         )
     return Page(escape(text), keyboard(rows))

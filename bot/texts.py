@@ -1,6 +1,47 @@
-"""Every piece of text a reader sees, in one place (Chinese, for the blog's readers)."""
+"""Every piece of text a reader sees, in one place: Chinese, and English through bot/locale/.
+
+Chinese is the source language: each text constant below is its own gettext msgid, used as is for
+Chinese (the default). Every str constant, and every value of a dict constant, is extracted into
+the catalogues by `python -m bot.locale` (bot/locale/catalogs.py), except the names in
+CHINESE_ONLY. A reader whose Telegram `language_code` starts with "en" gets the English msgstr of
+bot/locale/en/LC_MESSAGES/ai-news-bot.po: a handler asks `bot.locale.translator(language_code)`
+and translates each constant with it (`tr(texts.BAD_DAY)`, then `.format(...)`); code with no
+reader to ask (alerts, the channel message) uses the constants as they are.
+
+Adding a text: add the constant here, run `python -m bot.locale`, write its English msgstr in the
+.po file, run `python -m bot.locale` again (it compiles the .mo); tests/test_locale.py checks both.
+"""
 
 from __future__ import annotations
+
+# Texts only Chinese readers ever see, so not in the catalogues: the channel's message (the blog is
+# Chinese; /today and inline mode send readers that same message) and what the admins are told
+# without asking (scheduled alerts, buttons under them, events recorded for /status).
+CHINESE_ONLY = (
+    "READ_MORE",
+    "MORE_BULLETS",
+    "ALERT_NO_POST",
+    "ALERT_LATE",
+    "ALERT_MIGRATED",
+    "ALERT_PIN_FAILED",
+    "MEMBERSHIP_CHANGED",
+    "CHANNEL_LOST",
+    "ALERT_SEND_FAILED",
+    "ALERT_DATABASE_REPLACED",
+    "ALERT_GIT_PULL",
+    "ALERT_FOLDER",
+    "ALERT_UNKNOWN",
+    "RESENDING",
+    "HELD",
+    "HELD_PUBLISH_BUTTON",
+    "HELD_SKIP_BUTTON",
+    "ALERT_FILE_GONE",
+    "DELETE_BUTTON",
+    "ALERT_FILE_BROKEN",
+    "FILE_NOT_THE_DAYS_POST",
+    "ALERT_POLL_CONFLICT",
+    "SUBSCRIBE_BUTTON",
+)
 
 READ_MORE = "阅读全文"
 # Shown when a message has no room for every summary bullet; n is how many were left out.

@@ -473,15 +473,16 @@ async def test_status_reports_last_publication_and_next_run(bot: Bot) -> None:
 async def test_command_menus_for_everyone_and_for_admins(
     server: FakeTelegram, tmp_path: Path, posts: Path
 ) -> None:
-    """Readers' commands for everyone; an admin's private chat also lists the admin commands."""
+    """Readers' commands for everyone; an admin's private chat also lists the admin commands (each
+    list once in Chinese and once for English users: tests/test_languages.py)."""
     server.user_message("hi", user_id=ADMIN)  # Telegram knows the admin's chat once they wrote
     async with running_bot(server, make_config(tmp_path, server), Clock(at(7))):
         menus = {key: [c["command"] for c in commands] for key, commands in server.commands.items()}
-    assert sorted(menus.values()) == sorted(
-        [list(texts.READER_COMMANDS), [*texts.READER_COMMANDS, *texts.ADMIN_COMMANDS]]
-    )
-    admin_scope = next(key for key, names in menus.items() if "publish" in names)
-    assert str(ADMIN) in admin_scope
+    readers, admins = list(texts.READER_COMMANDS), [*texts.READER_COMMANDS, *texts.ADMIN_COMMANDS]
+    assert sorted(menus.values()) == sorted([readers, readers, admins, admins])
+    assert all(str(ADMIN) in key for key, names in menus.items() if "publish" in names)
+    assert [c["command"] for c in server.menu(READER)] == readers
+    assert [c["command"] for c in server.menu(ADMIN)] == admins
 
 
 # -- the daily push ------------------------------------------------------------------------------

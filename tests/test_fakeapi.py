@@ -603,7 +603,7 @@ async def test_my_commands_are_per_language_without_fallback(bot: Bot) -> None:
 
 async def test_menu_falls_back_by_scope_then_language(server: FakeTelegram, bot: Bot) -> None:
     """menu() resolves a user's commands as Telegram does: narrowest scope, their language first."""
-    server.user_message("hi", user_id=555)  # language_code "en"
+    server.user_message("hi", user_id=555, language_code="en")
     server.user_message("hi", user_id=DEFAULT_USER_ID, chat_id=GROUP, chat_type="supergroup")
     server.set_member(GROUP, 666, "administrator", can_pin_messages=True)
     default, private_de, admins = (

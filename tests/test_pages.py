@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot import texts
+from bot.locale import Translate, chinese, translator
 from bot.pages import (
     CALLBACK_PATTERN,
     NOOP,
@@ -527,6 +528,9 @@ def test_page_sizes_beyond_what_fits_are_a_bug(call: Any) -> None:
 
 # -- limits -------------------------------------------------------------------------------------
 
+# The pages in each language the bot speaks (bot/locale): English texts must fit as the Chinese do.
+languages = st.sampled_from([chinese, translator("en")])
+
 # Any characters, with markup, entities, emoji, NUL and newlines made likely.
 hostile_text = st.lists(
     st.one_of(st.characters(), st.sampled_from(["<", ">", "&", "&amp;", "🤖", "\x00", "\n", "字"])),
@@ -535,33 +539,38 @@ hostile_text = st.lists(
 
 
 @settings(max_examples=20, deadline=None)
-@given(tag=hostile_text.filter(str.strip), titles=st.lists(hostile_text, min_size=25, max_size=25))
-def test_the_fullest_tag_page_is_valid(tag: str, titles: Sequence[str]) -> None:
-    """Hypothesis: 25 posts a page with any titles and any tag is a message Telegram accepts."""
+@given(
+    tag=hostile_text.filter(str.strip), titles=st.lists(hostile_text, min_size=25, max_size=25), tr=languages
+)
+def test_the_fullest_tag_page_is_valid(tag: str, titles: Sequence[str], tr: Translate) -> None:
+    """Hypothesis: 25 posts a page with any titles and any tag is a message Telegram accepts, in
+    either language."""
     posts = [
         dataclasses.replace(post, title=title) for post, title in zip(many_posts(25), titles, strict=True)
     ]
-    valid(tag_page(tag, posts, 0, key_for=Keys(), per_page=25))
+    valid(tag_page(tag, posts, 0, key_for=Keys(), per_page=25, tr=tr))
 
 
 @settings(max_examples=30, deadline=None)
-@given(query=hostile_text, titles=st.lists(hostile_text, min_size=10, max_size=10))
-def test_the_fullest_search_page_is_valid(query: str, titles: Sequence[str]) -> None:
-    """Hypothesis: 10 hits a page with any titles, snippets from any text, any query: valid."""
+@given(query=hostile_text, titles=st.lists(hostile_text, min_size=10, max_size=10), tr=languages)
+def test_the_fullest_search_page_is_valid(query: str, titles: Sequence[str], tr: Translate) -> None:
+    """Hypothesis: 10 hits a page with any titles, snippets from any text, any query: valid, in
+    either language."""
     posts = [
         dataclasses.replace(post, title=t, summary=(t,))
         for post, t in zip(many_posts(10), titles, strict=True)
     ]
     result = ScanSearch(posts).search(query, limit=10)
-    valid(search_page(query, result, 0, key_for=Keys(), per_page=10))
+    valid(search_page(query, result, 0, key_for=Keys(), per_page=10, tr=tr))
 
 
 @settings(max_examples=25, deadline=None)
-@given(labels=st.lists(hostile_text.filter(str.strip), min_size=1, max_size=60))
-def test_any_tag_list_page_is_valid(labels: list[str]) -> None:
-    """Hypothesis: 50 tag buttons with any labels, counts and arrows: valid data and text."""
+@given(labels=st.lists(hostile_text.filter(str.strip), min_size=1, max_size=60), tr=languages)
+def test_any_tag_list_page_is_valid(labels: list[str], tr: Translate) -> None:
+    """Hypothesis: 50 tag buttons with any labels, counts and arrows: valid data and text, in
+    either language."""
     counts = [TagCount(label, i + 1) for i, label in enumerate(labels)]
-    valid(tag_list_page(counts, 1, key_for=Keys(), per_page=50))
+    valid(tag_list_page(counts, 1, key_for=Keys(), per_page=50, tr=tr))
 
 
 def test_every_page_of_the_corpus_is_valid() -> None:

@@ -398,3 +398,15 @@ async def test_claims_never_overlap(database: Path | str) -> None:
         assert await store.claim_delivery(TODAY, owner="again", lease=30) is None
     finally:
         await store.close()
+
+
+async def test_subscribing_in_english(bot: Bot) -> None:
+    """A reader whose Telegram is in English subscribes in English; the topic note above their
+    copy is English too, the post itself stays as written."""
+    (answer,) = await bot.ask("/subscribe 芯片", language_code="en")
+    assert answer["text"].startswith("✅ Subscribed to 芯片")
+    assert "Every day" in str(answer["reply_markup"])
+    await _publish_and_broadcast(bot)
+    note = next(m for m in bot.server.sent(777) if "mentions topics you follow" in m["text"])
+    assert "推理专用芯片新一代发布" in note["text"]
+    assert len(_copies(bot, 777)) == 1

@@ -443,7 +443,8 @@ class FakeTelegram:
         getMyCommands answers exactly what was set for one scope and language ("if commands
         aren't set, an empty list is returned"); what a user sees is the first list set along the
         Bot API's "Determining list of commands" order (core.telegram.org/bots/api#botcommandscope):
-        narrowest scope first, each with the user's language (default: theirs) before without.
+        narrowest scope first, each with the user's language (default: theirs; "en-GB" finds the
+        list set for "en", a two-letter code as setMyCommands takes) before without.
         """
         user = self._users.get(user_id, {})
         language = str(user.get("language_code") or "") if language_code is None else language_code
@@ -465,7 +466,7 @@ class FakeTelegram:
             scopes += [{"type": "all_group_chats"}]
         scopes.append({"type": "default"})
         for scope in scopes:
-            for code in dict.fromkeys((language, "")):
+            for code in dict.fromkeys((language, language.split("-")[0], "")):
                 commands = self.commands.get(self._commands_key({"scope": scope, "language_code": code}))
                 if commands:  # an empty list set is no list, like deleteMyCommands
                     return copy.deepcopy(commands)
@@ -504,8 +505,11 @@ class FakeTelegram:
         reply_to: int | None = None,
         thread_id: int | None = None,
         is_forum: bool = False,
+        language_code: str | None = None,
     ) -> JSONDict:
         """Queue a message a user wrote (or, with edited=True, edited: message_id names the original).
+
+        language_code, when given, is the language of the user's app from now on (set_language).
 
         A user who writes in a group becomes a member of it; one who writes to the bot privately
         has unblocked it, as the app's Restart button does (my_chat_member is queued first).
@@ -513,6 +517,8 @@ class FakeTelegram:
         (create_topic), and a reply to a topic message is in that topic, as in the app.
         """
         user = self._user(user_id, first_name)
+        if language_code is not None:
+            self.set_language(user_id, language_code)
         if chat_id is None:
             chat = self._chats_get(user_id) or self._add_chat(Chat(user_id, "private", first_name=first_name))
             self.unblock_bot(user_id)
@@ -539,7 +545,7 @@ class FakeTelegram:
             message["from"] = {"id": bot_id, "is_bot": True, "first_name": "Group"}
             message["sender_chat"] = dict(sender_chat)
         else:
-            message["from"] = user
+            message["from"] = copy.deepcopy(user)
         if text.startswith("/"):
             # CommandHandler only looks at a bot_command entity at offset 0, as Telegram sends it.
             word = text.split(maxsplit=1)[0]
@@ -676,9 +682,13 @@ class FakeTelegram:
         *,
         user_id: int = DEFAULT_USER_ID,
         chat_id: int | str | None = None,
+        language_code: str | None = None,
     ) -> JSONDict:
-        """Queue a callback_query for a button under a message the server holds (its current state)."""
+        """Queue a callback_query for a button under a message the server holds (its current state);
+        language_code as in user_message."""
         key = self._find_message(message, chat_id)
+        if language_code is not None:
+            self.set_language(user_id, language_code)
         self._last_query_id += 1
         query_id = str(4_000_000_000_000_000_000 + self._last_query_id)
         self._open_callbacks.add(query_id)
@@ -687,7 +697,7 @@ class FakeTelegram:
             {
                 "callback_query": {
                     "id": query_id,
-                    "from": self._user(user_id),
+                    "from": copy.deepcopy(self._user(user_id)),
                     "message": copy.deepcopy(self._messages[key]),
                     "chat_instance": str(instance),
                     "data": data,
@@ -695,13 +705,35 @@ class FakeTelegram:
             }
         )
 
-    def inline_query(self, query: str, *, user_id: int = DEFAULT_USER_ID, offset: str = "") -> JSONDict:
-        """Queue an inline_query update; its id can be answered once with answerInlineQuery."""
+    def inline_query(
+        self,
+        query: str,
+        *,
+        user_id: int = DEFAULT_USER_ID,
+        offset: str = "",
+        language_code: str | None = None,
+    ) -> JSONDict:
+        """Queue an inline_query update; its id can be answered once with answerInlineQuery.
+        language_code as in user_message."""
+        if language_code is not None:
+            self.set_language(user_id, language_code)
         self._last_query_id += 1
         query_id = str(5_000_000_000_000_000_000 + self._last_query_id)
         self._open_inline.add(query_id)
-        body = {"id": query_id, "from": self._user(user_id), "query": query, "offset": offset}
+        body = {"id": query_id, "from": copy.deepcopy(self._user(user_id)), "query": query, "offset": offset}
         return self._queue({"inline_query": body})
+
+    def set_language(self, user_id: int, language_code: str | None) -> JSONDict:
+        """Set the language of a user's Telegram app: the `language_code` (an IETF tag, "en",
+        "zh-hans") in the `from` of their updates from now on, and the one menu() picks for them.
+        Users start without one (the field is optional in the Bot API); None removes it. Returns
+        the user."""
+        user = self._user(user_id)
+        if language_code:
+            user["language_code"] = language_code
+        else:
+            user.pop("language_code", None)
+        return copy.deepcopy(user)
 
     def raw_update(self, update: Mapping[str, Any]) -> JSONDict:
         """Queue any update as-is; a missing update_id is filled, a present one kept (so it can repeat)."""
@@ -1079,9 +1111,7 @@ class FakeTelegram:
             self._flood[key].append(now)
 
     def _user(self, user_id: int, first_name: str = "Reader") -> JSONDict:
-        return self._users.setdefault(
-            user_id, {"id": user_id, "is_bot": False, "first_name": first_name, "language_code": "en"}
-        )
+        return self._users.setdefault(user_id, {"id": user_id, "is_bot": False, "first_name": first_name})
 
     def _bot_user(self) -> JSONDict:
         return {"id": self.bot_id, "is_bot": True, "first_name": "AI News", "username": self.bot_username}

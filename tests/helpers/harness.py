@@ -126,7 +126,8 @@ class Bot:
         self, text: str, *, user: int = READER, count: int = 1, exactly: bool = False, **where: Any
     ) -> list[JSON]:
         """Send `text` as a user and return the bot's answers in that chat (new or edited) once
-        `count` have come; `exactly=True` also checks that no more follow (see `answers`)."""
+        `count` have come; `exactly=True` also checks that no more follow (see `answers`). `where`
+        goes to `server.user_message` (chat_id, language_code, ...)."""
         update = self.server.user_message(text, user_id=user, **where)
         return await self.answers(update["message"]["chat"]["id"], count=count, exactly=exactly)
 
@@ -158,14 +159,20 @@ class Bot:
         self.server.user_message("/help", user_id=marker)
         await self.server.wait_for(lambda: bool(self.answered(marker, first)))
 
-    async def press(self, message: JSON, data: str, *, user: int = READER) -> list[JSON]:
-        """Press a button of `message` as a user; the bot's answers in that chat (usually the edit)."""
-        self.server.press_button(message, data, user_id=user)
+    async def press(
+        self, message: JSON, data: str, *, user: int = READER, language_code: str | None = None
+    ) -> list[JSON]:
+        """Press a button of `message` as a user (whose app is in `language_code`, if given); the
+        bot's answers in that chat (usually the edit)."""
+        self.server.press_button(message, data, user_id=user, language_code=language_code)
         return await self.answers(message["chat"]["id"])
 
-    async def inline(self, query: str, *, offset: str = "", user: int = READER) -> Request:
-        """Type `@bot query` as a user (scrolled to `offset`); the bot's answerInlineQuery request."""
-        update = self.server.inline_query(query, user_id=user, offset=offset)
+    async def inline(
+        self, query: str, *, offset: str = "", user: int = READER, language_code: str | None = None
+    ) -> Request:
+        """Type `@bot query` as a user (scrolled to `offset`, their app in `language_code` if
+        given); the bot's answerInlineQuery request."""
+        update = self.server.inline_query(query, user_id=user, offset=offset, language_code=language_code)
         query_id = update["inline_query"]["id"]
 
         def answers() -> list[Request]:
