@@ -13,7 +13,7 @@ import math
 import re
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal, Protocol, Self
@@ -639,6 +639,16 @@ class FakeTelegram:
             self._blocked.discard(user_id)
             return None
         return self.bot_membership(chat.id, "member", by_user_id=user_id)
+
+    def start_users(self, user_ids: Iterable[int], *, first_name: str = "Reader") -> None:
+        """Users who started the bot earlier (wrote to it, did not block it): the bot may write to
+        each of them in their private chat. No update is queued: it is history, as when a bot
+        starts with subscribers already in its database (thousands at once, for a broadcast)."""
+        for user_id in user_ids:
+            self._user(user_id, first_name)
+            if self._chats_get(user_id) is None:
+                self._add_chat(Chat(user_id, "private", first_name=first_name))
+            self._blocked.discard(user_id)
 
     def make_forum(self, chat_id: int | str) -> Chat:
         """Turn topics on in a supergroup (only supergroups can be forums); returns the chat."""
