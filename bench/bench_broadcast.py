@@ -62,7 +62,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bot.broadcast import LEASE_SECONDS, RATE, WORKERS  # noqa: E402
+from bot.broadcast import LEASE_SECONDS, WORKERS  # noqa: E402
+from bot.publish import SEND_RATE as RATE  # noqa: E402
 from bot.testing.fakeapi import FakeTelegram, FloodLimits  # noqa: E402
 from tests.helpers.broadcasting import (  # noqa: E402
     READER_BASE,

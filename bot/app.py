@@ -46,8 +46,10 @@ from bot.publish import (
     CONNECT_TIMEOUT,
     POOL_TIMEOUT,
     READ_TIMEOUT,
+    SEND_RATE,
     WRITE_TIMEOUT,
     Delivery,
+    Pacer,
     Sender,
     classify,
     describe_error,
@@ -141,12 +143,14 @@ def build_services(
     the same metrics.
     """
     telemetry = telemetry if telemetry is not None else Telemetry()
-    sender = Sender(application.bot, store, http=http, clock=clock)
+    # One pace for everything the bot sends: readers' answers and the broadcast's copies share it.
+    pacer = Pacer(SEND_RATE)
+    sender = Sender(application.bot, store, http=http, clock=clock, pacer=pacer)
     owner = f"{socket.gethostname()}:{os.getpid()}"
     publisher = Publisher(
         sender, store, config, owner=owner, journal=Journal(journal_path(config)), metrics=telemetry.metrics
     )
-    broadcast_sender = Sender(application.bot, store, http=http, clock=clock, flood_retries=0)
+    broadcast_sender = Sender(application.bot, store, http=http, clock=clock, flood_retries=0, pacer=pacer)
     services = Services(
         config=config,
         store=store,

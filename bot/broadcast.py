@@ -8,10 +8,11 @@ of the subscriber's topics) and sends them with a few workers:
   moment Telegram confirms each message, like the channel's own post. A copy whose sender died
   mid-send is `unknown` (it may be in the chat) and never sent again; one that was never started
   is still `pending`, so a restart resumes where the broadcast stopped.
-- **Paced** below Telegram's limits (about 30 messages a second overall): the workers take turns at
-  `rate` messages a second, evenly spaced, which leaves room for readers' answers; PTB's rate
-  limiter adds the 20-a-minute limit of each group. A flood wait (429) pauses every worker for
-  the time Telegram asks and puts the copy back in the queue: it is never dropped.
+- **Paced** below Telegram's limits (about 30 messages a second overall): every message the bot
+  sends, a copy or a reader's answer, takes its turn from one `Pacer` (bot/publish.py), evenly
+  spaced at `publish.SEND_RATE`; with a few workers queued, a reader's answer waits a few turns at
+  most. PTB's rate limiter adds the 20-a-minute limit of each group. A flood wait (429) pauses
+  every sender for the time Telegram asks and puts the copy back in the queue: never dropped.
 - **Recipients that fail:** a chat that blocked the bot or is gone has its subscription paused
   (kept, not deleted); a group that became a supergroup is moved to its new id; an ambiguous
   outcome (timeout, 5xx) is `unknown` and not resent.
@@ -28,9 +29,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from telegram import Message
@@ -42,8 +42,9 @@ from bot.config import Config
 from bot.context import Services
 from bot.locale import Translate, chinese, translator
 from bot.posts import Post
-from bot.publish import Delivery as Outcome
 from bot.publish import (
+    SEND_RATE,
+    Pacer,
     Sender,
     SendStoppedError,
     chat_unusable,
@@ -53,6 +54,7 @@ from bot.publish import (
     not_modified,
     retry_after_seconds,
 )
+from bot.publish import Delivery as Outcome
 from bot.render import render_channel
 from bot.store import Delivery, Planned, PubKey, Store, StoreError, Subscription
 from bot.text import escape
@@ -61,9 +63,6 @@ from bot.workflow import plan_edit
 
 logger = logging.getLogger(__name__)
 
-# Messages a second for the broadcast: Telegram's limit is about 30 a second for a bot overall,
-# and readers' answers must still get through while thousands of copies go out.
-RATE = 28.0
 WORKERS = 4
 # A claim's lease, renewed while its worker is alive: a dead broadcaster's copies are `unknown`
 # within this (plus the watch interval) of its death.
@@ -121,30 +120,6 @@ def topic_note(delivery: Delivery, tr: Translate = chinese) -> list[ApiCall]:
     ]
 
 
-@dataclass(slots=True)
-class Pacer:
-    """Evenly spaced turns for every worker, at most `rate` a second; `pause` holds them all."""
-
-    rate: float
-    _next: float = 0.0
-    _paused_until: float = 0.0
-
-    async def turn(self) -> None:
-        while True:
-            now = time.monotonic()
-            slot = max(now, self._next)
-            if slot < self._paused_until:
-                await asyncio.sleep(self._paused_until - now)
-                continue
-            self._next = slot + 1.0 / self.rate
-            await asyncio.sleep(slot - now)
-            if time.monotonic() >= self._paused_until:
-                return
-
-    def pause(self, seconds: float) -> None:
-        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
-
-
 class Broadcaster:
     """Plans and sends the subscribers' copies of the day's post (the primary instance's job)."""
 
@@ -154,13 +129,12 @@ class Broadcaster:
         sender: Sender,
         *,
         owner: str,
-        rate: float = RATE,
         workers: int = WORKERS,
     ) -> None:
         self.services = services
         self.sender = sender  # one that raises a flood wait instead of waiting it out in place
         self.owner = owner
-        self.pacer = Pacer(rate)
+        self.pacer = sender.pacer or Pacer(SEND_RATE)
         self.workers = workers
         self.lease = LEASE_SECONDS
         self.renew_every = RENEW_SECONDS
@@ -265,7 +239,7 @@ class Broadcaster:
         while not self._stopping:
             # The turn comes before the claim: a worker never holds a claim while it waits, so a
             # crash leaves only the copies whose calls were actually in flight undecided.
-            await self.pacer.turn()
+            await self.pacer.take()
             if self._stopping:
                 return
             try:
@@ -301,16 +275,11 @@ class Broadcaster:
             if len(ids) < total:  # more to come: keep what is out, whatever happens next
                 await self._record(delivery, "claimed", ids=ids, shown=shown)
 
-        first = True
         try:
             if len(ids) < len(note):
                 await self.sender.send(note, on_sent=confirmed)
-                first = False
             post_ids = ids[len(note) :]
             for index in range(len(post_ids), len(calls)):
-                if not first:
-                    await self.pacer.turn()
-                first = False
                 before = len(ids)
                 await self.sender.send(
                     calls[: index + 1], text_only=text_only, sent=ids[len(note) :], on_sent=confirmed
@@ -419,7 +388,6 @@ class Broadcaster:
         )
         gone = False
         for call in plan.calls:
-            await self.pacer.turn()
             try:
                 await self.sender.send([call])
             except TelegramError as exc:

@@ -139,14 +139,15 @@ class BotProcess:
 
 # `python -m bot` with the broadcast's rate replaced (the bot has no setting for it): an experiment.
 WITH_RATE = (
-    "import sys, bot.broadcast as b; b.Broadcaster.__init__.__kwdefaults__['rate'] = float(sys.argv.pop(1)); "
+    "import sys, bot.publish as p; p.SEND_RATE = float(sys.argv.pop(1)); "
+    "import bot.app as a; a.SEND_RATE = p.SEND_RATE; "
     "from bot.cli import main_exit; main_exit()"
 )
 
 
 async def start_bot(site: Site, *, rate: float | None = None) -> BotProcess:
     """`ai-news-bot run --config config.toml` in the site's folder; `rate`: the broadcast's messages a
-    second instead of bot.broadcast.RATE (for measuring what another rate would do)."""
+    second instead of bot.publish.SEND_RATE (for measuring what another rate would do)."""
     args = ("run", "--config", "config.toml")
     if rate is None:
         process = await start(*args, cwd=site.root, env=site.env)
