@@ -33,13 +33,25 @@ from pathlib import Path
 
 from bot.db import connect, transaction
 from bot.posts import Library, Post, PostError, article_url, parse_post, read_bytes, scan_folder
-from bot.search import SUMMARY_SEPARATOR, Hit, ScanSearch, SearchEngine, SearchResult, parse_query, snippet
+from bot.search import (
+    SUMMARY_SEPARATOR,
+    Entity,
+    Hit,
+    ScanSearch,
+    SearchEngine,
+    SearchResult,
+    parse_query,
+    snippet,
+    spelling,
+    synonyms_for,
+)
 from bot.text import ELLIPSIS, fold, normalize, plain_text, shown_text
 
 logger = logging.getLogger(__name__)
 
 # Bump when the schema or the way text becomes tokens changes: the index rebuilds itself.
-SCHEMA_VERSION = 5
+# 6: Traditional Chinese folded to Simplified, model names spelt one way (search.search_form).
+SCHEMA_VERSION = 6
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS search_meta (
@@ -113,12 +125,17 @@ _PAIRS = re.compile(r"(?=([0-9a-f]{12}))[0-9a-f]{6}")
 
 def grams(text: str) -> str:
     """The tokens FTS5 indexes for `text`: one per character position (see the module doc)."""
-    norm = normalize(text)
+    norm = _form(text)
     if not norm:
         return ""
     hexed = (norm + _END).translate(_HEX)
     # Each token is one character's 6 digits and the next one's: slices at every 6th position.
     return "g" + " g".join([hexed[at : at + 12] for at in range(0, len(hexed) - 6, 6)])
+
+
+def _form(text: str) -> str:
+    """A text as the index holds it: `normalize`d, model names spelt one way (the query's form)."""
+    return spelling(normalize(text))
 
 
 def _term(term: str) -> str:
@@ -147,21 +164,34 @@ class SearchIndex:
     """A `SearchEngine` over one posts folder, kept in step with it by `sync()`."""
 
     def __init__(
-        self, connection: sqlite3.Connection, folder: Path, *, site_url: str, max_total: int = MAX_TOTAL
+        self,
+        connection: sqlite3.Connection,
+        folder: Path,
+        *,
+        site_url: str,
+        max_total: int = MAX_TOTAL,
+        synonyms: Sequence[Entity] = (),
     ) -> None:
         connection.row_factory = sqlite3.Row
         self._db = connection
         self.folder = folder
         self.site_url = site_url
         self.max_total = max_total
+        self._synonyms = synonyms_for(tuple(synonyms))
         self._prepare()
 
     @classmethod
     def open(
-        cls, path: Path | str, folder: Path, *, site_url: str, max_total: int = MAX_TOTAL
+        cls,
+        path: Path | str,
+        folder: Path,
+        *,
+        site_url: str,
+        max_total: int = MAX_TOTAL,
+        synonyms: Sequence[Entity] = (),
     ) -> SearchIndex:
         try:
-            return cls(connect(path), folder, site_url=site_url, max_total=max_total)
+            return cls(connect(path), folder, site_url=site_url, max_total=max_total, synonyms=synonyms)
         except (sqlite3.Error, OSError) as exc:
             raise SearchIndexError(f"{path}: cannot open the search index: {exc}") from exc
 
@@ -321,8 +351,8 @@ class SearchIndex:
                 json.dumps(post.tags, ensure_ascii=False),
                 post.cover_image,
                 json.dumps(post.summary, ensure_ascii=False),
-                normalize(post.title),
-                normalize(SUMMARY_SEPARATOR.join(post.summary)),
+                _form(post.title),
+                _form(SUMMARY_SEPARATOR.join(post.summary)),
                 post.url,
             ),
         )
@@ -377,12 +407,11 @@ class SearchIndex:
         Ranked like `ScanSearch`: all terms in the title first, then all in title or summary,
         then the rest; newest first within each. Never raises on any input.
         """
-        parsed = parse_query(query)
-        terms = [t for t in dict.fromkeys(normalize(term) for term in parsed.terms) if t]
-        excluded = [t for t in dict.fromkeys(normalize(term) for term in parsed.excluded) if t]
-        if not terms:
+        parsed = parse_query(query, self._synonyms)
+        groups, excluded = parsed.any_of, parsed.none_of
+        if not groups:
             return SearchResult((), 0)
-        every = " AND ".join(_term(t) for t in terms)
+        every = " AND ".join("(" + " OR ".join(_term(name) for name in names) + ")" for names in groups)
         unwanted = f" NOT ({' OR '.join(_term(t) for t in excluded)})" if excluded else ""
         match = f"({every}){unwanted}"
         offset, limit = max(offset, 0), max(limit, 0)
@@ -393,17 +422,19 @@ class SearchIndex:
         # summary. Past max_total (a common word in 100,000 posts) the total reads "1000+" and
         # the ranking is of the newest 1,000 matches: all a reader can page through anyway, and
         # finding older title matches would mean walking every match of a common word.
-        total, picked = self._rank(match, bound, terms, offset, limit)
+        total, picked = self._rank(match, bound, groups, offset, limit)
         docs = self._docs([doc_id for doc_id, _ in picked])
         hits = tuple(
-            Hit(found[0], float(_BODY + 1 - tier), _snippet(found[0], found[1], parsed.terms))
+            Hit(found[0], float(_BODY + 1 - tier), _snippet(found[0], found[1], parsed.names))
             for doc_id, tier in picked
             if (found := docs.get(doc_id)) is not None
         )
-        return SearchResult(hits, min(total, self.max_total), capped=total > self.max_total)
+        return SearchResult(
+            hits, min(total, self.max_total), capped=total > self.max_total, widened=parsed.widened
+        )
 
     def _rank(
-        self, match: str, bound: int, terms: Sequence[str], offset: int, limit: int
+        self, match: str, bound: int, groups: Sequence[Sequence[str]], offset: int, limit: int
     ) -> tuple[int, list[tuple[int, int]]]:
         """How many match (up to max_total + 1) and one page of (id, tier), in a single statement.
 
@@ -413,21 +444,35 @@ class SearchIndex:
         limit = min(limit, max(self.max_total - offset, 0))  # pages reach the first max_total
         if limit == 0:
             return self._count(match, bound), []
-        rows = self._ranked(match, bound, terms, offset, limit, newest_first=False)
+        rows = self._ranked(match, bound, groups, offset, limit, newest_first=False)
         if rows and rows[0][2] > self.max_total:
             # Capped: rank the newest max_total. Unordered is cheaper when it is all of them
             # (FTS5 reads a one-character prefix query fastest in its own order).
-            rows = self._ranked(match, bound, terms, offset, limit, newest_first=True)
+            rows = self._ranked(match, bound, groups, offset, limit, newest_first=True)
         if not rows:
             return self._count(match, bound), []  # a page past the end
         return int(rows[0][2]), [(row[0], row[1]) for row in rows]
 
     def _ranked(
-        self, match: str, bound: int, terms: Sequence[str], offset: int, limit: int, *, newest_first: bool
+        self,
+        match: str,
+        bound: int,
+        groups: Sequence[Sequence[str]],
+        offset: int,
+        limit: int,
+        *,
+        newest_first: bool,
     ) -> list[sqlite3.Row]:
-        """Rows of (id, tier, matches up to max_total + 1) for one page."""
-        in_title = " AND ".join(["instr(d.ntitle, ?) > 0"] * len(terms))
-        in_either = " AND ".join(["(instr(d.ntitle, ?) > 0 OR instr(d.nsummary, ?) > 0)"] * len(terms))
+        """Rows of (id, tier, matches up to max_total + 1) for one page: a term is in the title
+        (or the summary) when any of its names is."""
+        in_title = " AND ".join(
+            "(" + " OR ".join(["instr(d.ntitle, ?) > 0"] * len(names)) + ")" for names in groups
+        )
+        in_either = " AND ".join(
+            "(" + " OR ".join(["instr(d.ntitle, ?) > 0 OR instr(d.nsummary, ?) > 0"] * len(names)) + ")"
+            for names in groups
+        )
+        terms = [name for names in groups for name in names]
         order = "ORDER BY rowid DESC" if newest_first else ""
         # Only generated `?` placeholders and fixed words are formatted in; every value is a parameter.
         statement = (
@@ -469,10 +514,14 @@ class SearchIndex:
 _WINDOW_BEFORE, _WINDOW_AFTER = 100, 200
 
 
+def _spelt(text: str) -> str:
+    return spelling(fold(text))
+
+
 def _find(text: str, terms: Sequence[str]) -> list[int]:
     """Rough positions of the terms in `text`. Cheapest first: NFKC over a long body costs far
     more than a search, and most terms (Chinese, lower-case Latin) are found as they are."""
-    for form in (str, str.casefold, fold):
+    for form in (str, str.casefold, fold, _spelt):
         folded = form(text)
         found = [at for term in terms if term and (at := folded.find(term)) != -1]
         if found:
@@ -515,10 +564,13 @@ class Searcher:
     If the index file cannot be used, searching goes on by scanning the posts.
     """
 
-    def __init__(self, path: Path | str, folder: Path, *, site_url: str) -> None:
+    def __init__(
+        self, path: Path | str, folder: Path, *, site_url: str, synonyms: Sequence[Entity] = ()
+    ) -> None:
         self.path = path
         self.folder = folder
         self.site_url = site_url
+        self.synonyms = tuple(synonyms)
         self._index: SearchIndex | None = None
         self._synced: Library | None = None  # the library the index last synced to
         self._scan: tuple[Library, ScanSearch] | None = None
@@ -528,7 +580,7 @@ class Searcher:
         if self._index is not None and self._synced is library:
             return self._index
         if self._scan is None or self._scan[0] is not library:
-            self._scan = (library, ScanSearch(library.posts))
+            self._scan = (library, ScanSearch(library.posts, synonyms=self.synonyms))
         return self._scan[1]
 
     def sync(self, library: Library) -> bool:
@@ -538,7 +590,9 @@ class Searcher:
             return True
         try:
             if self._index is None:
-                self._index = SearchIndex.open(self.path, self.folder, site_url=self.site_url)
+                self._index = SearchIndex.open(
+                    self.path, self.folder, site_url=self.site_url, synonyms=self.synonyms
+                )
             self._index.sync()
         except (SearchIndexError, sqlite3.Error, OSError) as exc:
             logger.error("search index unavailable, scanning the posts instead: %s", exc)

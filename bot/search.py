@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.posts import Post
-from bot.text import ELLIPSIS, escape, fold, is_latin, one_line, plain_text, shown_text
+from bot.text import ELLIPSIS, escape, fold, is_latin, one_line, plain_text, shown_text, simplified
 
 # Telegram inline queries are at most 256 characters (docs/telegram.md, "Inline mode"), so no reader
 # can type more there; /search is capped the same so one request does bounded work whatever
@@ -47,6 +47,8 @@ class SearchResult:
     hits: tuple[Hit, ...]
     total: int
     capped: bool = False
+    # Terms that also matched other names of the same entity, and those names (as written).
+    widened: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 class SearchEngine(Protocol):
@@ -61,10 +63,61 @@ class SearchEngine(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """A parsed query: every term must occur, no excluded term may; all folded with `fold`."""
+    """A parsed query: one of each term's names must occur, no excluded name may; all in
+    `search_form`.
+
+    `terms` are the terms as typed; `any_of` has, for each term, the names that stand for it (the
+    term first; more when it names an entity of the synonyms table, unless it was quoted);
+    `none_of` every excluded term and its names; `widened` the terms that were widened and the
+    names added, as the reader should be told (`Nvidia`, 也搜了 英伟达).
+    """
 
     terms: tuple[str, ...]
     excluded: tuple[str, ...]
+    any_of: tuple[tuple[str, ...], ...] = ()
+    none_of: tuple[str, ...] = ()
+    widened: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every name a match may be of: what a snippet puts in bold."""
+        return tuple(dict.fromkeys(name for group in self.any_of for name in group))
+
+
+class Entity(Protocol):
+    """One company or product under all its names (bot/synonyms.py has the table)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def names(self) -> tuple[str, ...]: ...
+
+
+class Synonyms:
+    """The names of each entity of a synonyms table, by the `search_form` of every name."""
+
+    def __init__(self, entities: Sequence[Entity] = ()) -> None:
+        self._by_form: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        for entity in entities:
+            shown = tuple(
+                dict.fromkeys(name.strip() for name in (entity.name, *entity.names) if name.strip())
+            )
+            forms = tuple(dict.fromkeys(form for name in shown if (form := search_form(name))))
+            for form in forms:
+                self._by_form[form] = (forms, shown)
+
+    def names_of(self, form: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        """(the search forms, the names as written) of the entity `form` names, if one."""
+        return self._by_form.get(form)
+
+
+NO_SYNONYMS = Synonyms()
+
+
+@functools.lru_cache(maxsize=8)
+def synonyms_for(entities: tuple[Entity, ...]) -> Synonyms:
+    """The lookup for a table (one per configuration), built once."""
+    return Synonyms(entities)
 
 
 # -- text ---------------------------------------------------------------------------------------
@@ -72,7 +125,29 @@ class Query:
 
 @functools.lru_cache(maxsize=16384)  # a few thousand distinct characters cover the corpus
 def _fold_char(char: str) -> str:
-    return unicodedata.normalize("NFKC", char).casefold()
+    return simplified(unicodedata.normalize("NFKC", char).casefold())
+
+
+# Model names: between a run of Latin letters and what follows it up to a digit, a hyphen or a
+# space is no separator, so `GLM-5` = `GLM 5` = `GLM5` and `DeepSeek-V4` = `DeepSeek V4` =
+# `DeepSeekV4` (up to two letters before the digit: V4, R1, 4o is after). Applied to the text and to
+# the query alike, after `fold`; everything else keeps plain substring matching (`GPT-5` still
+# finds `GPT-5.5`).
+_SPELLING = re.compile(r"(?<=[a-z])[- ](?=[a-z]{0,2}[0-9])")
+# A query term that ends in a separator after a letter (`gpt-`) ends there: the text's `gpt-5` is
+# `gpt5` by now.
+_TRAILING = re.compile(r"(?<=[a-z])[- ]+$")
+
+
+def spelling(folded: str) -> str:
+    """A folded text with model names spelt one way (`glm-5` -> `glm5`)."""
+    return _SPELLING.sub("", folded)
+
+
+def search_form(text: str) -> str:
+    """A query term (or any text) as both engines match it: folded (`fold`), one line, single
+    spaces, model names spelt one way."""
+    return _TRAILING.sub("", spelling(" ".join(fold(text).split())))
 
 
 # Characters that NFKC and casefold map to exactly one character, and that never compose with a
@@ -94,7 +169,7 @@ class _Folded:
     that are not one to one, so building it and looking a position up stay cheap on long bodies.
     """
 
-    __slots__ = ("_folded_starts", "_text_starts", "_units", "folded", "text")
+    __slots__ = ("_folded_starts", "_removed", "_removed_folded", "_text_starts", "_units", "folded", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -119,13 +194,20 @@ class _Folded:
                 at += len(folded)
             parts.append(folded)
         # Folded run by run, which for NFC text is `fold(text)`: nothing composes across runs.
-        self.folded = "".join(parts)
+        folded = "".join(parts)
+        # Then model names spelt one way (`spelling`): the separators it drops, by their position
+        # in the folded text and by where they would have been in the result.
+        self._removed_folded = [match.start() for match in _SPELLING.finditer(folded)]
+        self._removed = [at - count for count, at in enumerate(self._removed_folded)]
+        self.folded = _SPELLING.sub("", folded) if self._removed else folded
         self._units = units
         self._folded_starts = [unit[0] for unit in units]
         self._text_starts = [unit[2] for unit in units]
 
     def _text_span(self, index: int) -> tuple[int, int]:
         """The span of `text` that `folded[index]` comes from."""
+        if self._removed:
+            index += bisect.bisect_right(self._removed, index)  # before the separators went
         k = bisect.bisect_right(self._folded_starts, index) - 1
         if k < 0:
             return index, index + 1
@@ -141,6 +223,10 @@ class _Folded:
 
     def folded_index(self, index: int) -> int:
         """The first position in `folded` that comes from `text[index]` or after it."""
+        at = self._fold_index(index)
+        return at - bisect.bisect_left(self._removed_folded, at) if self._removed else at
+
+    def _fold_index(self, index: int) -> int:
         k = bisect.bisect_right(self._text_starts, index) - 1
         if k < 0:
             return index
@@ -160,25 +246,50 @@ _TOKEN = re.compile(r'(-?)"([^"]*)"?|([^\s"]+)')
 _CURLY_QUOTES = str.maketrans({"“": '"', "”": '"'})
 
 
-def parse_query(query: str) -> Query:
-    """Split a query into folded terms; `"a b"` is one term, `-x` excludes; never raises."""
-    text = fold(one_line(query[:MAX_QUERY])).translate(_CURLY_QUOTES)  # control characters: spaces
-    terms: dict[str, None] = {}  # dicts keep order and drop repeats
-    excluded: dict[str, None] = {}
+def parse_query(query: str, synonyms: Synonyms = NO_SYNONYMS) -> Query:
+    """Split a query into terms in `search_form`; `"a b"` is one term, `-x` excludes; a term that
+    names an entity of `synonyms` also matches its other names, unless it is quoted (`"Nvidia"`
+    matches literally). Never raises."""
+    text = one_line(query[:MAX_QUERY]).translate(_CURLY_QUOTES)  # control characters: spaces
+    terms: dict[str, bool] = {}  # term -> quoted; dicts keep order and drop repeats
+    excluded: dict[str, bool] = {}
+    typed: dict[str, str] = {}  # term -> as the reader wrote it
     for count, match in enumerate(_TOKEN.finditer(text)):
         if count >= MAX_TERMS:
             break
         negated, phrase, word = match.groups()
         if word is not None:
-            if word.startswith("-") and len(word) > 1:
-                excluded[word[1:]] = None
-            else:
-                terms[word] = None
+            negated, raw, quoted = (word[:1] == "-" and len(word) > 1), word, False
+            raw = raw[1:] if negated else raw
+        else:
+            raw, quoted = " ".join(phrase.split()), True
+        form = search_form(raw)
+        if form:
+            (excluded if negated else terms).setdefault(form, quoted)
+            typed.setdefault(form, raw)
+    any_of: list[tuple[str, ...]] = []
+    widened: list[tuple[str, tuple[str, ...]]] = []
+    for term, quoted in terms.items():
+        found = None if quoted else synonyms.names_of(term)
+        if found is None:
+            any_of.append((term,))
             continue
-        phrase = " ".join(phrase.split())
-        if phrase:
-            (excluded if negated else terms)[phrase] = None
-    return Query(tuple(terms), tuple(excluded))
+        forms, shown = found
+        any_of.append((term, *(form for form in forms if form != term)))
+        others = tuple(name for name in shown if search_form(name) != term)
+        if others:
+            widened.append((typed[term], others))
+    none_of: list[str] = []
+    for term, quoted in excluded.items():
+        found = None if quoted else synonyms.names_of(term)
+        none_of.extend(found[0] if found is not None else (term,))
+    return Query(
+        tuple(terms),
+        tuple(excluded),
+        tuple(any_of),
+        tuple(dict.fromkeys(none_of)),
+        tuple(widened),
+    )
 
 
 # -- snippets -----------------------------------------------------------------------------------
@@ -272,17 +383,18 @@ def document(post: Post) -> _Doc:
 
 
 def _tier(doc: _Doc, query: Query) -> int | None:
-    """Where the post matches: title, summary or body (the weakest term decides); None if not."""
+    """Where the post matches: title, summary or body (the weakest term decides: a term's best
+    field is where any of its names is); None if not."""
     worst = _TITLE
-    for term in query.terms:
+    for names in query.any_of:
         for field, text in enumerate(doc.folded):
-            if term in text:
+            if any(name in text for name in names):
                 worst = max(worst, field)
                 break
         else:
             return None
-    for term in query.excluded:
-        if any(term in text for text in doc.folded):
+    for name in query.none_of:
+        if any(name in text for text in doc.folded):
             return None
     return worst
 
@@ -305,13 +417,14 @@ class ScanSearch:
     finds nothing: there is nothing to rank by.
     """
 
-    def __init__(self, posts: Sequence[Post]) -> None:
+    def __init__(self, posts: Sequence[Post], *, synonyms: Sequence[Entity] = ()) -> None:
         self._docs = tuple(document(post) for post in posts)
+        self._synonyms = synonyms_for(tuple(synonyms))
 
     def search(
         self, query: str, *, limit: int, offset: int = 0, until: dt.date | None = None
     ) -> SearchResult:
-        parsed = parse_query(query)
+        parsed = parse_query(query, self._synonyms)
         if not parsed.terms:
             return SearchResult((), 0)
         ranked: list[tuple[int, int, str, _Doc]] = []
@@ -325,6 +438,6 @@ class ScanSearch:
         offset = max(offset, 0)
         page = ranked[offset : offset + max(limit, 0)]
         hits = tuple(  # score: 3 for a title match, 2 for the summary, 1 for the body
-            Hit(doc.post, float(_BODY + 1 - tier), hit_snippet(doc, parsed.terms)) for tier, _, _, doc in page
+            Hit(doc.post, float(_BODY + 1 - tier), hit_snippet(doc, parsed.names)) for tier, _, _, doc in page
         )
-        return SearchResult(hits, len(ranked))
+        return SearchResult(hits, len(ranked), widened=parsed.widened)
