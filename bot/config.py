@@ -13,7 +13,8 @@ from typing import Any, Literal, cast
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.text import label_key
+from bot.synonyms import DEFAULT_SYNONYMS, Entity
+from bot.text import fold, label_key
 from bot.topics import DEFAULT_TOPICS, Topic
 
 CONFIG_ENV = "AI_NEWS_BOT_CONFIG"
@@ -28,6 +29,11 @@ _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 # [topics] stays a short list a reader can page through in /tag; 20 names cover any company.
 MAX_TOPICS = 50
 MAX_ALIASES = 20
+# [search] synonyms: every query term is looked up in it, and a name widens a search to all of
+# its entity's names; bounded so one query stays bounded work (the default has 61 entities).
+MAX_SYNONYMS = 200
+MAX_SYNONYM_NAMES = 20
+MAX_NAME_LENGTH = 64
 
 CoverMode = Literal["preview", "photo", "none"]
 COVER_MODES: tuple[CoverMode, ...] = ("preview", "photo", "none")
@@ -153,6 +159,9 @@ class Config:
     health: HealthConfig = field(default_factory=HealthConfig)
     # Topic tags for /tag; DEFAULT_TOPICS unless the file has a [topics] table.
     topics: tuple[Topic, ...] = DEFAULT_TOPICS
+    # The names that stand for one company, for /search; DEFAULT_SYNONYMS unless the file has
+    # [search] synonyms.
+    search_synonyms: tuple[Entity, ...] = DEFAULT_SYNONYMS
     source: Path | None = None  # the file it came from, None when defaults apply
 
 
@@ -360,6 +369,43 @@ def _aliases(value: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(" ".join(v.split()) for v in cast(list[str], value)))
 
 
+def _synonyms(value: object) -> tuple[Entity, ...]:
+    """[search] synonyms: a table of `name = ["other name", ...]`, in the file's order; the name
+    itself is always one of its entity's names. An empty table means no synonyms at all."""
+    if not isinstance(value, dict):
+        raise _InvalidValueError(
+            f'expected a table of names such as {{ "英伟达" = ["Nvidia", "輝達"] }}, got {_describe(value)}'
+        )
+    table = cast(dict[str, object], value)
+    if len(table) > MAX_SYNONYMS:
+        raise _InvalidValueError(f"{len(table)} entities; at most {MAX_SYNONYMS} are allowed")
+    entities: list[Entity] = []
+    owner: dict[str, tuple[int, str]] = {}  # a folded name -> the entity it stands for
+    for index, (key, raw) in enumerate(table.items()):
+        if not isinstance(raw, list) or len(raw) > MAX_SYNONYM_NAMES:
+            raise _InvalidValueError(
+                f'{key!r}: expected an array of up to {MAX_SYNONYM_NAMES} names such as ["Nvidia", "輝達"], '
+                f"got {_describe(raw)}"
+            )
+        names: list[str] = []
+        for written in [key, *cast(list[object], raw)]:
+            if not isinstance(written, str) or not written.strip():
+                raise _InvalidValueError(f"{key!r}: expected non-empty names, got {_describe(written)}")
+            names.append(name := " ".join(written.split()))
+            if len(name) > MAX_NAME_LENGTH:
+                raise _InvalidValueError(f"{name!r}: a name is at most {MAX_NAME_LENGTH} characters")
+        # Spellings that fold alike (Nvidia, NVIDIA; 英伟达, 英偉達) are all kept: each is shown as written.
+        entity = Entity(names[0], tuple(dict.fromkeys(names)))
+        for name in entity.names:
+            other, other_name = owner.setdefault(" ".join(fold(name).split()), (index, entity.name))
+            if other != index:  # a search for it could not tell which entity is meant
+                raise _InvalidValueError(
+                    f"{name!r} is a name of both {other_name!r} and {entity.name!r}; keep one"
+                )
+        entities.append(entity)
+    return tuple(entities)
+
+
 _Parser = Callable[[object], Any]
 # In place of a key: a section whose keys are the user's own names, each value read by this parser.
 _ANY_KEY = "*"
@@ -391,6 +437,7 @@ _SCHEMA: dict[str, dict[str, _Parser]] = {
     "health": {"listen": _string, "port": _port, "heartbeat_url": _url},
     # topic name -> the names that stand for it in a headline
     "topics": {_ANY_KEY: _aliases},
+    "search": {"synonyms": _synonyms},
 }
 _PATH_KEYS = {("posts", "dir"), ("storage", "database"), ("storage", "local_dir")}
 # The defaults of the sections that hold paths, for resolving a default path like a written one.
@@ -488,6 +535,7 @@ def load_config(path: Path | None, environ: Mapping[str, str]) -> Config:
         webhook=WebhookConfig(**sections.get("webhook", {}), secret=secret),
         health=HealthConfig(**sections.get("health", {})),
         topics=_topics(sections["topics"], str(path)) if "topics" in sections else DEFAULT_TOPICS,
+        search_synonyms=sections.get("search", {}).get("synonyms", DEFAULT_SYNONYMS),
         source=path,
     )
 
