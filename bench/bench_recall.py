@@ -114,7 +114,8 @@ def main() -> int:
     posts = load_posts(CORPUS, site_url=SITE).posts
     search = engine(posts)
     synonyms = "synonyms" in inspect.signature(ScanSearch).parameters
-    print(f"{len(posts)} posts from {CORPUS}; ScanSearch {'with' if synonyms else 'without'} synonyms=DEFAULT_SYNONYMS\n")
+    how = "with synonyms=DEFAULT_SYNONYMS" if synonyms else "without synonyms (it takes none yet)"
+    print(f"{len(posts)} posts from {CORPUS}; ScanSearch {how}\n")
     groups: list[tuple[str, list[tuple[str, str]], list[str]]] = [
         (entity.name, forms(entity), list(entity.names)) for entity in DEFAULT_SYNONYMS
     ]
