@@ -98,6 +98,9 @@ class Synonyms:
 
     def __init__(self, entities: Sequence[Entity] = ()) -> None:
         self._by_form: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        # Names of more than one word ("ant group"), as their words: a query's words that spell
+        # one are one term.
+        self.longest = 1
         for entity in entities:
             shown = tuple(
                 dict.fromkeys(name.strip() for name in (entity.name, *entity.names) if name.strip())
@@ -105,6 +108,7 @@ class Synonyms:
             forms = tuple(dict.fromkeys(form for name in shown if (form := search_form(name))))
             for form in forms:
                 self._by_form[form] = (forms, shown)
+                self.longest = max(self.longest, len(form.split(" ")))
 
     def names_of(self, form: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
         """(the search forms, the names as written) of the entity `form` names, if one."""
@@ -250,19 +254,22 @@ def parse_query(query: str, synonyms: Synonyms = NO_SYNONYMS) -> Query:
     """Split a query into terms in `search_form`; `"a b"` is one term, `-x` excludes; a term that
     names an entity of `synonyms` also matches its other names, unless it is quoted (`"Nvidia"`
     matches literally). Never raises."""
-    text = one_line(query[:MAX_QUERY]).translate(_CURLY_QUOTES)  # control characters: spaces
-    terms: dict[str, bool] = {}  # term -> quoted; dicts keep order and drop repeats
-    excluded: dict[str, bool] = {}
-    typed: dict[str, str] = {}  # term -> as the reader wrote it
+    # Model names spelt one way over the whole query first: `GLM 5` is one term, like `GLM5`.
+    text = spelling(fold(one_line(query[:MAX_QUERY])).translate(_CURLY_QUOTES))  # control chars: spaces
+    tokens: list[tuple[bool, str, bool]] = []  # (negated, as written, quoted)
     for count, match in enumerate(_TOKEN.finditer(text)):
         if count >= MAX_TERMS:
             break
         negated, phrase, word = match.groups()
         if word is not None:
-            negated, raw, quoted = (word[:1] == "-" and len(word) > 1), word, False
-            raw = raw[1:] if negated else raw
+            is_negated = word[:1] == "-" and len(word) > 1
+            tokens.append((is_negated, word[1:] if is_negated else word, False))
         else:
-            raw, quoted = " ".join(phrase.split()), True
+            tokens.append((bool(negated), " ".join(phrase.split()), True))
+    terms: dict[str, bool] = {}  # term -> quoted; dicts keep order and drop repeats
+    excluded: dict[str, bool] = {}
+    typed: dict[str, str] = {}  # term -> as the reader wrote it
+    for negated, raw, quoted in _names_as_one(tokens, synonyms):
         form = search_form(raw)
         if form:
             (excluded if negated else terms).setdefault(form, quoted)
@@ -290,6 +297,26 @@ def parse_query(query: str, synonyms: Synonyms = NO_SYNONYMS) -> Query:
         tuple(dict.fromkeys(none_of)),
         tuple(widened),
     )
+
+
+def _names_as_one(tokens: list[tuple[bool, str, bool]], synonyms: Synonyms) -> list[tuple[bool, str, bool]]:
+    """Consecutive plain words that spell one name of a synonyms table (`ant group`) as one term."""
+    merged: list[tuple[bool, str, bool]] = []
+    at = 0
+    while at < len(tokens):
+        for size in range(min(synonyms.longest, len(tokens) - at), 1, -1):
+            window = tokens[at : at + size]
+            if any(negated or quoted for negated, _, quoted in window):
+                continue
+            joined = " ".join(raw for _, raw, _ in window)
+            if synonyms.names_of(search_form(joined)) is not None:
+                merged.append((False, joined, False))
+                at += size
+                break
+        else:
+            merged.append(tokens[at])
+            at += 1
+    return merged
 
 
 # -- snippets -----------------------------------------------------------------------------------
