@@ -57,6 +57,7 @@ from bot.quality import assess
 from bot.render import describe, render_channel
 from bot.schedule import current_window
 from bot.store import PubKey, Publication, Store, StoreError, backup_database, copy_database
+from bot.suggest import closest, suggestion_names, that_find
 from bot.workflow import Decision, day_post, decide, publication_link, publish_due, publish_now
 
 logger = logging.getLogger(__name__)
@@ -191,9 +192,14 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common, posts],
         help="search the posts as /search does (the same full-text index)",
         description="Every post containing all words of QUERY in its title, summary, body or tags; "
-        '"a phrase" and -word work. Title matches first, then newest.',
+        "-word leaves out the posts with that word, and an argument with spaces is a phrase "
+        "(ai-news-bot search 芯片 -英伟达 'Claude Code'). Every argument that is not one of the "
+        "options below is part of QUERY, wherever it is; after -- every argument is. Title matches "
+        "first, then newest. When nothing matches, the closest topic names and titles are suggested.",
     )
-    search.add_argument("query", nargs="+", metavar="QUERY", help="words to find (joined by spaces)")
+    search.add_argument(
+        "query", nargs="+", metavar="QUERY", help="words, -words and phrases to find (joined by spaces)"
+    )
     search.add_argument("--limit", type=int, default=10, metavar="N", help="at most N results (default 10)")
     search.add_argument("--json", action="store_true", help="print a JSON list of results")
     search.set_defaults(handler=_search)
@@ -627,7 +633,9 @@ def _search(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         raise _CommandError(str(exc), EXIT_FAILURE) from None
     try:
         index.sync()
-        result = index.search(" ".join(args.query), limit=args.limit)
+        query = search_query(args.query)
+        result = index.search(query, limit=args.limit)
+        suggestions = [] if result.total or args.json else _suggestions(index, query, config, folder)
     except sqlite3.Error as exc:  # e.g. locked for longer than the busy timeout by a first build
         raise _CommandError(f"{location}: search index unavailable: {exc}", EXIT_FAILURE) from None
     finally:
@@ -648,10 +656,110 @@ def _search(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         print(file=out)
         return EXIT_OK
     print(f"{result.total} posts match; showing {len(result.hits)}", file=out)
+    if suggestions:
+        print(f"did you mean: {', '.join(suggestions)}", file=out)
     for rank, hit in enumerate(result.hits, start=1):
         print(f"{rank:>3}. {hit.post.date}  {hit.post.title}\n     {hit.post.url}", file=out)
         print(f"     {html_to_plain(hit.snippet)}", file=out)
     return EXIT_OK
+
+
+def _suggestions(index: SearchIndex, query: str, config: Config, folder: Path) -> list[str]:
+    """What a query that found nothing may have meant, as /search suggests it (bot/suggest.py):
+    the closest topic names, then titles (newest first), those whose own search finds a post."""
+    posts = sorted(
+        load_posts(folder, site_url=config.posts.site_url).posts,
+        key=lambda p: (-p.date.toordinal(), str(p.path)),
+    )
+    candidates = closest(query, suggestion_names(config), [post.title for post in posts], n=10)
+    return that_find(candidates, lambda found: index.search(found, limit=1).total > 0)
+
+
+def search_query(arguments: Sequence[str]) -> str:
+    """The query `search`'s arguments make, for bot.search.parse_query: one argument with spaces
+    (a shell-quoted `'Claude Code'`) is a phrase, quoted; one already quoted, and every other, as is."""
+    parts = []
+    for argument in arguments:
+        text = argument.strip()
+        negated, inner = (True, text[1:]) if text.startswith("-") else (False, text)
+        quoted = len(inner) >= 2 and inner[0] in _OPEN_QUOTES and inner[-1] in _CLOSE_QUOTES
+        if quoted or not any(char.isspace() for char in inner):
+            parts.append(text)
+        else:  # quotes inside would end the phrase early: they go, as parse_query drops them anyway
+            phrase = " ".join(inner.translate(_NO_QUOTES).split())
+            parts.append(f'{"-" * negated}"{phrase}"')
+    return " ".join(part for part in parts if part)
+
+
+_OPEN_QUOTES = '"“'
+_CLOSE_QUOTES = '"”'
+_NO_QUOTES = str.maketrans(dict.fromkeys('"“”', " "))
+
+
+def _split_search(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """`argv` with `search`'s own options first and every other argument after a `--`.
+
+    argparse would take `-英伟达` for an unknown option (and `-quantum` for `-q` with junk), so
+    the query words are set apart before it parses: an argument is an option when it is one of
+    the `search` parser's option strings (as argparse matches them: `--limit=5`, an unambiguous
+    `--lim`, `-vv`), with its value when it takes one; everything else, and everything after
+    `--`, is a word of the query. Any other command's arguments are left as they are.
+    """
+    at = _command_at(parser, argv)
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    if at is None or argv[at] != "search":
+        return list(argv)
+    search: argparse.ArgumentParser = commands.choices["search"]
+    options: list[str] = []
+    words: list[str] = []
+    rest = iter(argv[at + 1 :])
+    for argument in rest:
+        if argument == "--":
+            words.extend(rest)
+            break
+        takes = _option(search, argument)
+        if takes is None:
+            words.append(argument)
+            continue
+        options.append(argument)
+        if takes and (value := next(rest, None)) is not None:
+            options.append(value)
+    return [*argv[: at + 1], *options, "--", *words]
+
+
+def _command_at(parser: argparse.ArgumentParser, argv: Sequence[str]) -> int | None:
+    """Where the command name is in `argv`: the first argument that is neither an option of the
+    main parser nor an option's value; None when there is none (argparse then says what is wrong)."""
+    at = 0
+    while at < len(argv):
+        argument = argv[at]
+        if argument == "--" or not argument.startswith("-") or argument == "-":
+            return at if argument != "--" else None
+        at += 2 if _option(parser, argument) else 1
+    return None
+
+
+def _option(parser: argparse.ArgumentParser, argument: str) -> bool | None:
+    """Whether `argument` is an option of `parser` that takes the next argument as its value:
+    True, False for one that does not (or has it after `=`), None when it is no option of it."""
+    actions = parser._option_string_actions
+    if argument in actions:
+        return actions[argument].nargs != 0
+    if argument.startswith("--") and len(argument) > 2:
+        name, equals, _ = argument.partition("=")
+        matches = {actions[o] for o in actions if o.startswith("--") and o.startswith(name)}
+        if len(matches) == 1:
+            (action,) = matches
+            takes = action.nargs != 0
+            if equals and not takes:
+                return None  # `--json=x`: argparse would refuse it; a word of the query instead
+            return takes and not equals
+        return None
+    flags = argument[1:]
+    if argument.startswith("-") and flags and all(actions.get(f"-{flag}", None) for flag in flags):
+        # `-vv`, `-vq`: a cluster of short options, only of those that take no value.
+        return None if any(actions[f"-{flag}"].nargs != 0 for flag in flags) else False
+    return None
 
 
 # The long-running and cron commands say what they do (INFO) unless told to be quiet: the
@@ -674,7 +782,8 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the command line; return the exit code."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(_split_search(parser, sys.argv[1:] if argv is None else argv))
     environ = default_environ()
     # Both secrets are redacted from every log line at every level (PTB logs setWebhook's
     # secret_token with its DEBUG request parameters), even before the config is read.

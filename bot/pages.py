@@ -17,6 +17,7 @@ from bot.calls import ApiCall, edit_message_text, keyboard, send_message, url_bu
 from bot.locale import Translate, chinese
 from bot.posts import Post
 from bot.search import MAX_QUERY, SearchResult, parse_query
+from bot.suggest import suggestion_query
 from bot.tags import TagCount
 from bot.text import clip, escape, one_line
 
@@ -309,19 +310,21 @@ def search_page(
     *,
     key_for: KeyFor,
     per_page: int = 5,
+    suggestions: Sequence[str] = (),
     tr: Translate = chinese,
 ) -> Page:
     """One page of search results: the query and total, then each hit's date, linked title, snippet.
 
     `result` holds the hits of `page` (the handler asks the engine for offset=page*per_page).
-    A query with nothing to search for gets the usage message.
+    A query with nothing to search for gets the usage message; one that found nothing, what it
+    might have meant (`suggestions`, from bot/suggest.py `closest`) as a line and a button each.
     """
     _check_per_page(per_page, MAX_HITS_PER_PAGE)
     if not parse_query(query).terms:
         return search_usage(tr)
     shown_query = _label(query, MAX_HEADING_ARG)
     if result.total <= 0:
-        return Page(escape(tr(texts.SEARCH_NOTHING).format(query=shown_query)))
+        return search_nothing(shown_query, suggestions, key_for=key_for, tr=tr)
     # The buttons carry the query as typed (one line, capped as the engine caps it), so a page
     # opened later runs the same search.
     arg = one_line(query[:MAX_QUERY])
@@ -338,6 +341,21 @@ def search_page(
         block = _post_line(hit.post, prefix=f"{rank}. ")
         blocks.append(f"{block}\n{hit.snippet}" if hit.snippet else block)
     return Page("\n\n".join(blocks), _keyboard([_nav(data, "search", page, pages, arg, tr=tr)]))
+
+
+def search_nothing(
+    shown_query: str, suggestions: Sequence[str], *, key_for: KeyFor, tr: Translate = chinese
+) -> Page:
+    """Nothing found: say so, and offer the suggestions, each a button that searches for it (the
+    same data as a results page's, so it edits this message into that search's first page)."""
+    data = _Data(key_for)
+    shown = [(label, query) for label in suggestions if (query := suggestion_query(label)).strip('"')]
+    lines = [tr(texts.SEARCH_NOTHING).format(query=shown_query)]
+    if shown:
+        joined = tr(texts.SUGGESTION_SEPARATOR).join(_label(label, MAX_HEADING_ARG) for label, _ in shown)
+        lines.append(tr(texts.SEARCH_SUGGESTIONS).format(suggestions=joined))
+    rows = [[_button(_label(label, MAX_BUTTON_LABEL), data("search", 0, query))] for label, query in shown]
+    return Page(escape("\n".join(lines)), _keyboard(rows))
 
 
 def search_usage(tr: Translate = chinese) -> Page:

@@ -24,12 +24,15 @@ from bot.posts import Library, Post, daily_posts, newest, post_for_day
 from bot.render import render_post
 from bot.schedule import Release
 from bot.search import SearchEngine, SearchResult
+from bot.suggest import closest, suggestion_names, that_find
 from bot.tags import TagCount, find_tag, posts_with_tag, suggest_tags, tag_counts, tag_key
 from bot.text import clip, escape, one_line
 
 TAGS_PER_PAGE = 20
 POSTS_PER_PAGE = 10
 HITS_PER_PAGE = 5
+SUGGESTIONS = 3  # what a search that found nothing may have meant (bot/suggest.py)
+SUGGESTION_CANDIDATES = 10  # the closest names and titles, searched for in turn until 3 find a post
 # Inline mode: at most 50 results per answer (Bot API answerInlineQuery); `next_offset` comes back
 # verbatim from the client, so it is only ever our own decimal number, and anything else counts as 0.
 INLINE_RESULTS = InlineQueryLimit.RESULTS
@@ -143,12 +146,27 @@ class Reading:
         """Page `page` of /search; `result` when that page was searched for already."""
         if result is None:
             result = self._search(query, page)
+        suggestions = self.suggestions(query) if result.total == 0 else []
         shown = pages.search_page(
-            query, result, page, key_for=self.key_for, per_page=HITS_PER_PAGE, tr=self.tr
+            query,
+            result,
+            page,
+            key_for=self.key_for,
+            per_page=HITS_PER_PAGE,
+            suggestions=suggestions,
+            tr=self.tr,
         )
         if result.total == 0 or not result.hits:
             return shown
         return self._shared(shown, deeplinks.search_payload(query, self.key_for))
+
+    def suggestions(self, query: str) -> list[str]:
+        """What a search that found nothing may have meant: the closest topic or synonym names,
+        then titles of the posts that are out (never one that is not, as for the search itself);
+        only those whose own search finds a post that is out."""
+        titles = [post.title for post in sorted(self.visible_posts(), key=_newest_first)]
+        candidates = closest(query, suggestion_names(self.config), titles, n=SUGGESTION_CANDIDATES)
+        return that_find(candidates, lambda found: self._search(found, 0).total > 0, SUGGESTIONS)
 
     def _shared(self, page: Page, payload: str) -> Page:
         """A list with a "share this list" link, when the bot knows its link."""
@@ -187,6 +205,11 @@ class Reading:
         # Only forward, and only to an offset `inline_offset` accepts, or the client would loop.
         next_offset = str(end) if offset < end < total and end <= MAX_INLINE_OFFSET else ""
         return [inline_result(post, self.tr) for post in shown], next_offset
+
+
+def _newest_first(post: Post) -> tuple[int, int, str]:
+    """Newest first, as the search ranks ties: a title suggested over an older one alike."""
+    return (-post.date.toordinal(), -post.mtime_ns, str(post.path))
 
 
 def inline_offset(offset: str) -> int:

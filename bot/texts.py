@@ -71,6 +71,10 @@ TAG_LIST_HINT = "发送 /tag 查看全部标签。"
 AT_LEAST = "{n}+"
 SEARCH_HEADING = "🔍 “{query}”：找到 {n} 篇"
 SEARCH_NOTHING = "没有找到与“{query}”相关的文章。换个关键词，或者少用几个词试试。"
+# Under SEARCH_NOTHING, with a button for each: the topic names and post titles closest to the query
+# (bot/suggest.py), joined by SUGGESTION_SEPARATOR.
+SEARCH_SUGGESTIONS = "你是不是要找：{suggestions}"
+SUGGESTION_SEPARATOR = "、"
 # A page button pressed after the posts changed and the results no longer reach that page.
 SEARCH_PAGE_GONE = "这一页已经没有结果了，请返回前一页。"
 SEARCH_USAGE = (
