@@ -157,7 +157,12 @@ def build_services(
         posts=PostFolder(config.posts.dir, site_url=config.posts.site_url),
         sender=sender,
         publisher=publisher,
-        search=Searcher(search_index_path(config), config.posts.dir, site_url=config.posts.site_url),
+        search=Searcher(
+            search_index_path(config),
+            config.posts.dir,
+            site_url=config.posts.site_url,
+            synonyms=config.search_synonyms,
+        ),
         limits=ReaderLimits(store),
         telemetry=telemetry,
         clock=clock,

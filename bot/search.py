@@ -254,8 +254,7 @@ def parse_query(query: str, synonyms: Synonyms = NO_SYNONYMS) -> Query:
     """Split a query into terms in `search_form`; `"a b"` is one term, `-x` excludes; a term that
     names an entity of `synonyms` also matches its other names, unless it is quoted (`"Nvidia"`
     matches literally). Never raises."""
-    # Model names spelt one way over the whole query first: `GLM 5` is one term, like `GLM5`.
-    text = spelling(fold(one_line(query[:MAX_QUERY])).translate(_CURLY_QUOTES))  # control chars: spaces
+    text = fold(one_line(query[:MAX_QUERY])).translate(_CURLY_QUOTES)  # control characters: spaces
     tokens: list[tuple[bool, str, bool]] = []  # (negated, as written, quoted)
     for count, match in enumerate(_TOKEN.finditer(text)):
         if count >= MAX_TERMS:
@@ -269,7 +268,7 @@ def parse_query(query: str, synonyms: Synonyms = NO_SYNONYMS) -> Query:
     terms: dict[str, bool] = {}  # term -> quoted; dicts keep order and drop repeats
     excluded: dict[str, bool] = {}
     typed: dict[str, str] = {}  # term -> as the reader wrote it
-    for negated, raw, quoted in _names_as_one(tokens, synonyms):
+    for negated, raw, quoted in _names_as_one(_versions_joined(tokens), synonyms):
         form = search_form(raw)
         if form:
             (excluded if negated else terms).setdefault(form, quoted)
@@ -297,6 +296,23 @@ def parse_query(query: str, synonyms: Synonyms = NO_SYNONYMS) -> Query:
         tuple(dict.fromkeys(none_of)),
         tuple(widened),
     )
+
+
+_VERSION = re.compile(r"[a-z]{0,2}[0-9]")
+
+
+def _versions_joined(tokens: list[tuple[bool, str, bool]]) -> list[tuple[bool, str, bool]]:
+    """A plain word followed by a plain version (`GLM 5`, `Kimi K2`: a number, or up to two letters
+    and a number) is one model name, as `GLM5` is; quoted or excluded words are left as they are."""
+    joined: list[tuple[bool, str, bool]] = []
+    for negated, raw, quoted in tokens:
+        if joined and not negated and not quoted and _VERSION.match(raw):
+            last_negated, last, last_quoted = joined[-1]
+            if not last_negated and not last_quoted and last[-1:].isascii() and last[-1:].isalpha():
+                joined[-1] = (False, f"{last} {raw}", False)
+                continue
+        joined.append((negated, raw, quoted))
+    return joined
 
 
 def _names_as_one(tokens: list[tuple[bool, str, bool]], synonyms: Synonyms) -> list[tuple[bool, str, bool]]:

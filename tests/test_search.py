@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 import re
+import shutil
 import textwrap
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot import pages
+from bot.index import SearchIndex
 from bot.posts import Post, load_posts, parse_post
 from bot.search import (
     MAX_QUERY,
@@ -24,6 +28,7 @@ from bot.search import (
     parse_query,
     snippet,
 )
+from bot.synonyms import DEFAULT_SYNONYMS
 from bot.telegram_rules import check_call
 from bot.text import fold, plain_text
 from tests.conftest import corpus_dir
@@ -104,7 +109,7 @@ def examples() -> ScanSearch:
         ('x -"foo bar"', Query(("x",), ("foo bar",))),
         ("- x", Query(("-", "x"), ())),  # a lone "-" is a character to find
         ("GPT-5 a A a", Query(("gpt5", "a"), ())),  # model names spelt one way
-        ("DeepSeek V4 DeepSeekV4 glm-", Query(("deepseek", "v4", "deepseekv4", "glm"), ())),
+        ("DeepSeek V4 DeepSeekV4 glm-", Query(("deepseekv4", "glm"), ())),  # a version joins its name
         ('"DeepSeek V4" 英偉達', Query(("deepseekv4", "英伟达"), ())),  # Traditional folds to Simplified
         ("AND OR NOT NEAR( *:", Query(("and", "or", "not", "near(", "*:"), ())),
         ("a\x00b\x1fc", Query(("a", "b", "c"), ())),
@@ -421,3 +426,157 @@ def test_corpus_result_pages_are_valid_telegram_html(corpus: Corpus) -> None:
     for query in sample_queries(corpus.posts, 40, seed=3):
         result = corpus.engine.search(query, limit=5)
         check_call("sendMessage", pages.search_page(query, result, 0, key_for=key_for).send(1).params)
+
+
+# -- one company under every name, Traditional Chinese, model-name spellings ------------------------
+
+
+@pytest.fixture(scope="module")
+def corpus_scan() -> tuple[ScanSearch, tuple[Post, ...]]:
+    """The real blog's posts in a scan engine with the default synonyms (skips without the corpus)."""
+    posts = tuple(load_posts(corpus_dir("posts"), site_url=SITE).posts)
+    return ScanSearch(posts, synonyms=DEFAULT_SYNONYMS), posts
+
+
+def _plain_form(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+@functools.cache
+def _plain_texts(posts: tuple[Post, ...]) -> tuple[tuple[Path, str], ...]:
+    return tuple(
+        (post.path, _plain_form("\n".join((post.title, " · ".join(post.summary), plain_text(post.body)))))
+        for post in posts
+    )
+
+
+def _plain(posts: tuple[Post, ...], name: str) -> set[Path]:
+    """What a plain scan finds for `name`: NFKC + casefold substrings, nothing more (the search
+    before synonyms, Traditional folding and model spellings)."""
+    needle = _plain_form(name)
+    return {path for path, text in _plain_texts(posts) if needle in text}
+
+
+def _everything(engine: ScanSearch, query: str) -> set[Path]:
+    return {hit.post.path for hit in engine.search(query, limit=100_000).hits}
+
+
+def test_every_name_of_an_entity_finds_the_same_posts(
+    corpus_scan: tuple[ScanSearch, tuple[Post, ...]],
+) -> None:
+    """Each entity of the default table: every name (English, 简体, 繁體) finds the same posts, and
+    they include every post a plain scan finds for any of its names."""
+    engine, posts = corpus_scan
+    for entity in DEFAULT_SYNONYMS:
+        found = {name: _everything(engine, name) for name in entity.names}
+        first = found[entity.names[0]]
+        assert all(hits == first for hits in found.values()), entity.name
+        plain = set().union(*(_plain(posts, name) for name in entity.names))
+        assert plain <= first, (entity.name, len(plain - first))
+
+
+@pytest.mark.parametrize(
+    "spellings",
+    [
+        ("GLM-5", "GLM5", "GLM 5"),
+        ("DeepSeek-V4", "DeepSeek V4", "DeepSeekV4"),
+        ("Gemini 3", "Gemini3", "gemini-3"),
+    ],
+)
+def test_model_name_spellings_find_the_same_posts(
+    corpus_scan: tuple[ScanSearch, tuple[Post, ...]], spellings: tuple[str, ...]
+) -> None:
+    """A hyphen, a space or nothing between a name and its version is one spelling, and finds at
+    least what a plain scan finds for each."""
+    engine, posts = corpus_scan
+    sets = [_everything(engine, spelling) for spelling in spellings]
+    assert sets[0]
+    assert all(s == sets[0] for s in sets)
+    assert set().union(*(_plain(posts, s) for s in spellings)) <= sets[0]
+
+
+def test_gpt5_still_finds_gpt55() -> None:
+    """Only the separator goes: GPT-5 still finds GPT-5.5 (a substring), not GPT-4."""
+    posts = [
+        md_post("a", "title: GPT-5.5 发布\ndate: 2026-01-02"),
+        md_post("b", "title: GPT-4 更新\ndate: 2026-01-01"),
+    ]
+    assert found(ScanSearch(posts), "GPT 5") == ["a"]
+
+
+def test_traditional_chinese_finds_simplified() -> None:
+    """英偉達 finds what 英伟达 finds, with no synonyms table at all (folding, not a table)."""
+    posts = [md_post("a", "title: 英伟达发布新芯片\ndate: 2026-01-02")]
+    assert found(ScanSearch(posts), "英偉達 晶片") == []  # 晶片 is Taiwan's word, not a spelling
+    assert found(ScanSearch(posts), "英偉達") == ["a"]
+
+
+def test_a_widened_search_says_so_and_bolds_the_name_that_matched() -> None:
+    """Nvidia also finds 英伟达: the result names what it added, and the snippet bolds 英伟达."""
+    posts = [md_post("a", "title: 新芯片\ndate: 2026-01-02\nsummary:\n  - 英伟达发布新芯片")]
+    result = ScanSearch(posts, synonyms=DEFAULT_SYNONYMS).search("Nvidia", limit=5)
+    assert names([hit.post for hit in result.hits]) == ["a"]
+    assert "<b>英伟达</b>" in result.hits[0].snippet
+    ((term, added),) = result.widened
+    assert term == "nvidia"
+    assert "英伟达" in added
+
+
+def test_a_quoted_name_matches_literally() -> None:
+    """ "Nvidia" in quotes is the word alone: no widening."""
+    posts = [md_post("a", "title: 英伟达发布新芯片\ndate: 2026-01-02")]
+    engine = ScanSearch(posts, synonyms=DEFAULT_SYNONYMS)
+    assert found(engine, '"Nvidia"') == []
+    assert found(engine, "Nvidia") == ["a"]
+    assert engine.search('"Nvidia"', limit=5).widened == ()
+
+
+def test_excluding_a_name_excludes_the_entity() -> None:
+    """-Nvidia leaves out posts that say 英伟达 too."""
+    posts = [
+        md_post("a", "title: 英伟达发布新芯片\ndate: 2026-01-02"),
+        md_post("b", "title: 新芯片\ndate: 2026-01-01"),
+    ]
+    assert found(ScanSearch(posts, synonyms=DEFAULT_SYNONYMS), "芯片 -Nvidia") == ["b"]
+
+
+def test_a_name_of_two_words_is_one_term() -> None:
+    """Ant Group typed as two words is the company's name (and finds 蚂蚁集团)."""
+    posts = [md_post("a", "title: 蚂蚁集团发布百灵\ndate: 2026-01-02")]
+    assert found(ScanSearch(posts, synonyms=DEFAULT_SYNONYMS), "Ant Group") == ["a"]
+
+
+def test_index_and_scan_agree_on_the_new_normalisation(tmp_path: Path) -> None:
+    """The index folds, spells and widens exactly like the scan: same posts, same order."""
+    folder = tmp_path / "posts"
+    shutil.copytree(EXAMPLE_POSTS, folder)
+    extra = {
+        "2026-01-01-a.md": "title: 英偉達與微軟合作\ndate: 2026-01-01\nsummary:\n  - GLM-5 对比 DeepSeek V4",
+        "2026-01-02-b.md": "title: Nvidia 新卡\ndate: 2026-01-02\nsummary:\n  - glm5 上线，Gemini-3 更新",
+        "2026-01-03-c.md": "title: 蚂蚁集团\ndate: 2026-01-03\nsummary:\n  - 百灵大模型；GPT-5.5",
+    }
+    for name, front in extra.items():
+        (folder / name).write_text(f"---\n{front}\ncategory: AI 日报\n---\n\n正文\n", encoding="utf-8")
+    posts = tuple(load_posts(folder, site_url=SITE).posts)
+    index = SearchIndex.open(":memory:", folder, site_url=SITE, synonyms=DEFAULT_SYNONYMS)
+    index.sync()
+    scan = ScanSearch(posts, synonyms=DEFAULT_SYNONYMS)
+    for query in [
+        "Nvidia",
+        "輝達",
+        "英伟达 微软",
+        "GLM 5",
+        "glm-5",
+        "deepseekv4",
+        '"Nvidia"',
+        "Ant Group",
+        "芯片 -Nvidia",
+        "gpt 5",
+        "Gemini3",
+        "微軟",
+    ]:
+        by_index = [(h.score, h.post.path.name) for h in index.search(query, limit=100).hits]
+        by_scan = [(h.score, h.post.path.name) for h in scan.search(query, limit=100).hits]
+        assert by_index == by_scan, query
+        assert index.search(query, limit=5).widened == scan.search(query, limit=5).widened, query
+    index.close()
