@@ -628,7 +628,9 @@ def _search(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     # one-off search never makes the running bot's index rebuild.
     location = search_index_path(config) if folder == config.posts.dir else ":memory:"
     try:
-        index = SearchIndex.open(location, folder, site_url=config.posts.site_url)
+        index = SearchIndex.open(
+            location, folder, site_url=config.posts.site_url, synonyms=config.search_synonyms
+        )
     except SearchIndexError as exc:
         raise _CommandError(str(exc), EXIT_FAILURE) from None
     try:

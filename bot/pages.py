@@ -336,6 +336,11 @@ def search_page(
         last = [_button(tr(texts.PREV_PAGE), data("search", pages - 1, arg))]
         return Page(f"{heading}\n\n{escape(tr(texts.SEARCH_PAGE_GONE))}", _keyboard([last]))
     page = clamp_page(page, result.total, per_page)
+    for term, names in result.widened:
+        joined = tr(texts.SUGGESTION_SEPARATOR).join(names)
+        heading += "\n" + escape(
+            tr(texts.SEARCH_WIDENED).format(term=_label(term, MAX_HEADING_ARG), names=joined)
+        )
     blocks = [heading]
     for rank, hit in enumerate(result.hits[:per_page], start=page * per_page + 1):
         block = _post_line(hit.post, prefix=f"{rank}. ")

@@ -23,7 +23,7 @@ from bot.pages import Page, PageRef
 from bot.posts import Library, Post, daily_posts, newest, post_for_day
 from bot.render import render_post
 from bot.schedule import Release
-from bot.search import SearchEngine, SearchResult
+from bot.search import SearchEngine, SearchResult, search_form, synonyms_for
 from bot.suggest import closest, suggestion_names, that_find
 from bot.tags import TagCount, find_tag, posts_with_tag, suggest_tags, tag_counts, tag_key
 from bot.text import clip, escape, one_line
@@ -109,10 +109,20 @@ class Reading:
         """The label `tag` stands for: a tag or topic by its name, or a topic by an alias (`Nvidia`)."""
         found = find_tag(counts, tag)
         if found is None:
-            key = tag_key(tag)
-            topic = next((t for t in self.config.topics if key in map(tag_key, t.aliases)), None)
-            found = find_tag(counts, topic.name) if topic is not None else None
+            found = self._topic_by_alias(counts, tag)
+        if found is None:
+            # Another name of the same company (輝達 for the 英伟达 topic): bot/synonyms.py.
+            entity = synonyms_for(tuple(self.config.search_synonyms)).names_of(search_form(tag))
+            for name in entity[1] if entity is not None else ():
+                found = find_tag(counts, name) or self._topic_by_alias(counts, name)
+                if found is not None:
+                    break
         return found
+
+    def _topic_by_alias(self, counts: list[TagCount], tag: str) -> TagCount | None:
+        key = tag_key(tag)
+        topic = next((t for t in self.config.topics if key in map(tag_key, t.aliases)), None)
+        return find_tag(counts, topic.name) if topic is not None else None
 
     def tag_page(self, tag: str, page: int) -> Page:
         """A tag's posts; a tag no post carries gets the search results for it, else suggestions."""

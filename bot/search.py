@@ -283,8 +283,9 @@ def parse_query(query: str, synonyms: Synonyms = NO_SYNONYMS) -> Query:
         forms, shown = found
         any_of.append((term, *(form for form in forms if form != term)))
         others = tuple(name for name in shown if search_form(name) != term)
-        if others:
-            widened.append((typed[term], others))
+        if others:  # named as the table writes it (`Nvidia`, not the folded `nvidia`)
+            written = next((name for name in shown if search_form(name) == term), typed[term])
+            widened.append((written, others))
     none_of: list[str] = []
     for term, quoted in excluded.items():
         found = None if quoted else synonyms.names_of(term)

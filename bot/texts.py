@@ -74,6 +74,9 @@ SEARCH_NOTHING = "没有找到与“{query}”相关的文章。换个关键词�
 # Under SEARCH_NOTHING, with a button for each: the topic names and post titles closest to the query
 # (bot/suggest.py), joined by SUGGESTION_SEPARATOR.
 SEARCH_SUGGESTIONS = "你是不是要找：{suggestions}"
+# Under the heading when a word named a company that has other names (bot/synonyms.py): {term} as
+# typed, {names} the names also searched, joined by SUGGESTION_SEPARATOR.
+SEARCH_WIDENED = "（{term}，也搜了 {names}）"
 SUGGESTION_SEPARATOR = "、"
 # A page button pressed after the posts changed and the results no longer reach that page.
 SEARCH_PAGE_GONE = "这一页已经没有结果了，请返回前一页。"
