@@ -123,21 +123,31 @@ def main() -> int:
         spellings = [f"{name}-{number}", f"{name}{number}", f"{name} {number}"]
         groups.append((f"{name}-{number}", [("spelling", s) for s in spellings], spellings))
 
-    print("| entity | query | form | before | after | about it |")
-    print("|---|---|---|---:|---:|---:|")
+    compact = "--compact" in sys.argv[1:]
+    if compact:  # one row per entity or model: each form's "before → after", then "about it"
+        print("| entity or model | forms: found before → after | posts about it |")
+        print("|---|---|---:|")
+    else:
+        print("| entity | query | form | before | after | about it |")
+        print("|---|---|---|---:|---:|---:|")
     same = 0
     differ: list[str] = []
     before_total = after_total = about_total = 0
     for label, queries, names in groups:
         about = set().union(*(plain_scan(posts, name) for name in names))
         found: list[set[Path]] = []
+        cells: list[str] = []
         for kind, query in queries:
             was, now = plain_scan(posts, query), after(search, query)
             found.append(now)
             before_total += len(was)
             after_total += len(now)
             about_total += len(about)
-            print(f"| {label} | {query} | {kind} | {len(was)} | {len(now)} | {len(about)} |")
+            cells.append(f"{query} {len(was)} → {len(now)}")
+            if not compact:
+                print(f"| {label} | {query} | {kind} | {len(was)} | {len(now)} | {len(about)} |")
+        if compact:
+            print(f"| {label} | {' · '.join(cells)} | {len(about)} |")
         if all(now == found[0] for now in found):
             same += 1
         else:
