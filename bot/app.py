@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import socket
 import time
 from collections.abc import Callable
@@ -146,7 +147,10 @@ def build_services(
     # One pace for everything the bot sends: readers' answers and the broadcast's copies share it.
     pacer = Pacer(SEND_RATE)
     sender = Sender(application.bot, store, http=http, clock=clock, pacer=pacer)
-    owner = f"{socket.gethostname()}:{os.getpid()}"
+    # Which process holds a claim: host and pid for people reading the ledger, and a token of this
+    # start, since a container restarted in place is the same host with the same pid (1), and must
+    # not take the dead process's claims for its own.
+    owner = f"{secrets.token_hex(3)}@{socket.gethostname()}:{os.getpid()}"
     publisher = Publisher(
         sender, store, config, owner=owner, journal=Journal(journal_path(config)), metrics=telemetry.metrics
     )

@@ -68,6 +68,10 @@ WORKERS = 4
 # within this (plus the watch interval) of its death.
 LEASE_SECONDS = 45.0
 RENEW_SECONDS = 10.0
+# Copies due again within this many seconds (after a flood wait) are waited for by the running
+# broadcast; later ones by a later tick.
+REQUEUE_WAIT_SECONDS = 15.0
+REQUEUE_ROUNDS = 10  # then the next tick carries on
 # A copy that could not be sent for a reason that proves nothing went out waits, then goes again.
 RETRY_BASE_SECONDS = 30.0
 RETRY_MAX_SECONDS = 600.0
@@ -216,9 +220,16 @@ class Broadcaster:
             logger.exception("broadcast: unexpected error; the next tick goes on")
 
     async def _send_day(self, day: dt.date) -> None:
+        """Send until nothing is due; copies put back by a flood wait that are due again within a
+        tick are waited for here rather than left to the next tick."""
         renewing = asyncio.create_task(self._renew(day))
         try:
-            await asyncio.gather(*(self._worker(day) for _ in range(self.workers)))
+            for _ in range(REQUEUE_ROUNDS):
+                await asyncio.gather(*(self._worker(day) for _ in range(self.workers)))
+                due = await self.store.next_due(day)
+                if self._stopping or due is None or due > REQUEUE_WAIT_SECONDS:
+                    break
+                await asyncio.sleep(due)
         finally:
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -302,8 +302,6 @@ class Sender:
                 if floods == self.flood_retries or too_long:
                     raise
                 floods += 1
-                if self.pacer is not None:
-                    self.pacer.pause(wait + 0.5)
                 logger.warning("%s: flood limit, waiting %.0f s before attempt %d", method, wait, floods + 1)
                 await self.sleep(wait + 0.5)
             except ChatMigrated as exc:

@@ -963,6 +963,17 @@ class Store:
             )
         return _delivery(taken.rows[0]) if taken.rows else None
 
+    async def next_due(self, day: dt.date) -> float | None:
+        """Seconds until the next pending copy of `day` is due (0 when one is due now); None when
+        none is pending."""
+        now = await self.now()
+        rows = await self.engine.read(
+            "SELECT min(not_before) AS due FROM delivery WHERE pub_date = ? AND status = 'pending'",
+            (day.isoformat(),),
+        )
+        due = rows[0]["due"] if rows else None
+        return None if due is None else max(0.0, float(due) - now)
+
     async def renew_deliveries(self, day: dt.date, *, owner: str, lease: float) -> int:
         """Extend every claim of `day` this owner holds; how many it still holds."""
         now = await self.now()

@@ -274,7 +274,7 @@ async def test_the_sender_dies_mid_send_and_the_admins_are_told_within_90_s(
     def kill_the_sender(method: str, params: JSONDict, phase: RequestPhase) -> bool:
         if method != "sendMessage" or str(params.get("chat_id")) != CHANNEL or phase != "received":
             return True
-        # The claim is committed before the send: its owner ("host:pid") is the sender.
+        # The claim is committed before the send: its owner ("token@host:pid") is the sender.
         with psycopg.connect(url) as connection:
             row = connection.execute("SELECT owner FROM publication WHERE status = 'claimed'").fetchone()
         assert row is not None

@@ -262,10 +262,13 @@ async def test_flood_wait_requeues_the_copy(bot: Bot, server: FakeTelegram) -> N
     await bot.job("broadcast")
     broadcaster = bot.services.broadcaster
     assert broadcaster is not None
-    await until(lambda: not broadcaster.running, timeout=10)
-    assert await bot.store.delivery_counts(TODAY) == {"pending": 1}
-    bot.clock.now += 2
-    await bot.job("broadcast")
+
+    async def pending() -> bool:  # put back after the 429 (not merely planned)
+        rows = await bot.store.deliveries(TODAY)
+        return [(row.status, row.attempt) for row in rows] == [("pending", 1)]
+
+    await until(pending, timeout=10)
+    bot.clock.now += 2  # the running broadcast waits for it: due again within a tick
     await server.wait_for(lambda: len(_copies(bot, 777)) == 1, timeout=10)
     await until(lambda: not broadcaster.running, timeout=10)
     assert await bot.store.delivery_counts(TODAY) == {"sent": 1}
