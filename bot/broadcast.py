@@ -276,10 +276,14 @@ class Broadcaster:
         ids = list(delivery.message_ids)
         shown = list(delivery.rendered)[: len(ids)]
         last: Message | None = None
+        if len(shown) > len(note) and shown[len(note)]["method"] != calls[0].method and text_only:
+            calls = text_only  # an earlier attempt sent the post without its cover: go on so
         total = len(note) + len(calls)
+        fell_back = False
 
         async def confirmed(call: ApiCall, message: Message) -> None:
-            nonlocal last
+            nonlocal last, fell_back
+            fell_back = fell_back or (call in text_only and call not in calls)
             ids.append(message.message_id)
             shown.append(call.to_json())
             last = message
@@ -295,8 +299,8 @@ class Broadcaster:
                 await self.sender.send(
                     calls[: index + 1], text_only=text_only, sent=ids[len(note) :], on_sent=confirmed
                 )
-                if len(ids) - before != 1:
-                    break  # the cover was refused every way: the text-only post went instead
+                if fell_back or len(ids) - before != 1:
+                    break  # the cover was refused every way: the text-only post went instead, whole
         except SendStoppedError:
             return
         except TelegramError as exc:

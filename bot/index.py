@@ -481,7 +481,7 @@ class SearchIndex:
             f" SELECT d.id, CASE WHEN {in_title} THEN {_TITLE} WHEN {in_either} THEN {_SUMMARY}"
             f" ELSE {_BODY} END AS tier, (SELECT count(*) FROM matched)"
             " FROM search_doc d JOIN (SELECT id FROM matched ORDER BY id DESC LIMIT ?) USING (id)"
-            " ORDER BY tier, d.id DESC LIMIT ? OFFSET ?"
+            " ORDER BY tier, d.date DESC, d.name LIMIT ? OFFSET ?"  # the scan's order, ties included
         )
         pairs = (term for term in terms for _ in range(2))
         parameters = (match, bound, self.max_total + 1, *terms, *pairs, self.max_total, limit, offset)

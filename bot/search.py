@@ -299,15 +299,17 @@ def parse_query(query: str, synonyms: Synonyms = NO_SYNONYMS) -> Query:
     )
 
 
-_VERSION = re.compile(r"[a-z]{0,2}[0-9]")
+# A version typed as a word of its own: one digit, perhaps a letter before it and dotted parts
+# after (5, V4, K2, 4.6, 2.0); not a year, a count or a chip (2025, 10, H100, 5月).
+_VERSION = re.compile(r"[a-z]?[0-9](?:\.[0-9]+)*")
 
 
 def _versions_joined(tokens: list[tuple[bool, str, bool]]) -> list[tuple[bool, str, bool]]:
-    """A plain word followed by a plain version (`GLM 5`, `Kimi K2`: a number, or up to two letters
-    and a number) is one model name, as `GLM5` is; quoted or excluded words are left as they are."""
+    """A plain word followed by a plain version (`GLM 5`, `Kimi K2`, `Opus 4.6`; see _VERSION) is
+    one model name, as `GLM5` is; quoted or excluded words are left as they are."""
     joined: list[tuple[bool, str, bool]] = []
     for negated, raw, quoted in tokens:
-        if joined and not negated and not quoted and _VERSION.match(raw):
+        if joined and not negated and not quoted and _VERSION.fullmatch(raw):
             last_negated, last, last_quoted = joined[-1]
             if not last_negated and not last_quoted and last[-1:].isascii() and last[-1:].isalpha():
                 joined[-1] = (False, f"{last} {raw}", False)
@@ -417,13 +419,15 @@ class _Doc:
 
     post: Post
     fields: tuple[_Folded, _Folded, _Folded]
-    folded: tuple[str, str, str]  # the fields' folded texts, what every query scans
+    folded: tuple[str, str, str, str]  # the fields' folded texts and the tags: what every query scans
 
 
 def document(post: Post) -> _Doc:
     summary = SUMMARY_SEPARATOR.join(post.summary)
     fields = (_Folded(shown_text(post.title)), _Folded(shown_text(summary)), _Folded(plain_text(post.body)))
-    return _Doc(post, fields, (fields[0].folded, fields[1].folded, fields[2].folded))
+    # Tags and the category are searched too, ranked like the body (as the index does).
+    tags = spelling(" ".join(fold(shown_text(" ".join((*post.tags, post.category)))).split()))
+    return _Doc(post, fields, (fields[0].folded, fields[1].folded, fields[2].folded, tags))
 
 
 def _tier(doc: _Doc, query: Query) -> int | None:
@@ -433,7 +437,7 @@ def _tier(doc: _Doc, query: Query) -> int | None:
     for names in query.any_of:
         for field, text in enumerate(doc.folded):
             if any(name in text for name in names):
-                worst = max(worst, field)
+                worst = max(worst, min(field, _BODY))  # a tag ranks like the body
                 break
         else:
             return None

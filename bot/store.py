@@ -872,10 +872,15 @@ class Store:
         return found
 
     async def unsubscribe(self, chat_id: int, thread_id: int) -> bool:
-        """End a chat's subscription; False when it had none. Deliveries already made stay."""
+        """End a chat's subscription, and its copies not sent yet; False when it had none. Copies
+        already sent stay (they are the ledger)."""
         async with self.engine.transaction() as tx:
             result = await tx.execute(
                 "DELETE FROM subscription WHERE chat_id = ? AND thread_id = ?", (chat_id, thread_id)
+            )
+            await tx.execute(
+                "DELETE FROM delivery WHERE chat_id = ? AND thread_id = ? AND status = 'pending'",
+                (chat_id, thread_id),
             )
         return result.rowcount == 1
 
@@ -901,6 +906,10 @@ class Store:
                 "UPDATE subscription SET status = 'paused', note = ?, updated_at = ?"
                 " WHERE chat_id = ? AND (thread_id = ? OR ?)",
                 (note, now, chat_id, thread_id or 0, thread_id is None),
+            )
+            await tx.execute(
+                "DELETE FROM delivery WHERE chat_id = ? AND (thread_id = ? OR ?) AND status = 'pending'",
+                (chat_id, thread_id or 0, thread_id is None),
             )
 
     async def move_chat(self, old_chat_id: int, new_chat_id: int) -> None:

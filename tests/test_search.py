@@ -110,6 +110,11 @@ def examples() -> ScanSearch:
         ("- x", Query(("-", "x"), ())),  # a lone "-" is a character to find
         ("GPT-5 a A a", Query(("gpt5", "a"), ())),  # model names spelt one way
         ("DeepSeek V4 DeepSeekV4 glm-", Query(("deepseekv4", "glm"), ())),  # a version joins its name
+        ("Opus 4.6 Kimi K2", Query(("opus4.6", "kimik2"), ())),
+        (
+            "OpenAI 2025 Nvidia H100 AI 10 5 月",
+            Query(("openai", "2025", "nvidia", "h100", "ai", "10", "5", "月"), ()),
+        ),
         ('"DeepSeek V4" 英偉達', Query(("deepseekv4", "英伟达"), ())),  # Traditional folds to Simplified
         ("AND OR NOT NEAR( *:", Query(("and", "or", "not", "near(", "*:"), ())),
         ("a\x00b\x1fc", Query(("a", "b", "c"), ())),
@@ -580,3 +585,11 @@ def test_index_and_scan_agree_on_the_new_normalisation(tmp_path: Path) -> None:
         assert by_index == by_scan, query
         assert index.search(query, limit=5).widened == scan.search(query, limit=5).widened, query
     index.close()
+
+
+def test_tags_are_searched_by_the_scan_like_the_index() -> None:
+    """A word only in a post's tags is found (ranked like the body), as the index finds it."""
+    posts = [md_post("a", "title: 新闻\ndate: 2026-01-02\ntags: [芯片]")]
+    result = ScanSearch(posts).search("芯片", limit=5)
+    assert names([hit.post for hit in result.hits]) == ["a"]
+    assert result.hits[0].score == 1.0

@@ -19,10 +19,24 @@ import pytest
 
 from bot import deeplinks
 from bot.config import Config
+from bot.covers import cover_client
 from bot.store import Planned, Store
 from bot.testing.fakeapi import FakeTelegram
 from bot.topics import Topic
-from tests.helpers.harness import ADMIN, HELP, TODAY, TODAY_POST, Bot, at, make_config, until
+from tests.helpers.harness import (
+    ADMIN,
+    HELP,
+    TODAY,
+    TODAY_POST,
+    Bot,
+    Clock,
+    at,
+    make_config,
+    running_bot,
+    until,
+    with_channel,
+)
+from tests.helpers.publishing import photo_post
 
 JSON = dict[str, Any]
 TOPICS = (
@@ -413,3 +427,41 @@ async def test_subscribing_in_english(bot: Bot) -> None:
     note = next(m for m in bot.server.sent(777) if "mentions topics you follow" in m["text"])
     assert "推理专用芯片新一代发布" in note["text"]
     assert len(_copies(bot, 777)) == 1
+
+
+# -- review fixes ----------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("admin_has_written")
+async def test_refused_cover_sends_the_text_only_copy_once(server: FakeTelegram, tmp_path: Path) -> None:
+    """Photo mode, a long post and a cover Telegram takes no way at all: the subscriber gets the
+    text-only message the channel got, once, and not the photo's reply after it."""
+    cover = "https://example.com:abc/cover.png"
+    server.bad_photo_urls.add(cover)
+    posts = tmp_path / "posts"
+    posts.mkdir()
+    (posts / "today.md").write_text(photo_post(cover, bullets=8), encoding="utf-8")
+    config = with_channel(make_config(tmp_path, server), cover="photo")
+    async with cover_client() as http, running_bot(server, config, Clock(at(7)), http=http) as bot:
+        await bot.ask("/subscribe")
+        await _publish_and_broadcast(bot)
+        (channel,) = bot.channel()
+        (copy,) = [m for m in server.sent(777) if "要点" in m.get("text", "")]
+        assert copy["text"] == channel["text"]
+        assert await bot.store.delivery_counts(TODAY) == {"sent": 1}
+
+
+async def test_unsubscribing_after_planning_stops_the_copy(bot: Bot) -> None:
+    """A reader who unsubscribes while the broadcast is planned but has not reached them yet gets
+    nothing: their pending copy goes with the subscription."""
+    await bot.ask("/subscribe")
+    bot.clock.now = at(8, 1)
+    await bot.job("daily")
+    broadcaster = bot.services.broadcaster
+    assert broadcaster is not None
+    assert await broadcaster._plan() == TODAY  # planned, nothing sent yet
+    await bot.ask("/unsubscribe")
+    await bot.job("broadcast")
+    await until(lambda: not broadcaster.running, timeout=10)
+    assert _copies(bot, 777) == []
+    assert await bot.store.delivery_counts(TODAY) == {}
