@@ -386,7 +386,12 @@ async def subscription_button(update: Update, context: Context) -> None:
         await services.sender.send([answer_callback_query(query.id, tr(texts.SUBSCRIBE_GROUP_REFUSED))])
         return
     topics, thread = services.config.topics, _thread(message)
-    sub = await services.store.subscription(message.chat_id, thread)
+    try:
+        sub = await services.store.subscription(message.chat_id, thread)
+    except StoreError as exc:  # answered, or the button would spin (on_error answers no button)
+        logger.warning("subscription button: the database cannot answer now: %s", exc)
+        await services.sender.send([answer_callback_query(query.id, tr(texts.SOMETHING_WRONG))])
+        return
     change = subscriptions.press(query.data or "", sub, topics)
     if change is None:
         await services.sender.send([answer_callback_query(query.id, tr(texts.BUTTON_EXPIRED))])
