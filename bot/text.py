@@ -229,6 +229,9 @@ def strip_markdown(markdown: str) -> str:
     return strip_inline(text)
 
 
+# A post's body is made plain by the quality gate, the search index and the scan in turn: the
+# last few bodies are remembered (a str keeps its hash, so a hit costs a dict lookup).
+@functools.lru_cache(maxsize=32)
 def plain_text(markdown: str) -> str:
     """`strip_markdown` on one line: what search matches and snippets show, and what the quality
     gate measures. A snippet never shows `**` or a URL, and a search never matches inside one."""
