@@ -115,16 +115,21 @@ class Services:
         except StoreError as exc:  # the answer still goes; its ◀ ▶ buttons will say "expired"
             logger.warning("could not keep %d button texts: %s", len(kept), exc)
 
+    async def stored_text(self, key: str) -> str | None:
+        """The text a button or a start link carries as `key` (`pages.text_key`); None for a key
+        this bot never stored (forged, or expired), or when the database cannot say now."""
+        try:
+            return await self.store.get_text(key)
+        except StoreError as exc:
+            logger.warning("stored text %s unavailable: %s", key, exc)
+            return None
+
     async def page_for(self, ref: PageRef, tr: Translate = chinese) -> Page | None:
         """The page a ◀ ▶ or tag button asks for, in the presser's language; None for a key this bot
         never stored (forged, or expired), or when the database cannot say now."""
-        arg = ref.arg
-        if ref.key is not None:
-            try:
-                arg = await self.store.get_text(ref.key)
-            except StoreError as exc:
-                logger.warning("button text %s unavailable: %s", ref.key, exc)
-                return None
+        arg = ref.arg if ref.key is None else await self.stored_text(ref.key)
+        if ref.key is not None and arg is None:
+            return None
         async with self.reading(tr) as reading:
             return reading.page_for(ref, arg)
 

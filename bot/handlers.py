@@ -168,13 +168,7 @@ async def start_command(update: Update, context: Context) -> None:
     link = deeplinks.parse(args[0]) if len(args) == 1 else None
     arg: str | None = None
     if link is not None:
-        arg = link.arg
-        if link.key is not None:
-            try:
-                arg = await services.store.get_text(link.key)
-            except StoreError as exc:
-                logger.warning("start link %s unavailable: %s", link.key, exc)
-                arg = None
+        arg = link.arg if link.key is None else await services.stored_text(link.key)
     if link is None or arg is None:
         await help_command(update, context)
     elif link.kind == "subscribe":

@@ -48,7 +48,7 @@ from bot.jobs import RECONCILE_JOB
 from bot.store import PubKey, Publication, Store
 from bot.testing.fakeapi import FakeTelegram, JSONDict, RequestPhase
 from bot.workflow import LEASE_SECONDS, publish_due
-from tests.helpers.harness import ADMIN, CHANNEL, Clock, daily_post, midday_zone, running_bot
+from tests.helpers.harness import ADMIN, CHANNEL, Clock, daily_post, midday_config, midday_zone, running_bot
 from tests.helpers.processes import Finished, cli, environment, finish, start
 
 # Dozens of real processes, each killed and recovered from.
@@ -190,24 +190,6 @@ def plan(seed: int) -> Plan:
 # -- the bot's home: a zone in which the window is open whenever the tests run -------------------
 
 
-CONFIG_TOML = """\
-[telegram]
-admins = [{admin}]
-
-[channel]
-chat = "{channel}"
-
-[posts]
-dir = "posts"
-
-[schedule]
-timezone = "{zone}"
-time = "00:00"
-catch_up_minutes = 1440
-
-[storage]
-database = "bot.db"
-"""
 ARGS = ("--config", "config.toml")
 
 
@@ -248,9 +230,7 @@ def home(server: FakeTelegram, tmp_path: Path, database: Path | str) -> Home:
     day = dt.datetime.now(zone).date()
     (tmp_path / "posts").mkdir()
     (tmp_path / "posts" / f"{day}-daily.md").write_text(daily_post(day, "故障注入测试日报"), encoding="utf-8")
-    (tmp_path / "config.toml").write_text(
-        CONFIG_TOML.format(admin=ADMIN, channel=CHANNEL, zone=zone.key), encoding="utf-8"
-    )
+    (tmp_path / "config.toml").write_text(midday_config(zone), encoding="utf-8")
     env = environment(server, token=server.token)
     if isinstance(database, str):
         env[DATABASE_ENV] = database

@@ -34,7 +34,7 @@ from bot.config import DATABASE_ENV, WEBHOOK_SECRET_ENV
 from bot.leader import LEADER_LOCK
 from bot.testing.fakeapi import FakeTelegram, JSONDict, RequestPhase
 from tests.helpers.databases import postgres_schema, postgres_url
-from tests.helpers.harness import ADMIN, CHANNEL, READER, daily_post, free_port, midday_zone
+from tests.helpers.harness import ADMIN, CHANNEL, READER, daily_post, free_port, midday_config, midday_zone
 from tests.helpers.processes import environment, start
 
 pytestmark = pytest.mark.slow
@@ -44,25 +44,6 @@ TAKEOVER_WITHIN = 30.0
 TOLD_WITHIN = 90.0
 LEADS = "this instance leads"
 LOST = "no longer leads"
-
-CONFIG_TOML = """\
-[telegram]
-admins = [{admin}]
-
-[channel]
-chat = "{channel}"
-
-[posts]
-dir = "../posts"
-
-[schedule]
-timezone = "{zone}"
-time = "00:00"
-catch_up_minutes = 1440
-
-[storage]
-local_dir = "."
-{extra}"""
 
 
 @dataclass
@@ -131,7 +112,7 @@ async def instances(
     site: Site, count: int, *, webhook_ports: tuple[int, ...] = ()
 ) -> AsyncIterator[list[Instance]]:
     """`count` instances of `run`, each in a folder of its own; all killed at the end."""
-    zone = midday_zone(time.time()).key
+    zone = midday_zone(time.time())
     running: list[Instance] = []
     env = dict(site.env)
     try:
@@ -145,7 +126,7 @@ async def instances(
                     f'listen = "127.0.0.1"\nport = {webhook_ports[n]}\n'
                 )
                 env[WEBHOOK_SECRET_ENV] = SECRET
-            config = CONFIG_TOML.format(admin=ADMIN, channel=CHANNEL, zone=zone, extra=extra)
+            config = midday_config(zone, posts="../posts", storage='local_dir = "."') + extra
             (folder / "config.toml").write_text(config, encoding="utf-8")
             process = await start("run", "--config", "config.toml", cwd=folder, env=env)
             instance = Instance(folder.name, process)

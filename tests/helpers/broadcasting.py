@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bot.store import Delivery, Store
 from bot.testing.fakeapi import FakeTelegram, JSONDict, RequestPhase
-from tests.helpers.harness import ADMIN, CHANNEL, daily_post, midday_zone
+from tests.helpers.harness import ADMIN, daily_post, midday_config, midday_zone
 from tests.helpers.processes import environment, start
 
 # Subscriber n (0-based) is the user, and private chat, SUBSCRIBER_BASE + n; readers asking /today
@@ -34,25 +34,6 @@ SUBSCRIBER_BASE = 5_000_000
 READER_BASE = 8_000_000
 SENDS = frozenset({"sendMessage", "sendPhoto"})
 DATABASE = "bot.db"
-
-CONFIG_TOML = """\
-[telegram]
-admins = [{admin}]
-
-[channel]
-chat = "{channel}"
-
-[posts]
-dir = "posts"
-
-[schedule]
-timezone = "{zone}"
-time = "00:00"
-catch_up_minutes = 1440
-
-[storage]
-database = "{database}"
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +58,7 @@ async def prepare(server: FakeTelegram, root: Path, subscribers: int) -> Site:
     day = dt.datetime.now(zone).date()
     (root / "posts").mkdir(parents=True)
     (root / "posts" / f"{day}-daily.md").write_text(daily_post(day, "广播测试日报"), encoding="utf-8")
-    config = CONFIG_TOML.format(admin=ADMIN, channel=CHANNEL, zone=zone.key, database=DATABASE)
+    config = midday_config(zone, storage=f'database = "{DATABASE}"')
     (root / "config.toml").write_text(config, encoding="utf-8")
     ids = tuple(SUBSCRIBER_BASE + n for n in range(subscribers))
     store = await Store.open(root / DATABASE)

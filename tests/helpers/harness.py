@@ -282,6 +282,16 @@ def midday_zone(now: float) -> ZoneInfo:
     return ZoneInfo(f"Etc/GMT{-offset:+d}")  # POSIX sign: Etc/GMT-3 is UTC+3
 
 
+def midday_config(zone: ZoneInfo, *, posts: str = "posts", storage: str = 'database = "bot.db"') -> str:
+    """config.toml for a bot process whose publishing window is open now (`midday_zone`), posting
+    to CHANNEL with ADMIN, posts in `posts` and the `[storage]` lines `storage`."""
+    return (
+        f'[telegram]\nadmins = [{ADMIN}]\n\n[channel]\nchat = "{CHANNEL}"\n\n[posts]\ndir = "{posts}"\n\n'
+        f'[schedule]\ntimezone = "{zone.key}"\ntime = "00:00"\ncatch_up_minutes = 1440\n\n'
+        f"[storage]\n{storage}\n"
+    )
+
+
 def admin_has_written(server: FakeTelegram) -> None:
     """Telegram lets a bot write only to people who wrote to it first: the admin did, so alerts arrive."""
     server.user_message("hi", user_id=ADMIN)
