@@ -3,17 +3,21 @@
 The index is a cache: it can always be rebuilt from the files, so it lives in its own SQLite
 file beside the ledger and never holds the ledger's write lock.
 
-How any substring is found: SQLite's tokenizers cannot split Chinese into words, and the trigram
-tokenizer cannot find the one- and two-character words Chinese is mostly made of. So the text is
-normalised (NFKC, casefold, one space between words) and every character position becomes one
-token: that character and the next, hex-encoded (`g` + 6 + 6 hex digits; the last character pairs
-with an end mark). Then, exactly:
+How any substring is found, in an index smaller than the Markdown it indexes (docs/search.md):
 
-- a 1-character term is the prefix query `g<hex>*` (a prefix index of 7 makes it fast);
-- a 2-character term is one token;
-- a longer term is the phrase of its consecutive pairs: consecutive positions, so a substring.
+- the text is normalised as the query is (`_form`: NFKC, casefold, Traditional as Simplified,
+  single spaces, model names spelt one way); a post's four fields are joined by newlines;
+- FTS5 keeps, for each post, the set of its distinct characters and pairs of neighbouring
+  characters (`grams`), with no positions (`detail=none`): a few bytes per distinct gram;
+- a term of one or two characters is one gram: the index answers it exactly;
+- a longer term is the AND of its pairs, which every post holding it has; those candidates are
+  confirmed by `instr` over the post's normalised text, in the same statement.
 
-Queries never reach MATCH as typed: every term is turned into hex tokens here (docs/reliability.md,
+A position index (the trigram tokenizer, or pairs with `detail=full`) would confirm long terms by
+itself, but takes two to three times the Markdown's size; the candidates of the pairs are nearly
+all real matches, so confirming them costs little.
+
+Queries never reach MATCH as typed: every term becomes quoted grams here (docs/reliability.md,
 case 19).
 """
 
@@ -23,10 +27,10 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import operator
 import os
-import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +55,8 @@ logger = logging.getLogger(__name__)
 
 # Bump when the schema or the way text becomes tokens changes: the index rebuilds itself.
 # 6: Traditional Chinese folded to Simplified, model names spelt one way (search.search_form).
-SCHEMA_VERSION = 6
+# 7: grams without positions, confirmed by instr over the normalised text (a fifth of the size).
+SCHEMA_VERSION = 7
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS search_meta (
@@ -71,29 +76,45 @@ CREATE TABLE IF NOT EXISTS search_doc (
     cover    TEXT,
     url      TEXT NOT NULL,
     summary  TEXT NOT NULL,        -- JSON array of bullets
-    ntitle   TEXT NOT NULL,        -- title and summary normalised (index.normalize): which tier
-    nsummary TEXT NOT NULL         -- a match is in, without asking FTS5 again
+    ntitle   TEXT NOT NULL,        -- title and summary normalised (_form): which tier a match is
+    nsummary TEXT NOT NULL         -- in, without reading the long text
 );
 -- The long texts apart: ranking reads many search_doc rows, which stay a few hundred bytes each.
 CREATE TABLE IF NOT EXISTS search_text (
-    id   INTEGER PRIMARY KEY,      -- = search_doc.id
-    text TEXT NOT NULL,            -- the body as plain text (search.plain_text), for snippets
-    body TEXT NOT NULL             -- Markdown, as in Post.body
+    id    INTEGER PRIMARY KEY,     -- = search_doc.id
+    nbody TEXT NOT NULL            -- body text and tags normalised, a line each: with ntitle and
+                                   -- nsummary, what long terms are confirmed in and grams made of
 );
 CREATE TABLE IF NOT EXISTS search_broken (  -- files that are not posts, so an unchanged one is not re-read
     name     TEXT PRIMARY KEY,
     size     INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL
 );
-CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(
-    title, summary, body, tags,
-    content = '', detail = full, prefix = '7', tokenize = 'unicode61 remove_diacritics 0'
+-- Every character but a space is part of a token (categories: all but Z*), so the tokenizer
+-- splits the grams at the spaces `grams` puts between them and nowhere else.
+CREATE VIRTUAL TABLE IF NOT EXISTS search_grams USING fts5(
+    grams, content = '', detail = none,
+    tokenize = "unicode61 remove_diacritics 0 categories 'L* N* M* P* S* C*'"
 );
 """
-_TABLES = ("search_meta", "search_doc", "search_text", "search_broken", "search_fts")
+_TABLES = ("search_meta", "search_doc", "search_text", "search_broken", "search_grams")
+# Tables of earlier schemas, dropped when the index is rebuilt.
+_OLD_TABLES = ("search_fts",)
 
 # Terms per query and characters per term are capped by parse_query (10 and 256).
 _TITLE, _SUMMARY, _BODY = 0, 1, 2
+# Ids are days since 1970 shifted left by `day_bits` (3 at first: room for 8 posts a day, more
+# after `_relayout`), plus one for each post of that day. Small ids with small gaps keep FTS5's
+# doclists small: they hold ids as varints, each the difference from the one before.
+_DAY_BITS = 3
+_EPOCH = dt.date(1970, 1, 1).toordinal()
+_INCREMENTAL = 2  # PRAGMA auto_vacuum
+
+
+class _DayFullError(Exception):
+    """A post's day has no id left at the index's `day_bits`."""
+
+
 # A sync that changed more than this many posts (and a tenth of them) ends with an FTS5 optimize.
 _OPTIMIZE_AFTER = 50
 # Counting stops here: "1000+" is as useful to a reader as an exact count of a common word,
@@ -109,28 +130,20 @@ class SearchIndexError(Exception):
 # -- text to tokens ---------------------------------------------------------------------------
 
 
-class _Hex(dict[int, str]):
-    """str.translate table: every code point to 6 hex digits, computed once per character."""
-
-    def __missing__(self, code: int) -> str:
-        value = self[code] = format(code, "06x")
-        return value
+# A space inside a gram: str.split() treats U+001F as whitespace, so no normalised text holds one.
+_SPACE = "\x1f"
+_FIELDS = "\n"  # between normalised fields: no gram and no term spans two of them
 
 
-_HEX = _Hex()
-_END = "\x03"  # pairs with the last character, which then starts a token like every other one
-# Each match consumes one character's 6 digits and captures it with the next character's.
-_PAIRS = re.compile(r"(?=([0-9a-f]{12}))[0-9a-f]{6}")
-
-
-def grams(text: str) -> str:
-    """The tokens FTS5 indexes for `text`: one per character position (see the module doc)."""
-    norm = _form(text)
-    if not norm:
-        return ""
-    hexed = (norm + _END).translate(_HEX)
-    # Each token is one character's 6 digits and the next one's: slices at every 6th position.
-    return "g" + " g".join([hexed[at : at + 12] for at in range(0, len(hexed) - 6, 6)])
+def grams(fields: str) -> str:
+    """The tokens FTS5 indexes for a normalised text: each distinct character and pair of
+    neighbouring characters, once, in no particular order (the table keeps no positions)."""
+    found: set[str] = set()
+    for line in fields.replace(" ", _SPACE).split(_FIELDS):
+        found.update(line)
+        found.update(map(operator.add, line[:-1], line[1:]))
+    found.discard(_SPACE)
+    return " ".join(found)
 
 
 def _form(text: str) -> str:
@@ -138,12 +151,27 @@ def _form(text: str) -> str:
     return spelling(normalize(text))
 
 
+def _day_id(day: dt.date, day_bits: int, after: int = 0) -> int:
+    """The first id of `day` (of the day `after` days later)."""
+    return (day.toordinal() - _EPOCH + after) << day_bits
+
+
+def _quoted(gram: str) -> str:
+    return '"' + gram.replace('"', '""') + '"'
+
+
 def _term(term: str) -> str:
-    """One normalised, non-empty term as an FTS5 expression that matches exactly its substrings."""
-    hexed = term.translate(_HEX)
-    if len(term) == 1:
-        return f"g{hexed}*"
-    return '"' + " ".join("g" + pair for pair in _PAIRS.findall(hexed)) + '"'
+    """One normalised, non-empty term as an FTS5 expression: exact for one or two characters; for
+    a longer term, the posts holding all its pairs (`_confirm` keeps those that hold the term)."""
+    spaced = term.replace(" ", _SPACE)
+    if len(spaced) <= 2:
+        return _quoted(spaced)
+    pairs = dict.fromkeys(map(operator.add, spaced[:-1], spaced[1:]))  # distinct, in order
+    return "(" + " AND ".join(map(_quoted, pairs)) + ")"
+
+
+def _exact(term: str) -> bool:
+    return len(term) <= 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,19 +237,48 @@ class SearchIndex:
             "folder": os.path.realpath(self.folder),
             "site_url": self.site_url,
         }
+        # Pages freed (by FTS5 merging its segments, by deleting posts) go back to the file system
+        # at `_shrink`, so the file stays the size of what it holds. It must be set before the
+        # first table; a file made before it takes effect at the VACUUM below.
+        if self._db.execute("PRAGMA auto_vacuum").fetchone()[0] != _INCREMENTAL:
+            self._db.execute(f"PRAGMA auto_vacuum = {_INCREMENTAL}")
+            self._db.execute("VACUUM")
         with self._write():
             self._create()
             stored = dict(self._db.execute("SELECT key, value FROM search_meta").fetchall())
+            day_bits = stored.pop("day_bits", None)
             if stored and stored != identity:
                 logger.info("search index built for %s; rebuilding for %s", stored, identity)
-                for table in reversed(_TABLES):
-                    self._db.execute(f"DROP TABLE IF EXISTS {table}")
-                self._create()
+                self._drop()
+                day_bits = None
+            self._day_bits = _DAY_BITS if day_bits is None else int(day_bits)
             self._db.executemany(
                 "INSERT INTO search_meta (key, value) VALUES (?, ?)"
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                identity.items(),
+                [*identity.items(), ("day_bits", str(self._day_bits))],
             )
+
+    def _drop(self) -> None:
+        for table in (*reversed(_TABLES), *_OLD_TABLES):
+            if table != "search_meta":
+                self._db.execute(f"DROP TABLE IF EXISTS {table}")
+        self._create()
+
+    def _relayout(self, day_bits: int) -> None:
+        """Start again with room for more posts a day (ids are dates: a full day has no id left)."""
+        logger.info(
+            "search index: more than %d posts a day; rebuilding with room for more", 1 << self._day_bits
+        )
+        with self._write():
+            self._drop()
+            self._db.execute("UPDATE search_meta SET value = ? WHERE key = 'day_bits'", (str(day_bits),))
+        self._day_bits = day_bits
+        self._shrink()
+
+    def _shrink(self) -> None:
+        """Give the pages freed by a sync back to the file system, and the WAL's too."""
+        self._db.executescript("PRAGMA incremental_vacuum;")  # a script steps it to the end
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _create(self) -> None:
         # One statement at a time: executescript() would commit the open transaction first.
@@ -233,6 +290,13 @@ class SearchIndex:
 
     def sync(self) -> SyncStats:
         """Re-read only new and changed files (size or mtime moved, sha256 differs); drop removed ones."""
+        while True:
+            try:
+                return self._sync()
+            except _DayFullError:
+                self._relayout(self._day_bits + 2)
+
+    def _sync(self) -> SyncStats:
         try:
             scan = scan_folder(self.folder)
         except OSError as exc:
@@ -278,7 +342,9 @@ class SearchIndex:
             # After a build or a big change, merge FTS5's segments into one: queries then read
             # one b-tree per token instead of many (2-3x faster). Small changes merge as they go.
             with self._write():
-                self._db.execute("INSERT INTO search_fts (search_fts) VALUES ('optimize')")
+                self._db.execute("INSERT INTO search_grams (search_grams) VALUES ('optimize')")
+        if added or changed or removed:
+            self._shrink()
         return stats
 
     def _read(self, name: str, row: sqlite3.Row | None) -> str:
@@ -327,15 +393,21 @@ class SearchIndex:
 
     def _new_id(self, day: dt.date) -> int:
         """Ids sort like dates (then insertion), so FTS5 can stream newest-first without sorting."""
-        base = day.toordinal() << 20
+        base = _day_id(day, self._day_bits)
         (last,) = self._db.execute(
-            "SELECT max(id) FROM search_doc WHERE id >= ? AND id < ?", (base, base + (1 << 20))
+            "SELECT max(id) FROM search_doc WHERE id >= ? AND id < ?", (base, _day_id(day, self._day_bits, 1))
         ).fetchone()
-        return base if last is None else last + 1
+        if last is None:
+            return base
+        if last + 1 == _day_id(day, self._day_bits, 1):
+            raise _DayFullError
+        return int(last) + 1
 
     def _insert(self, name: str, size: int, post: Post) -> None:
         doc_id = self._new_id(post.date)
         body_text = plain_text(post.body)
+        ntitle, nsummary = _form(post.title), _form(SUMMARY_SEPARATOR.join(post.summary))
+        nbody = _FIELDS.join((_form(body_text), _form(" ".join((*post.tags, post.category)))))
         self._db.execute(
             "INSERT INTO search_doc (id, name, size, mtime_ns, sha256, title, date, category, tags, cover,"
             " summary, ntitle, nsummary, url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -351,34 +423,33 @@ class SearchIndex:
                 json.dumps(post.tags, ensure_ascii=False),
                 post.cover_image,
                 json.dumps(post.summary, ensure_ascii=False),
-                _form(post.title),
-                _form(SUMMARY_SEPARATOR.join(post.summary)),
+                ntitle,
+                nsummary,
                 post.url,
             ),
         )
+        self._db.execute("INSERT INTO search_text (id, nbody) VALUES (?, ?)", (doc_id, nbody))
         self._db.execute(
-            "INSERT INTO search_text (id, text, body) VALUES (?, ?, ?)", (doc_id, body_text, post.body)
-        )
-        self._db.execute(
-            "INSERT INTO search_fts (rowid, title, summary, body, tags) VALUES (?, ?, ?, ?, ?)",
-            (doc_id, *_columns(post, body_text)),
+            "INSERT INTO search_grams (rowid, grams) VALUES (?, ?)",
+            (doc_id, grams(_FIELDS.join((ntitle, nsummary, nbody)))),
         )
 
     def _delete(self, doc_id: int) -> None:
-        """A contentless FTS5 row is deleted by giving back the tokens it was indexed with."""
-        row = self._db.execute(
-            "SELECT * FROM search_doc JOIN search_text USING (id) WHERE id = ?", (doc_id,)
+        """A contentless FTS5 row is deleted by giving back the tokens it was indexed with (the
+        same set: the order does not matter, as the table keeps no positions)."""
+        fields = self._db.execute(
+            "SELECT ntitle, nsummary, nbody FROM search_doc JOIN search_text USING (id) WHERE id = ?",
+            (doc_id,),
         ).fetchone()
         self._db.execute(
-            "INSERT INTO search_fts (search_fts, rowid, title, summary, body, tags)"
-            " VALUES ('delete', ?, ?, ?, ?, ?)",
-            (doc_id, *_columns(self._post(row), row["text"])),
+            "INSERT INTO search_grams (search_grams, rowid, grams) VALUES ('delete', ?, ?)",
+            (doc_id, grams(_FIELDS.join(fields))),
         )
         self._db.execute("DELETE FROM search_doc WHERE id = ?", (doc_id,))
         self._db.execute("DELETE FROM search_text WHERE id = ?", (doc_id,))
 
     def _post(self, row: sqlite3.Row) -> Post:
-        """The post as indexed; rows read for search hits leave the Markdown body out (see `_docs`)."""
+        """The post as indexed, without its Markdown body (what a search hit needs)."""
         return Post(
             path=self.folder / row["name"],
             title=row["title"],
@@ -387,7 +458,7 @@ class SearchIndex:
             tags=tuple(json.loads(row["tags"])),
             cover_image=row["cover"],
             summary=tuple(json.loads(row["summary"])),
-            body=row["body"] if "body" in row.keys() else "",  # noqa: SIM118 - `in row` tests values
+            body="",  # not kept: a hit is shown by its title, date, link and snippet
             url=row["url"] or article_url(self.site_url, self.folder / row["name"]),
             sha256=row["sha256"],
             mtime_ns=row["mtime_ns"],
@@ -400,30 +471,36 @@ class SearchIndex:
         return int(count)
 
     def search(
-        self, query: str, *, limit: int, offset: int = 0, until: dt.date | None = None
+        self,
+        query: str,
+        *,
+        limit: int,
+        offset: int = 0,
+        until: dt.date | None = None,
+        posts: Mapping[str, Post] | None = None,
     ) -> SearchResult:
         """Every post containing all terms (and none of the `-` ones) in title, summary, body or tags.
 
         Ranked like `ScanSearch`: all terms in the title first, then all in title or summary,
         then the rest; newest first within each. Never raises on any input.
+
+        `posts`, the posts as loaded by file name, give the hits and their snippets; a hit not
+        among them, or of another version, is read from its file (the index keeps no body).
         """
         parsed = parse_query(query, self._synonyms)
-        groups, excluded = parsed.any_of, parsed.none_of
-        if not groups:
+        if not parsed.any_of:
             return SearchResult((), 0)
-        every = " AND ".join("(" + " OR ".join(_term(name) for name in names) + ")" for names in groups)
-        unwanted = f" NOT ({' OR '.join(_term(t) for t in excluded)})" if excluded else ""
-        match = f"({every}){unwanted}"
+        matching = _Matching.of(parsed.any_of, parsed.none_of)
         offset, limit = max(offset, 0), max(limit, 0)
         # Ids sort like dates, so "dated up to `until`" is a rowid range FTS5 applies itself.
-        bound = (until.toordinal() + 1) << 20 if until is not None else 1 << 62
+        bound = _day_id(until, self._day_bits, 1) if until is not None else 1 << 62
         # One FTS5 pass over the newest max_total + 1 matches (all of them, for any query on a
         # blog of a few thousand posts), then the tiers from the short normalised title and
         # summary. Past max_total (a common word in 100,000 posts) the total reads "1000+" and
         # the ranking is of the newest 1,000 matches: all a reader can page through anyway, and
         # finding older title matches would mean walking every match of a common word.
-        total, picked = self._rank(match, bound, groups, offset, limit)
-        docs = self._docs([doc_id for doc_id, _ in picked])
+        total, picked = self._rank(matching, bound, parsed.any_of, offset, limit)
+        docs = self._docs([doc_id for doc_id, _ in picked], posts or {})
         hits = tuple(
             Hit(found[0], float(_BODY + 1 - tier), _snippet(found[0], found[1], parsed.names))
             for doc_id, tier in picked
@@ -434,7 +511,7 @@ class SearchIndex:
         )
 
     def _rank(
-        self, match: str, bound: int, groups: Sequence[Sequence[str]], offset: int, limit: int
+        self, matching: _Matching, bound: int, groups: Sequence[Sequence[str]], offset: int, limit: int
     ) -> tuple[int, list[tuple[int, int]]]:
         """How many match (up to max_total + 1) and one page of (id, tier), in a single statement.
 
@@ -443,19 +520,19 @@ class SearchIndex:
         """
         limit = min(limit, max(self.max_total - offset, 0))  # pages reach the first max_total
         if limit == 0:
-            return self._count(match, bound), []
-        rows = self._ranked(match, bound, groups, offset, limit, newest_first=False)
+            return self._count(matching, bound), []
+        rows = self._ranked(matching, bound, groups, offset, limit, newest_first=False)
         if rows and rows[0][2] > self.max_total:
             # Capped: rank the newest max_total. Unordered is cheaper when it is all of them
-            # (FTS5 reads a one-character prefix query fastest in its own order).
-            rows = self._ranked(match, bound, groups, offset, limit, newest_first=True)
+            # (FTS5 reads a doclist fastest in its own order).
+            rows = self._ranked(matching, bound, groups, offset, limit, newest_first=True)
         if not rows:
-            return self._count(match, bound), []  # a page past the end
+            return self._count(matching, bound), []  # a page past the end
         return int(rows[0][2]), [(row[0], row[1]) for row in rows]
 
     def _ranked(
         self,
-        match: str,
+        matching: _Matching,
         bound: int,
         groups: Sequence[Sequence[str]],
         offset: int,
@@ -473,40 +550,100 @@ class SearchIndex:
             for names in groups
         )
         terms = [name for names in groups for name in names]
-        order = "ORDER BY rowid DESC" if newest_first else ""
+        matched, parameters = matching.statement(bound, self.max_total + 1, newest_first=newest_first)
         # Only generated `?` placeholders and fixed words are formatted in; every value is a parameter.
         statement = (
-            "WITH matched AS MATERIALIZED ("  # noqa: S608
-            f" SELECT rowid AS id FROM search_fts WHERE search_fts MATCH ? AND rowid < ? {order} LIMIT ?)"
+            f"WITH matched AS MATERIALIZED ({matched})"  # noqa: S608
             f" SELECT d.id, CASE WHEN {in_title} THEN {_TITLE} WHEN {in_either} THEN {_SUMMARY}"
             f" ELSE {_BODY} END AS tier, (SELECT count(*) FROM matched)"
             " FROM search_doc d JOIN (SELECT id FROM matched ORDER BY id DESC LIMIT ?) USING (id)"
             " ORDER BY tier, d.date DESC, d.name LIMIT ? OFFSET ?"  # the scan's order, ties included
         )
         pairs = (term for term in terms for _ in range(2))
-        parameters = (match, bound, self.max_total + 1, *terms, *pairs, self.max_total, limit, offset)
+        parameters = (*parameters, *terms, *pairs, self.max_total, limit, offset)
         return self._db.execute(statement, parameters).fetchall()
 
-    def _count(self, expression: str, bound: int) -> int:
+    def _count(self, matching: _Matching, bound: int) -> int:
         """How many match, up to max_total + 1: FTS5 stops early instead of walking every doclist."""
-        (count,) = self._db.execute(
-            "SELECT count(*) FROM"
-            " (SELECT rowid FROM search_fts WHERE search_fts MATCH ? AND rowid < ? LIMIT ?)",
-            (expression, bound, self.max_total + 1),
-        ).fetchone()
+        matched, parameters = matching.statement(bound, self.max_total + 1, newest_first=False)
+        (count,) = self._db.execute(f"SELECT count(*) FROM ({matched})", parameters).fetchone()  # noqa: S608 - see _Matching
         return int(count)
 
-    def _docs(self, ids: Sequence[int]) -> dict[int, tuple[Post, str]]:
+    def _docs(self, ids: Sequence[int], posts: Mapping[str, Post]) -> dict[int, tuple[Post, str]]:
+        """The hits' posts and their bodies as plain text (what snippets are cut from)."""
         if not ids:
             return {}
-        # Not the Markdown body: a hit is shown by its title, date, link and snippet (from `text`),
-        # and reading tens of kilobytes per hit is most of a query's time on a small blog.
         rows = self._db.execute(
-            "SELECT search_doc.*, text FROM search_doc JOIN search_text USING (id)"
-            " WHERE id IN (SELECT value FROM json_each(?))",
-            (json.dumps(list(ids)),),
+            "SELECT * FROM search_doc WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(list(ids)),)
         )
-        return {row["id"]: (self._post(row), row["text"]) for row in rows}
+        found: dict[int, tuple[Post, str]] = {}
+        for row in rows:
+            post = posts.get(row["name"])
+            if post is None or post.sha256 != row["sha256"]:
+                post = self._reread(row)
+            found[row["id"]] = (post, plain_text(post.body))
+        return found
+
+    def _reread(self, row: sqlite3.Row) -> Post:
+        """The post of a hit, read again from its file; without its body if the file changed since
+        it was indexed (the snippet then comes from the summary, until the next sync)."""
+        path = self.folder / row["name"]
+        try:
+            raw, mtime_ns = read_bytes(path)
+            if hashlib.sha256(raw).hexdigest() == row["sha256"]:
+                return parse_post(raw, path, site_url=self.site_url, mtime_ns=mtime_ns)[0]
+        except Exception as exc:  # a file's trouble is the next sync's to report
+            logger.debug("hit %s not read again: %s", path, exc)
+        return self._post(row)
+
+
+# A post holds a term: in its title or summary (short, read first), else in the body and tags.
+_HOLDS = "(instr(d.ntitle, ?) > 0 OR instr(d.nsummary, ?) > 0 OR instr(t.nbody, ?) > 0)"
+
+
+@dataclass(frozen=True, slots=True)
+class _Matching:
+    """A query as SQL: an FTS5 expression over the grams, and the long terms (3+ characters) that
+    its candidates must be confirmed to hold, or not hold, in the normalised text."""
+
+    expression: str
+    confirm: str  # SQL over the normalised fields (d.ntitle, d.nsummary, t.nbody), "" when exact
+    values: tuple[str, ...]  # the confirmation's parameters
+
+    @classmethod
+    def of(cls, groups: Sequence[Sequence[str]], excluded: Sequence[str]) -> _Matching:
+        every = " AND ".join("(" + " OR ".join(_term(name) for name in names) + ")" for names in groups)
+        # A short excluded term is exact in FTS5; a long one can only be ruled out by the text.
+        short = [name for name in excluded if _exact(name)]
+        expression = f"({every}) NOT ({' OR '.join(map(_term, short))})" if short else every
+        checks: list[str] = []
+        values: list[str] = []
+        for names in groups:
+            if not all(map(_exact, names)):  # one of its names may be a candidate only: all are checked
+                checks.append("(" + " OR ".join([_HOLDS] * len(names)) + ")")
+                values.extend(name for name in names for _ in range(3))
+        long = [name for name in excluded if not _exact(name)]
+        if long:
+            checks.append("NOT (" + " OR ".join([_HOLDS] * len(long)) + ")")
+            values.extend(name for name in long for _ in range(3))
+        return cls(expression, " AND ".join(checks), tuple(values))
+
+    def statement(self, bound: int, limit: int, *, newest_first: bool) -> tuple[str, tuple[object, ...]]:
+        """A SELECT of the ids of up to `limit` matches below `bound`, and its parameters. Only
+        fixed words and generated `?` placeholders are in the SQL; every value is a parameter."""
+        order = " ORDER BY search_grams.rowid DESC" if newest_first else ""
+        if not self.confirm:
+            return (
+                "SELECT rowid AS id FROM search_grams WHERE search_grams MATCH ? AND rowid < ?"  # noqa: S608
+                f"{order} LIMIT ?",
+                (self.expression, bound, limit),
+            )
+        return (
+            "SELECT search_grams.rowid AS id FROM search_grams"  # noqa: S608
+            " JOIN search_doc d ON d.id = search_grams.rowid JOIN search_text t ON t.id = search_grams.rowid"
+            f" WHERE search_grams MATCH ? AND search_grams.rowid < ? AND {self.confirm}{order} LIMIT ?",
+            (self.expression, bound, *self.values, limit),
+        )
 
 
 # Characters kept on each side of the first match before `snippet` cuts its ~60: enough for it
@@ -544,16 +681,6 @@ def _snippet(post: Post, body_text: str, terms: Sequence[str]) -> str:
                 cut += ELLIPSIS
             return cut
     return snippet(summary or body_text[:_WINDOW_AFTER], ())
-
-
-def _columns(post: Post, body_text: str) -> tuple[str, str, str, str]:
-    """The four indexed columns of a post, as tokens."""
-    return (
-        grams(post.title),
-        grams(SUMMARY_SEPARATOR.join(post.summary)),
-        grams(body_text),
-        grams(" ".join((*post.tags, post.category))),
-    )
 
 
 class Searcher:

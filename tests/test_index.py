@@ -66,9 +66,12 @@ def fields(post: Post) -> tuple[str, str, str]:
 # -- tokens ---------------------------------------------------------------------------------------
 
 
-def test_every_character_position_is_one_token() -> None:
-    """`融资 AI` -> five tokens: each character with the next (the last with an end mark)."""
-    assert grams("融资 AI") == "g00878d008d44 g008d44000020 g000020000061 g000061000069 g000069000003"
+def test_the_grams_of_a_text_are_its_characters_and_pairs_once_each() -> None:
+    """`融资 ai` (normalised) -> each distinct character and neighbouring pair, a space inside a pair
+    as U+001F, nothing across the newline between two fields."""
+    assert sorted(grams("融资 ai\n资a").split(" ")) == sorted(
+        ["融", "资", "a", "i", "融资", "资\x1f", "\x1fa", "ai", "资a"]
+    )
 
 
 def test_normalisation_folds_width_case_and_spaces() -> None:
