@@ -9,12 +9,16 @@ Measured on two folders:
 
 For each folder:
 
-* ``build``: open a new index file and ``sync()`` every post (read, parse, index);
+* ``build``: open a new index file and ``sync()`` every post (read, parse, index), beside
+  ``ai-news-bot check`` on the same folder (read, parse, quality gate), in the same run: the goal
+  is a build in at most twice the time of ``check`` (for the corpus; at 100,000 posts, 120 s);
+* ``size``: the index file against the folder's Markdown: the goal is at most twice;
 * ``restart``: open the existing index file and ``sync()`` with nothing changed (what a bot
   restart costs); the goal is under 0.3 s on the corpus;
-* ``query p50/p99``: ``SearchIndex.search(query, limit=5)`` (a /search page: counts, ranking, five
-  snippets) for query sets sampled from the corpus text: 1-, 2- and 3-character Chinese
-  strings, an English word, and two words (a 2-character Chinese string and an English word);
+* ``query p50/p99``: ``SearchIndex.search(query, limit=5, posts=...)`` (a /search page: counts,
+  ranking, five snippets cut from the posts as loaded, as the bot does) for query sets sampled
+  from the corpus text: 1-, 2- and 3-character Chinese strings, an English word, and two words
+  (a 2-character Chinese string and an English word);
 * ``naive``: the same queries as a Python substring scan over the same normalised texts, held
   in memory (``all(term in text for term in terms)`` for every post), in the same run. It
   returns unranked matches with no snippets, so it is a lower bound of what scanning costs.
@@ -30,8 +34,10 @@ corpus and under 50 ms at 100,000 posts; restart under 0.3 s on the corpus.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import gc
+import io
 import os
 import platform
 import random
@@ -47,7 +53,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bot.index import SearchIndex  # noqa: E402 - after the path set-up
+from bot.cli import main as cli  # noqa: E402 - after the path set-up
+from bot.index import SearchIndex  # noqa: E402
 from bot.posts import Post, load_posts  # noqa: E402
 from bot.search import SUMMARY_SEPARATOR  # noqa: E402
 from bot.text import normalize, plain_text  # noqa: E402
@@ -96,8 +103,8 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def _search(index: SearchIndex, query: str) -> Callable[[], object]:
-    return lambda: index.search(query, limit=5)
+def _search(index: SearchIndex, query: str, posts: dict[str, Post]) -> Callable[[], object]:
+    return lambda: index.search(query, limit=5, posts=posts)
 
 
 def _scan(texts: Sequence[str], query: str) -> Callable[[], object]:
@@ -138,22 +145,52 @@ def generate(folder: Path, count: int, body_chars: int, corpus: Sequence[Post]) 
     stamp.write_text(wanted)
 
 
+def check(folder: Path) -> float:
+    """Seconds of `ai-news-bot check` on the folder, in this process (output discarded)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        return timed(lambda: cli(["check", "--posts", str(folder)], io.StringIO()))
+
+
+def pass_fail(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
 def measure(
-    name: str, folder: Path, queries_per_set: int, goal_ms: float, restart_goal: float | None, *, reuse: bool
+    name: str,
+    folder: Path,
+    queries_per_set: int,
+    goal_ms: float,
+    restart_goal: float | None,
+    *,
+    reuse: bool,
+    build_goal: float | None = None,
 ) -> None:
     print(f"\n== {name}: {folder}")
     db = DATA / f"search-{folder.name}.db"
+    markdown = sum(path.stat().st_size for path in folder.glob("*.md"))
     if reuse and db.exists():
         print("build: skipped (--reuse: the index from an earlier run)")
     else:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
+        baseline = check(folder)
         index = SearchIndex.open(db, folder, site_url=SITE)
         build = timed(index.sync)
         posts = len(index)
         index.close()
-        size = db.stat().st_size / 1e6
-        print(f"build: {build:.2f} s for {posts} posts ({size:.0f} MB)")
+        goal = f"goal <= {build_goal:g} s" if build_goal else "goal <= 2x check"
+        ok = build <= build_goal if build_goal else build <= 2 * baseline
+        print(
+            f"build: {build:.2f} s for {posts} posts; `check` on the same folder: {baseline:.2f} s"
+            f" ({build / baseline:.2f}x)  {goal}: {pass_fail(ok)}"
+        )
+    size = sum(
+        Path(f"{db}{suffix}").stat().st_size for suffix in ("", "-wal") if Path(f"{db}{suffix}").exists()
+    )
+    print(
+        f"size: {size / 1e6:.1f} MB index, {markdown / 1e6:.1f} MB Markdown ({size / markdown:.2f}x)"
+        f"  goal <= 2x: {pass_fail(size <= 2 * markdown)}"
+    )
     restarts = []
     for _ in range(3):
         index = SearchIndex.open(db, folder, site_url=SITE)
@@ -168,6 +205,7 @@ def measure(
     print(f"restart, nothing changed (open + sync), median of 3: {restart * 1000:.0f} ms{verdict}")
 
     library = load_posts(folder, site_url=SITE)
+    by_name = {post.path.name: post for post in library.posts}
     texts = texts_of(library.posts)
     rng = random.Random(29)
     query_sets = sample_queries(texts, rng, queries_per_set)
@@ -178,9 +216,9 @@ def measure(
     worst = 0.0
     for label, queries in query_sets.items():
         for query in queries[:20]:  # warm the page cache and SQLite's
-            index.search(query, limit=5)
+            index.search(query, limit=5, posts=by_name)
         gc.collect()
-        ours = [timed(_search(index, query)) * 1000 for query in queries]
+        ours = [timed(_search(index, query, by_name)) * 1000 for query in queries]
         naive_queries = queries[: max(20, queries_per_set // 4)] if len(texts) > 10_000 else queries
         naive = [timed(_scan(texts, query)) * 1000 for query in naive_queries]
         p99 = percentile(ours, 0.99)
@@ -221,6 +259,7 @@ def main() -> None:
             goal_ms=50,
             restart_goal=None,
             reuse=args.reuse,
+            build_goal=120 if args.posts_count >= 100_000 else None,
         )
 
 

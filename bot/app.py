@@ -296,6 +296,13 @@ async def run_bot(
     if not await _reach_bot_api(application, services.config.telegram.api_url, stop):
         return
     async with application:  # already initialised: getMe answered, the token is accepted
+        # Search ready before the first update: the index synced if little changed, else the
+        # scan's texts made (a few seconds for thousands of posts) and the index built in the
+        # background while the scan answers. A cache: no failure here may stop the bot.
+        try:
+            await services.search.start(services.library())
+        except Exception:
+            logger.exception("search index not started; searches scan the posts, the index job tries again")
         updater = application.updater
         assert updater is not None
         polling_errors = PollingErrors(services)
@@ -360,13 +367,6 @@ async def run_bot(
                 await publish_due(services, services.now())
             except Exception:
                 logger.exception("the start-up publish check failed; the reconcile job tries again")
-            # Bring the search index up to date now (a first build takes seconds on a big blog),
-            # after the catch-up publish so that never waits for it. A cache: searches scan the
-            # posts until it is ready, and no failure here may stop the bot.
-            try:
-                services.search.sync(services.library())
-            except Exception:
-                logger.exception("search index not built at start-up; the index job tries again")
             await stop.wait()
         finally:
             if services.broadcaster is not None:

@@ -94,6 +94,7 @@ class Services:
         The long button texts its pages made are stored when the block ends, before the answer is
         sent, so its buttons work."""
         library = self.library()
+        await self.search.ready(library)
         kept: dict[str, str] = {}
 
         def key_for(text: str) -> str:

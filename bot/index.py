@@ -23,6 +23,7 @@ case 19).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
@@ -30,10 +31,12 @@ import logging
 import operator
 import os
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from bot.db import connect, transaction
 from bot.posts import Library, Post, PostError, article_url, parse_post, read_bytes, scan_folder
@@ -41,6 +44,7 @@ from bot.search import (
     SUMMARY_SEPARATOR,
     Entity,
     Hit,
+    ScanDocuments,
     ScanSearch,
     SearchEngine,
     SearchResult,
@@ -52,6 +56,8 @@ from bot.search import (
 from bot.text import ELLIPSIS, fold, normalize, plain_text, shown_text
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 # Bump when the schema or the way text becomes tokens changes: the index rebuilds itself.
 # 6: Traditional Chinese folded to Simplified, model names spelt one way (search.search_form).
@@ -199,6 +205,7 @@ class SearchIndex:
         site_url: str,
         max_total: int = MAX_TOTAL,
         synonyms: Sequence[Entity] = (),
+        reader: bool = False,
     ) -> None:
         connection.row_factory = sqlite3.Row
         self._db = connection
@@ -206,7 +213,11 @@ class SearchIndex:
         self.site_url = site_url
         self.max_total = max_total
         self._synonyms = synonyms_for(tuple(synonyms))
-        self._prepare()
+        self._day_bits = _DAY_BITS
+        if reader:  # another connection keeps it in step (`Searcher`): it only searches
+            self.reload()
+        else:
+            self._prepare()
 
     @classmethod
     def open(
@@ -217,9 +228,19 @@ class SearchIndex:
         site_url: str,
         max_total: int = MAX_TOTAL,
         synonyms: Sequence[Entity] = (),
+        reader: bool = False,
     ) -> SearchIndex:
+        """The index at `path`, made or rebuilt as needed; `reader`: one that only searches an
+        index another connection keeps in step, and writes nothing."""
         try:
-            return cls(connect(path), folder, site_url=site_url, max_total=max_total, synonyms=synonyms)
+            return cls(
+                connect(path),
+                folder,
+                site_url=site_url,
+                max_total=max_total,
+                synonyms=synonyms,
+                reader=reader,
+            )
         except (sqlite3.Error, OSError) as exc:
             raise SearchIndexError(f"{path}: cannot open the search index: {exc}") from exc
 
@@ -257,6 +278,11 @@ class SearchIndex:
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 [*identity.items(), ("day_bits", str(self._day_bits))],
             )
+
+    def reload(self) -> None:
+        """Read the id layout again, after another connection synced (it may have changed it)."""
+        row = self._db.execute("SELECT value FROM search_meta WHERE key = 'day_bits'").fetchone()
+        self._day_bits = _DAY_BITS if row is None else int(row[0])
 
     def _drop(self) -> None:
         for table in (*reversed(_TABLES), *_OLD_TABLES):
@@ -296,13 +322,24 @@ class SearchIndex:
             except _DayFullError:
                 self._relayout(self._day_bits + 2)
 
-    def _sync(self) -> SyncStats:
+    def changes(self) -> int:
+        """How many files a `sync` now would read or drop (a look at the folder, no file read)."""
         try:
-            scan = scan_folder(self.folder)
-        except OSError as exc:
-            # The folder is gone or unreadable for now: keep what is indexed (PostFolder reports it).
-            logger.warning("search index not synced: %s", exc)
-            return SyncStats()
+            on_disk, known, broken = self._compare()
+        except OSError:
+            return 0
+        gone = len(known.keys() - on_disk.keys())
+        return gone + sum(
+            not ((row := known.get(name)) is not None and (row["size"], row["mtime_ns"]) == stat)
+            and broken.get(name) != stat
+            for name, stat in on_disk.items()
+        )
+
+    def _compare(
+        self,
+    ) -> tuple[dict[str, tuple[int, int]], dict[str, sqlite3.Row], dict[str, tuple[int, int]]]:
+        """The folder's files (size, mtime), the indexed posts' rows and the files known broken."""
+        scan = scan_folder(self.folder)
         on_disk = {path.name: (size, mtime_ns) for path, (size, mtime_ns, _) in scan.files.items()}
         known = {
             row["name"]: row
@@ -312,6 +349,15 @@ class SearchIndex:
             row["name"]: (row["size"], row["mtime_ns"])
             for row in self._db.execute("SELECT * FROM search_broken")
         }
+        return on_disk, known, broken
+
+    def _sync(self) -> SyncStats:
+        try:
+            on_disk, known, broken = self._compare()
+        except OSError as exc:
+            # The folder is gone or unreadable for now: keep what is indexed (PostFolder reports it).
+            logger.warning("search index not synced: %s", exc)
+            return SyncStats()
         added = changed = removed = unchanged = bad = 0
         with self._write():
             for name in known.keys() - on_disk.keys():
@@ -683,13 +729,33 @@ def _snippet(post: Post, body_text: str, terms: Sequence[str]) -> str:
     return snippet(summary or body_text[:_WINDOW_AFTER], ())
 
 
+class _IndexView:
+    """The index as the `SearchEngine` for one library: hits and snippets come from its posts."""
+
+    def __init__(self, index: SearchIndex, posts: Mapping[str, Post]) -> None:
+        self._index = index
+        self._posts = posts
+
+    def search(
+        self, query: str, *, limit: int, offset: int = 0, until: dt.date | None = None
+    ) -> SearchResult:
+        return self._index.search(query, limit=limit, offset=offset, until=until, posts=self._posts)
+
+
 class Searcher:
     """The search engine for the posts as loaded: the index once it has been synced to them, a
-    scan of the posts until then (same results, same order). Syncing is its own step (`sync`),
-    run by the bot's jobs, never a side effect of searching.
+    scan of the posts until then (same results, same order).
 
-    If the index file cannot be used, searching goes on by scanning the posts.
+    The index is built and synced in a worker thread of its own, on a connection of its own, so
+    the event loop never waits for it; searches read it on another connection. Until the first
+    sync is done (a first build takes seconds on a big blog), the scan answers; after it, an
+    answer to a changed folder waits for the sync of what changed (milliseconds), then reads the
+    index. If the index file cannot be used, searching goes on by scanning the posts.
     """
+
+    # Start-up syncs before answering when at most this many files changed (a fraction of a
+    # second); more, and the scan answers while the index catches up in the background.
+    SYNC_FIRST = 100
 
     def __init__(
         self, path: Path | str, folder: Path, *, site_url: str, synonyms: Sequence[Entity] = ()
@@ -698,37 +764,98 @@ class Searcher:
         self.folder = folder
         self.site_url = site_url
         self.synonyms = tuple(synonyms)
-        self._index: SearchIndex | None = None
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="search-index")
+        self._writer: SearchIndex | None = None  # used in the worker thread only
+        self._reader: SearchIndex | None = None  # used on the event loop
         self._synced: Library | None = None  # the library the index last synced to
+        self._lock = asyncio.Lock()
+        self._background: asyncio.Task[bool] | None = None
+        self._by_name: tuple[Library, dict[str, Post]] | None = None
+        self._documents = ScanDocuments()
         self._scan: tuple[Library, ScanSearch] | None = None
 
     def engine(self, library: Library) -> SearchEngine:
-        """What answers a search over `library` now."""
-        if self._index is not None and self._synced is library:
-            return self._index
+        """What answers a search over `library` now (never waits: `ready` first, to read the index)."""
+        if self._reader is not None and self._synced is library:
+            if self._by_name is None or self._by_name[0] is not library:
+                self._by_name = (library, {post.path.name: post for post in library.posts})
+            return _IndexView(self._reader, self._by_name[1])
         if self._scan is None or self._scan[0] is not library:
-            self._scan = (library, ScanSearch(library.posts, synonyms=self.synonyms))
+            self._scan = (
+                library,
+                ScanSearch(library.posts, synonyms=self.synonyms, documents=self._documents),
+            )
         return self._scan[1]
 
-    def sync(self, library: Library) -> bool:
-        """Bring the index in step with the folder that `library` was loaded from; False (logged)
-        when the index cannot be used, and searches keep scanning."""
-        if self._synced is library:
-            return True
-        try:
-            if self._index is None:
-                self._index = SearchIndex.open(
-                    self.path, self.folder, site_url=self.site_url, synonyms=self.synonyms
+    async def start(self, library: Library) -> None:
+        """At start-up: sync now if little changed since the last run; else make the scan ready
+        (in the worker thread) and build the index in the background."""
+        changes = await self._in_worker(self._changes)
+        if changes is not None and changes <= self.SYNC_FIRST:
+            await self.sync(library)
+            return
+        await self._in_worker(self._documents.of, library.posts)
+        self._background = asyncio.create_task(self.sync(library), name="search-index")
+
+    async def ready(self, library: Library) -> None:
+        """Before answering: once the index has been built, bring it in step with `library` (only
+        what changed is read); while a first build runs, the scan answers."""
+        if self._reader is not None and self._synced is not library:
+            await self.sync(library)
+
+    async def sync(self, library: Library) -> bool:
+        """Bring the index in step with the folder that `library` was loaded from, in the worker
+        thread; False (logged) when the index cannot be used, and searches keep scanning."""
+        async with self._lock:
+            if self._synced is library:
+                return True
+            if not await self._in_worker(self._sync):
+                return False
+            if self._reader is None:
+                self._reader = SearchIndex.open(
+                    self.path, self.folder, site_url=self.site_url, synonyms=self.synonyms, reader=True
                 )
-            self._index.sync()
+                self._documents.clear()  # the scan is not needed any more: its texts go
+                self._scan = None
+            self._reader.reload()
+            self._synced = library
+            return True
+
+    async def _in_worker(self, call: Callable[..., _T], *args: Any) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._worker, call, *args)
+
+    def _open(self) -> SearchIndex:
+        if self._writer is None:
+            self._writer = SearchIndex.open(
+                self.path, self.folder, site_url=self.site_url, synonyms=self.synonyms
+            )
+        return self._writer
+
+    def _changes(self) -> int | None:
+        """In the worker: how many files the next sync reads or drops (all, for an empty index)."""
+        try:
+            index = self._open()
+            return index.changes() if len(index) else None
+        except (SearchIndexError, sqlite3.Error, OSError) as exc:
+            logger.error("search index unavailable, scanning the posts instead: %s", exc)
+            return None
+
+    def _sync(self) -> bool:
+        """In the worker."""
+        try:
+            self._open().sync()
         except (SearchIndexError, sqlite3.Error, OSError) as exc:
             logger.error("search index unavailable, scanning the posts instead: %s", exc)
             return False
-        self._synced = library
         return True
 
     def close(self) -> None:
-        if self._index is not None:
-            self._index.close()
-            self._index = None
-            self._synced = None
+        """Stop using the index: the worker finishes what it does, then closes its connection."""
+        if self._background is not None:
+            self._background.cancel()
+        if self._writer is not None:
+            self._worker.submit(self._writer.close)
+        self._worker.shutdown(wait=True)
+        if self._reader is not None:
+            self._reader.close()
+        self._writer = self._reader = self._synced = None

@@ -33,7 +33,7 @@ async def edits_tick(context: Context) -> None:
 async def index_tick(context: Context) -> None:
     """Keep the search index in step with the posts folder (searches scan until it is)."""
     services = context.services
-    services.search.sync(services.library())
+    await services.search.sync(services.library())
 
 
 async def lease_tick(context: Context) -> None:

@@ -9,6 +9,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from bot.posts import Post
@@ -430,6 +431,26 @@ def document(post: Post) -> _Doc:
     return _Doc(post, fields, (fields[0].folded, fields[1].folded, fields[2].folded, tags))
 
 
+class ScanDocuments:
+    """The scan's form of each post (`document`), kept from one library to the next by file and
+    version: a new library costs only its new and changed posts."""
+
+    def __init__(self) -> None:
+        self._docs: dict[tuple[Path, str], _Doc] = {}
+
+    def of(self, posts: Sequence[Post]) -> tuple[_Doc, ...]:
+        """The documents of `posts`, in their order; those of posts no longer given are dropped."""
+        known, docs = self._docs, {}
+        for post in posts:
+            key = (post.path, post.sha256)
+            docs[key] = known.get(key) or document(post)
+        self._docs = docs
+        return tuple(docs.values())
+
+    def clear(self) -> None:
+        self._docs = {}
+
+
 def _tier(doc: _Doc, query: Query) -> int | None:
     """Where the post matches: title, summary or body (the weakest term decides: a term's best
     field is where any of its names is); None if not."""
@@ -465,8 +486,14 @@ class ScanSearch:
     finds nothing: there is nothing to rank by.
     """
 
-    def __init__(self, posts: Sequence[Post], *, synonyms: Sequence[Entity] = ()) -> None:
-        self._docs = tuple(document(post) for post in posts)
+    def __init__(
+        self,
+        posts: Sequence[Post],
+        *,
+        synonyms: Sequence[Entity] = (),
+        documents: ScanDocuments | None = None,
+    ) -> None:
+        self._docs = (documents or ScanDocuments()).of(posts)
         self._synonyms = synonyms_for(tuple(synonyms))
 
     def search(
