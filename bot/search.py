@@ -440,12 +440,12 @@ class ScanDocuments:
 
     def of(self, posts: Sequence[Post]) -> tuple[_Doc, ...]:
         """The documents of `posts`, in their order; those of posts no longer given are dropped."""
-        known, docs = self._docs, {}
+        known: dict[tuple[Path, str], _Doc] = {}
         for post in posts:
             key = (post.path, post.sha256)
-            docs[key] = known.get(key) or document(post)
-        self._docs = docs
-        return tuple(docs.values())
+            known[key] = known.get(key) or self._docs.get(key) or document(post)
+        self._docs = known
+        return tuple(known[post.path, post.sha256] for post in posts)
 
     def clear(self) -> None:
         self._docs = {}
