@@ -7,15 +7,17 @@ How any substring is found, in an index smaller than the Markdown it indexes (do
 
 - the text is normalised as the query is (`_form`: NFKC, casefold, Traditional as Simplified,
   single spaces, model names spelt one way); a post's four fields are joined by newlines;
-- FTS5 keeps, for each post, the set of its distinct characters and pairs of neighbouring
-  characters (`grams`), with no positions (`detail=none`): a few bytes per distinct gram;
+- FTS5 keeps which posts hold each character and each pair of neighbouring characters, with no
+  positions (`detail=none`): a few bytes per distinct gram and post. Its trigram tokenizer makes
+  them, in C, from the text with a space put around every character (`grams`);
 - a term of one or two characters is one gram: the index answers it exactly;
-- a longer term is the AND of its pairs, which every post holding it has; those candidates are
-  confirmed by `instr` over the post's normalised text, in the same statement.
+- a longer term is the AND of its pairs (and of the trigrams of its Latin words, which are
+  indexed too: English pairs are in nearly every post), which every post holding it has; those
+  candidates are confirmed by `instr` over the post's normalised text, in the same statement.
 
-A position index (the trigram tokenizer, or pairs with `detail=full`) would confirm long terms by
-itself, but takes two to three times the Markdown's size; the candidates of the pairs are nearly
-all real matches, so confirming them costs little.
+A position index (trigrams, or pairs with `detail=full`) would confirm long terms by itself, but
+takes two to three times the Markdown's size; the candidates are nearly all real matches, so
+confirming them costs little.
 
 Queries never reach MATCH as typed: every term becomes quoted grams here (docs/reliability.md,
 case 19).
@@ -30,6 +32,7 @@ import json
 import logging
 import operator
 import os
+import re
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -96,12 +99,12 @@ CREATE TABLE IF NOT EXISTS search_broken (  -- files that are not posts, so an u
     size     INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL
 );
--- Every character but a space is part of a token (categories: all but Z*), so the tokenizer
--- splits the grams at the spaces `grams` puts between them and nowhere else.
+-- Which posts hold a gram (`grams`), without positions. FTS5 keeps up to 64 MB of new grams in
+-- memory before it writes them, so a first build writes a few large segments, not many small ones.
 CREATE VIRTUAL TABLE IF NOT EXISTS search_grams USING fts5(
-    grams, content = '', detail = none,
-    tokenize = "unicode61 remove_diacritics 0 categories 'L* N* M* P* S* C*'"
+    grams, content = '', detail = none, columnsize = 0, tokenize = 'trigram case_sensitive 1'
 );
+INSERT OR IGNORE INTO search_grams (search_grams, rank) VALUES ('hashsize', 67108864);
 """
 _TABLES = ("search_meta", "search_doc", "search_text", "search_broken", "search_grams")
 # Tables of earlier schemas, dropped when the index is rebuilt.
@@ -136,20 +139,22 @@ class SearchIndexError(Exception):
 # -- text to tokens ---------------------------------------------------------------------------
 
 
-# A space inside a gram: str.split() treats U+001F as whitespace, so no normalised text holds one.
+# A space of the text, in what is indexed: str.split() treats U+001F as whitespace, so no
+# normalised text holds one, and the spaces around each character are all FTS5 sees as spaces.
 _SPACE = "\x1f"
 _FIELDS = "\n"  # between normalised fields: no gram and no term spans two of them
+# Latin words (normalised: lower case), whose own trigrams are indexed too.
+_WORD = re.compile(r"[a-z0-9]{3,}")
 
 
 def grams(fields: str) -> str:
-    """The tokens FTS5 indexes for a normalised text: each distinct character and pair of
-    neighbouring characters, once, in no particular order (the table keeps no positions)."""
-    found: set[str] = set()
-    for line in fields.replace(" ", _SPACE).split(_FIELDS):
-        found.update(line)
-        found.update(map(operator.add, line[:-1], line[1:]))
-    found.discard(_SPACE)
-    return " ".join(found)
+    """What FTS5 indexes for a post's normalised fields (one a line), for its trigram tokenizer:
+    every character with a space on each side, so the trigrams at each position are the character
+    alone (` x `) and the pair it starts (`x y`); then the distinct Latin words (`openai`), whose
+    trigrams (`ope`) narrow down long Latin terms. The tokens that span a newline are never asked for.
+    """
+    spaced = [" " + " ".join(line) + " " for line in fields.replace(" ", _SPACE).split(_FIELDS)]
+    return _FIELDS.join((*spaced, *dict.fromkeys(_WORD.findall(fields))))
 
 
 def _form(text: str) -> str:
@@ -162,22 +167,31 @@ def _day_id(day: dt.date, day_bits: int, after: int = 0) -> int:
     return (day.toordinal() - _EPOCH + after) << day_bits
 
 
-def _quoted(gram: str) -> str:
-    return '"' + gram.replace('"', '""') + '"'
+def _quoted(token: str) -> str:
+    return '"' + token.replace('"', '""') + '"'
+
+
+def _gram(chars: str) -> str:
+    """The token of one character (` x `) or of a pair (`x y`), as `grams` makes them."""
+    return _quoted(" ".join(("", chars, "") if len(chars) == 1 else chars))
 
 
 def _term(term: str) -> str:
-    """One normalised, non-empty term as an FTS5 expression: exact for one or two characters; for
-    a longer term, the posts holding all its pairs (`_confirm` keeps those that hold the term)."""
+    """One normalised, non-empty term as an FTS5 expression: exact for one or two characters, or
+    for a Latin word of three; for a longer term, the posts holding all its pairs and the
+    trigrams of its Latin words (`_confirm` keeps those that hold the term)."""
     spaced = term.replace(" ", _SPACE)
     if len(spaced) <= 2:
-        return _quoted(spaced)
-    pairs = dict.fromkeys(map(operator.add, spaced[:-1], spaced[1:]))  # distinct, in order
-    return "(" + " AND ".join(map(_quoted, pairs)) + ")"
+        return _gram(spaced)
+    tokens = dict.fromkeys(map(_gram, map(operator.add, spaced[:-1], spaced[1:])))
+    for word in _WORD.findall(term):
+        tokens.update(dict.fromkeys(_quoted(word[at : at + 3]) for at in range(len(word) - 2)))
+    return "(" + " AND ".join(tokens) + ")"
 
 
 def _exact(term: str) -> bool:
-    return len(term) <= 2
+    """Whether `_term` finds exactly the posts holding `term`, with nothing to confirm."""
+    return len(term) <= 2 or (len(term) == 3 and _WORD.fullmatch(term) is not None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,11 +66,11 @@ def fields(post: Post) -> tuple[str, str, str]:
 # -- tokens ---------------------------------------------------------------------------------------
 
 
-def test_the_grams_of_a_text_are_its_characters_and_pairs_once_each() -> None:
-    """`融资 ai` (normalised) -> each distinct character and neighbouring pair, a space inside a pair
-    as U+001F, nothing across the newline between two fields."""
-    assert sorted(grams("融资 ai\n资a").split(" ")) == sorted(
-        ["融", "资", "a", "i", "融资", "资\x1f", "\x1fa", "ai", "资a"]
+def test_the_grams_are_the_text_spaced_out_then_its_latin_words() -> None:
+    """`融资 ai` (normalised fields, one a line) -> each character between spaces, a space of the
+    text as U+001F, each field on its own line; then each Latin word of 3+ characters, once."""
+    assert grams("融资 openai\n资 gpt5 openai") == (
+        " 融 资 \x1f o p e n a i \n 资 \x1f g p t 5 \x1f o p e n a i \nopenai\ngpt5"
     )
 
 
