@@ -894,10 +894,9 @@ class Searcher:
         return self._writer
 
     def _changes(self) -> int | None:
-        """In the worker: how many files the next sync reads or drops (all, for an empty index)."""
+        """In the worker: how many files the next sync reads or drops; None if the index is unusable."""
         try:
-            index = self._open()
-            return index.changes() if len(index) else None
+            return self._open().changes()
         except (SearchIndexError, sqlite3.Error, OSError) as exc:
             logger.error("search index unavailable, scanning the posts instead: %s", exc)
             return None

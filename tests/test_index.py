@@ -329,3 +329,45 @@ def test_counting_stops_at_max_total(tmp_path: Path) -> None:
     result = index.search("示例", limit=2)  # every daily example says 示例 in its title
     assert (result.total, result.capped, len(result.hits)) == (3, True, 2)
     assert len(index.search("示例", limit=5, offset=2).hits) == 1  # pages reach the first 3
+
+
+# -- ids, size, snippets ------------------------------------------------------------------------
+
+
+def test_a_day_with_more_posts_than_its_ids_rebuilds_with_room(tmp_path: Path) -> None:
+    """Ids are dates with room for 8 posts a day: a ninth rebuilds the index with room for more,
+    and every post is found, newest day first, `until` still exact."""
+    folder = tmp_path / "posts"
+    folder.mkdir()
+    for n in range(9):
+        (folder / f"2026-11-02-{n}.md").write_text(daily_post(_day(2), f"同日 {n} 融资"), encoding="utf-8")
+    (folder / "2026-11-03.md").write_text(daily_post(_day(3), "次日 融资"), encoding="utf-8")
+    index = SearchIndex.open(tmp_path / "s.db", folder, site_url=SITE)
+    assert index.sync() == SyncStats(added=10)
+    hits = every_hit(index, "融资")
+    assert len(hits) == 10
+    assert hits[0].title == "次日 融资"
+    assert index.search("融资", limit=20, until=_day(2)).total == 9
+    assert index.sync() == SyncStats(unchanged=10)
+
+
+def test_the_index_is_smaller_than_twice_the_markdown(corpus: tuple[SearchIndex, tuple[Post, ...]]) -> None:
+    """On the real blog the index file, WAL included, takes at most twice the Markdown it indexes."""
+    folder = CORPUS / "posts"
+    markdown = sum(path.stat().st_size for path in folder.glob("*.md"))
+    path = Path(corpus[0]._db.execute("PRAGMA database_list").fetchone()["file"])
+    size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+    assert size <= 2 * markdown
+
+
+def test_hits_and_snippets_are_the_same_from_loaded_posts_or_the_files(examples: SearchIndex) -> None:
+    """Snippets are cut from the posts given (`posts=`, as the bot does) or else read from the files:
+    the same either way; a file changed since the sync gives the summary's snippet, not a wrong one."""
+    library = load_posts(EXAMPLE_POSTS, site_url=SITE)
+    by_name = {post.path.name: post for post in library.posts}
+    for query in ("模型", "开源 机器人", "FTS5"):
+        from_files = examples.search(query, limit=10)
+        loaded = examples.search(query, limit=10, posts=by_name)
+        assert [(h.post.path, h.snippet) for h in loaded.hits] == [
+            (h.post.path, h.snippet) for h in from_files.hits
+        ]
