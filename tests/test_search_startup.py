@@ -26,8 +26,10 @@ WITHIN = 1.0  # seconds from a reader's message to the bot's answer
 EVERY = 0.3  # seconds between two rounds of questions
 BUILT = "search index: SyncStats(added=3000"
 # Words of the generated posts (written for this test).
-WORDS = ("模型", "发布", "开源", "推理", "训练", "数据", "芯片", "算力", "智能体", "多模态", "评测", "融资")
-WORDS += ("产品", "平台", "用户", "开发者", "安全", "OpenAI", "Claude", "Gemini", "agent", "inference")
+WORDS = (
+    *("模型", "发布", "开源", "推理", "训练", "数据", "芯片", "算力", "智能体", "多模态", "评测", "融资"),
+    *("产品", "平台", "用户", "开发者", "安全", "OpenAI", "Claude", "Gemini", "agent", "inference"),
+)
 # In every tenth post: 300 hits, fewer than the index counts exactly (index.MAX_TOTAL).
 RARE = "稀有专题"
 SEARCH = f"/search {RARE} 开源"
