@@ -30,13 +30,14 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import multiprocessing
 import operator
 import os
 import re
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +120,7 @@ _TITLE, _SUMMARY, _BODY = 0, 1, 2
 _DAY_BITS = 3
 _EPOCH = dt.date(1970, 1, 1).toordinal()
 _INCREMENTAL = 2  # PRAGMA auto_vacuum
+_MMAP_BYTES = 256 << 20
 
 
 class _DayFullError(Exception):
@@ -195,8 +197,39 @@ def _exact(term: str) -> bool:
     return len(term) <= 2 or (len(term) == 3 and _WORD.fullmatch(term) is not None)
 
 
-# A sync that reads at least this many files reads them in a thread of its own, this many ahead.
-_READ_AHEAD_FROM, _READ_AHEAD = 32, 16
+# A sync that reads at least this many files reads them in a process of its own, in batches of
+# _BATCH files, at most _BATCHES_AHEAD batches ahead of what is written (memory stays bounded).
+_READ_APART_FROM, _BATCH, _BATCHES_AHEAD = 2000, 64, 4
+
+
+def _read_files(folder: Path, site_url: str, files: Sequence[tuple[str, str | None]]) -> list[_Read]:
+    """Files (name, sha256 as indexed) read and made ready to index; no database: it may run in
+    another process."""
+    return [_read_file(folder, site_url, name, sha) for name, sha in files]
+
+
+def _read_file(folder: Path, site_url: str, name: str, indexed_sha: str | None) -> _Read:
+    path = folder / name
+    try:
+        raw, mtime_ns = read_bytes(path)
+    except FileNotFoundError:  # removed since the folder was listed: gone, for now
+        return _Read("vanished")
+    except PostError as exc:
+        return _Read.broken(path, exc)
+    sha = hashlib.sha256(raw).hexdigest()
+    if sha == indexed_sha:  # touched, not changed: no re-parse
+        return _Read("touched", len(raw), mtime_ns)
+    try:
+        post, _ = parse_post(raw, path, site_url=site_url, mtime_ns=mtime_ns)
+        body_text = plain_text(post.body)
+        fields = (
+            _form(post.title),
+            _form(SUMMARY_SEPARATOR.join(post.summary)),
+            _FIELDS.join((_form(body_text), _form(" ".join((*post.tags, post.category))))),
+        )
+        return _Read("indexed", len(raw), mtime_ns, post, fields, grams(_FIELDS.join(fields)))
+    except Exception as exc:  # one file's trouble is that file's, as in PostFolder
+        return _Read.broken(path, exc)
 
 
 def _seen(row: sqlite3.Row | None, broken: tuple[int, int] | None, stat: tuple[int, int]) -> bool:
@@ -254,6 +287,8 @@ class SearchIndex:
         reader: bool = False,
     ) -> None:
         connection.row_factory = sqlite3.Row
+        # Read through a memory map: confirming a long term reads many bodies, without a system call a page.
+        connection.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
         self._db = connection
         self.folder = folder
         self.site_url = site_url
@@ -396,6 +431,7 @@ class SearchIndex:
         return on_disk, known, broken
 
     def _sync(self) -> SyncStats:
+        self._last_ids: dict[int, int] = {}  # the last id given to each day in this sync
         try:
             on_disk, known, broken = self._compare()
         except OSError as exc:
@@ -441,45 +477,24 @@ class SearchIndex:
         return stats
 
     def _read_all(self, names: Sequence[str], known: Mapping[str, sqlite3.Row]) -> Iterator[_Read]:
-        """The files read and made ready to index, in order. Many are read in a thread of their own,
-        a few files ahead: reading, parsing and normalising (Python) then go on while this thread
-        writes to SQLite, which lets go of the GIL: a first build takes half the time on 2 cores."""
-        shas = [row["sha256"] if (row := known.get(name)) is not None else None for name in names]
-        if len(names) < _READ_AHEAD_FROM:
-            yield from map(self._read, names, shas)
+        """The files read and made ready to index, in order. Many are read in a process of their
+        own, a few batches ahead: reading, parsing and normalising them (Python) then take another
+        core while this thread writes to SQLite, and a first build of a big blog takes half the time."""
+        files = [(name, row["sha256"] if (row := known.get(name)) is not None else None) for name in names]
+        if len(files) < _READ_APART_FROM or (os.cpu_count() or 1) < 2:
+            yield from _read_files(self.folder, self.site_url, files)
             return
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="search-read") as reader:
-            ahead: deque[Future[_Read]] = deque()
-            for name, sha in zip(names, shas, strict=True):
-                ahead.append(reader.submit(self._read, name, sha))
-                if len(ahead) > _READ_AHEAD:
-                    yield ahead.popleft().result()
+        context = multiprocessing.get_context("spawn")  # fork is unsafe in a process with threads
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as reader:
+            ahead: deque[Future[list[_Read]]] = deque()
+            for start in range(0, len(files), _BATCH):
+                ahead.append(
+                    reader.submit(_read_files, self.folder, self.site_url, files[start : start + _BATCH])
+                )
+                if len(ahead) > _BATCHES_AHEAD:
+                    yield from ahead.popleft().result()
             while ahead:
-                yield ahead.popleft().result()
-
-    def _read(self, name: str, indexed_sha: str | None) -> _Read:
-        """One file, read and made ready to index; no database access (it runs in another thread)."""
-        path = self.folder / name
-        try:
-            raw, mtime_ns = read_bytes(path)
-        except FileNotFoundError:  # removed since the folder was listed: gone, for now
-            return _Read("vanished")
-        except PostError as exc:
-            return _Read.broken(path, exc)
-        sha = hashlib.sha256(raw).hexdigest()
-        if sha == indexed_sha:  # touched, not changed: no re-parse
-            return _Read("touched", len(raw), mtime_ns)
-        try:
-            post, _ = parse_post(raw, path, site_url=self.site_url, mtime_ns=mtime_ns)
-            body_text = plain_text(post.body)
-            fields = (
-                _form(post.title),
-                _form(SUMMARY_SEPARATOR.join(post.summary)),
-                _FIELDS.join((_form(body_text), _form(" ".join((*post.tags, post.category))))),
-            )
-            return _Read("indexed", len(raw), mtime_ns, post, fields, grams(_FIELDS.join(fields)))
-        except Exception as exc:  # one file's trouble is that file's, as in PostFolder
-            return _Read.broken(path, exc)
+                yield from ahead.popleft().result()
 
     def _apply(self, read: _Read, row: sqlite3.Row | None) -> str:
         """Write what `_read` found; the outcome, for the sync's counts."""
@@ -504,15 +519,17 @@ class SearchIndex:
 
     def _new_id(self, day: dt.date) -> int:
         """Ids sort like dates (then insertion), so FTS5 can stream newest-first without sorting."""
-        base = _day_id(day, self._day_bits)
-        (last,) = self._db.execute(
-            "SELECT max(id) FROM search_doc WHERE id >= ? AND id < ?", (base, _day_id(day, self._day_bits, 1))
-        ).fetchone()
-        if last is None:
-            return base
-        if last + 1 == _day_id(day, self._day_bits, 1):
+        base, end = _day_id(day, self._day_bits), _day_id(day, self._day_bits, 1)
+        last = self._last_ids.get(base)
+        if last is None:  # the day's first post in this sync: ask the table once
+            (last,) = self._db.execute(
+                "SELECT max(id) FROM search_doc WHERE id >= ? AND id < ?", (base, end)
+            ).fetchone()
+        new = base if last is None else int(last) + 1
+        if new == end:
             raise _DayFullError
-        return int(last) + 1
+        self._last_ids[base] = new
+        return new
 
     def _insert(self, read: _Read) -> None:
         post = read.post
@@ -629,11 +646,14 @@ class SearchIndex:
         limit = min(limit, max(self.max_total - offset, 0))  # pages reach the first max_total
         if limit == 0:
             return self._count(matching, bound), []
-        rows = self._ranked(matching, bound, groups, offset, limit, newest_first=False)
-        if rows and rows[0][2] > self.max_total:
-            # Capped: rank the newest max_total. Unordered is cheaper when it is all of them
-            # (FTS5 reads a doclist fastest in its own order).
-            rows = self._ranked(matching, bound, groups, offset, limit, newest_first=True)
+        # Unordered is cheaper when it is all of them (FTS5 reads a doclist fastest in its own
+        # order); but candidates to confirm cost more than the order, so those go newest first.
+        newest_first = bool(matching.confirm)
+        rows = self._ranked(matching, bound, groups, offset, limit, newest_first=newest_first)
+        if rows and rows[0][2] > self.max_total and not newest_first:
+            rows = self._ranked(
+                matching, bound, groups, offset, limit, newest_first=True
+            )  # capped: the newest
         if not rows:
             return self._count(matching, bound), []  # a page past the end
         return int(rows[0][2]), [(row[0], row[1]) for row in rows]
