@@ -9,20 +9,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from telegram.constants import MessageLimit
-
 from bot import texts
 from bot.calls import NO_PREVIEW, ApiCall, SendOptions, keyboard, send_message, send_photo, url_button
 from bot.config import ChannelConfig, CoverMode
 from bot.posts import Post
-from bot.telegram_rules import parse_html
+from bot.telegram_rules import CAPTION_LENGTH, MAX_TEXT_LENGTH, parse_html
 from bot.text import ELLIPSIS, clip, escape, is_latin, label_key, one_line, utf16_len
 
 # Lengths are measured on the visible text (what Telegram counts after parsing the HTML) in
 # UTF-16 code units, and kept below the limits by a margin in case Telegram counts a character
 # differently from us (docs/telegram.md, "Text and formatting").
-TEXT_BUDGET = MessageLimit.MAX_TEXT_LENGTH - 96
-CAPTION_BUDGET = MessageLimit.CAPTION_LENGTH - 24
+TEXT_BUDGET = MAX_TEXT_LENGTH - 96
+CAPTION_BUDGET = CAPTION_LENGTH - 24
 MAX_TITLE = 256
 MAX_HASHTAGS = 10
 MAX_HASHTAG = 64

@@ -30,6 +30,15 @@ def escape(text: str) -> str:
     return html.escape(text, quote=False)
 
 
+_TAG = re.compile(r"<[^>]*>")
+
+
+def html_to_plain(text: str) -> str:
+    """The visible text of our own HTML: for the one plain-text retry after `can't parse
+    entities`, and for a search snippet on the command line."""
+    return html.unescape(_TAG.sub("", text))
+
+
 # Control characters (NUL above all: Telegram's parser reads it as the end of the text) never
 # reach a message; newlines and tabs inside one line of post text become spaces.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
