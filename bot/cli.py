@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
 import logging
 import os
 import re
@@ -244,6 +243,8 @@ def _resolve(target: str, args: argparse.Namespace, config: Config, library: Lib
 
 
 def _preview(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    import json
+
     from bot.posts import load_posts
     from bot.render import describe, render_channel
 
@@ -661,6 +662,7 @@ def _copy_db(args: argparse.Namespace, config: Config, out: TextIO) -> int:
 
 
 def _search(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    import json
     import sqlite3
 
     from bot.config import search_index_path

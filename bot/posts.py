@@ -18,7 +18,7 @@ from urllib.parse import quote
 import yaml
 from frontmatter.default_handlers import SafeLoader, YAMLHandler
 
-from bot.text import label_key, strip_inline
+from bot.text import same_label, strip_inline
 
 logger = logging.getLogger(__name__)
 
@@ -329,11 +329,7 @@ def _clean_body(content: str, title: str) -> str:
     content = _strip_trailing_rules(_strip_card(content))
     h1 = _leading_h1(content)
     # A heading far longer than the title (past what a link's URL can add) cannot repeat it.
-    if (
-        h1 is not None
-        and len(h1[0]) <= len(title) + 4096
-        and label_key(_plain_inline(h1[0])) == label_key(title)
-    ):
+    if h1 is not None and len(h1[0]) <= len(title) + 4096 and same_label(_plain_inline(h1[0]), title):
         content = content[h1[1] :]
     return content.strip("\n")
 
@@ -597,8 +593,7 @@ def newest(posts: Iterable[Post]) -> Post:
 
 def daily_posts(posts: Iterable[Post], category: str) -> list[Post]:
     """Posts of the pushed category, oldest day first."""
-    wanted = label_key(category)
-    return sorted((p for p in posts if label_key(p.category) == wanted), key=lambda p: p.date)
+    return sorted((p for p in posts if same_label(p.category, category)), key=lambda p: p.date)
 
 
 def post_for_day(posts: Iterable[Post], day: dt.date, category: str) -> Post | None:

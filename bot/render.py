@@ -14,7 +14,7 @@ from bot.calls import NO_PREVIEW, ApiCall, SendOptions, keyboard, send_message, 
 from bot.config import ChannelConfig, CoverMode
 from bot.posts import Post
 from bot.telegram_rules import CAPTION_LENGTH, MAX_TEXT_LENGTH, parse_html
-from bot.text import ELLIPSIS, clip, escape, is_latin, label_key, one_line, utf16_len
+from bot.text import ELLIPSIS, clip, escape, is_latin, one_line, same_label, utf16_len
 
 # Lengths are measured on the visible text (what Telegram counts after parsing the HTML) in
 # UTF-16 code units, and kept below the limits by a margin in case Telegram counts a character
@@ -51,13 +51,19 @@ def hashtag(label: str) -> str | None:
 
 
 def hashtags(post: Post) -> list[str]:
-    """The post's tags and category as hashtags, first occurrence kept, at most MAX_HASHTAGS."""
-    seen: dict[str, str] = {}
+    """The post's tags and category as hashtags, first occurrence kept, at most MAX_HASHTAGS.
+
+    Two are the same when their `label_key`s are; `same_label` tells without converting
+    Traditional Chinese when it cannot matter (`#AI` and `#AI日报`), as for most posts.
+    """
+    kept: list[str] = []
     for label in (*post.tags, post.category):
         tag = hashtag(label)
-        if tag is not None:
-            seen.setdefault(label_key(tag), tag)
-    return list(seen.values())[:MAX_HASHTAGS]
+        if tag is not None and not any(same_label(tag, other) for other in kept):
+            kept.append(tag)
+            if len(kept) == MAX_HASHTAGS:
+                break
+    return kept
 
 
 BULLET = "• "
