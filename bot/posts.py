@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 # case 28).
 MAX_FILE_BYTES = 1024 * 1024
 MAX_FRONT_MATTER_BYTES = 64 * 1024
+_READ_MORE = 64 * 1024  # what a file that grew since it was measured is read by
 # A summary that is missing is rebuilt from at most this many headlines.
 MAX_DERIVED_BULLETS = 10
 
@@ -103,10 +104,12 @@ _YAML = YAMLHandler()
 _MAYBE_ANCHOR = re.compile(r"(?:^|[\s:\-\[{,])[&*][^\s,\[\]{}]", re.MULTILINE)
 _CARD = '<div class="telegram-card"'
 _RULE = re.compile(r"[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*")
-_LINKED_HEADLINE = re.compile(r"^#{2,3}[ \t]+\[(.+?)\]\((?:[^()\s]|\([^()\s]*\))+\)", re.MULTILINE)
+# Headings are found in "\n" + body from the newline that starts their line, not from a `^` that
+# re tries at every character: a literal first character lets re skip ahead (3-5x faster).
+_LINKED_HEADLINE = re.compile(r"\n#{2,3}[ \t]+\[(.+?)\]\((?:[^()\s]|\([^()\s]*\))+\)")
 # The whole line after "## "; its closing #s and blanks are stripped in Python (`_h2_texts`): a
 # lazy `(.+?)[ \t#]*$` would be quadratic on a heading with a long run of them.
-_H2 = re.compile(r"^##[ \t]++(.+)$", re.MULTILINE)
+_H2 = re.compile(r"\n##[ \t]++(.+)$", re.MULTILINE)
 # Section headings that are containers, not news ("## 更多动态", "## 七、更多动态", "## 总结").
 _GENERIC_HEADING = re.compile(r"更多|其他动态|其它动态|总结|结语|写在最后|参考|概述|简介|导读|前言")
 _HEADING_NUMBER = re.compile(r"^(?:[一二三四五六七八九十]+[、.．]|\d+[、.．｜|)]|\d+\s*[｜|])\s*")
@@ -267,9 +270,10 @@ def split_summary(text: str) -> tuple[tuple[str, ...], str]:
 
 def derive_summary(body: str) -> tuple[str, ...]:
     """Bullets from the body's linked headlines, else from its `##` section titles."""
-    headlines = [_plain_inline(m[1]) for m in _LINKED_HEADLINE.finditer(body)]
+    lines = "\n" + body  # every line, the first one too, starts after a newline
+    headlines = [_plain_inline(m[1]) for m in _LINKED_HEADLINE.finditer(lines)]
     if not headlines:
-        sections = [text for m in _H2.finditer(body) if (text := m[1].rstrip(" \t#"))]
+        sections = [text for m in _H2.finditer(lines) if (text := m[1].rstrip(" \t#"))]
         headlines = [
             _HEADING_NUMBER.sub("", _plain_inline(text))
             for text in sections
@@ -418,18 +422,32 @@ def read_bytes(path: Path) -> tuple[bytes, int]:
         # O_NONBLOCK: opening a FIFO (or a file swapped for one since the scan) must not wait for
         # a writer forever; what was opened is checked to be a regular file before reading.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        with os.fdopen(fd, "rb") as fh:
-            stat = os.fstat(fh.fileno())
+        try:
+            stat = os.fstat(fd)
             if not S_ISREG(stat.st_mode):
                 raise PostError(path, 1, "not a regular file")
             if stat.st_size > MAX_FILE_BYTES:  # refuse before reading a huge file into memory
                 raise _too_big(path, stat.st_size)
-            raw = fh.read(MAX_FILE_BYTES + 1)  # the file may have grown since fstat()
+            raw = _read_all(fd, stat.st_size)
+        finally:
+            os.close(fd)
     except FileNotFoundError:
         raise
     except OSError as exc:
         raise PostError(path, 1, f"cannot read file: {exc.strerror or exc}") from None
     return raw, stat.st_mtime_ns
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """The bytes of the file open as `fd`, `size` long when measured: read at once, with no file
+    object, and no buffer of MAX_FILE_BYTES for every post (reading a folder took twice as long).
+    It may have grown since: then at most MAX_FILE_BYTES + 1 bytes, enough to refuse it."""
+    chunks: list[bytes] = []
+    want, left = size + 1, MAX_FILE_BYTES + 1
+    while left > 0 and (chunk := os.read(fd, min(want, left))):
+        chunks.append(chunk)
+        want, left = _READ_MORE, left - len(chunk)
+    return b"".join(chunks)
 
 
 def read_post(path: Path, *, site_url: str) -> tuple[Post, list[Problem]]:
