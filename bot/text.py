@@ -226,6 +226,8 @@ _RULE = re.compile(r"^[ \t]*+([-*_])(?:[ \t]*+\1){2,}[ \t]*+$", re.MULTILINE)
 _TABLE_RULE = re.compile(
     r"^[ \t]*+\|?[ \t]*+:?-++:?[ \t]*+(?:\|[ \t]*+:?-++:?[ \t]*+)++\|?[ \t]*+$", re.MULTILINE
 )
+# The characters strip_inline acts on: tags, links, "://", emphasis and code marks, "~~", "&".
+_INLINE_MARKUP = re.compile(r"[<\[\]:*`~&]")
 _LINE_MARKUP = re.compile(r"^[ \t]*(?:>[ \t]?)*(?:#{1,6}[ \t]+|[-*+][ \t]+)?", re.MULTILINE)
 
 
@@ -255,7 +257,10 @@ def strip_inline(markdown: str) -> str:
     `__` stays: in this blog it is Python's `__init__`, never emphasis.
     """
     # Each pattern runs only when the text holds what it needs to match (a C-speed `in` test):
-    # most lines have no link or URL, and skipping is most of the time on long posts.
+    # most lines have no link or URL, and skipping is most of the time on long posts. A line
+    # with none of the characters any step acts on, as most summary bullets, is as it is.
+    if not _INLINE_MARKUP.search(markdown):
+        return markdown
     text = _HTML_TAG.sub(" ", markdown) if "<" in markdown else markdown
     if "](" in text:
         text = _INLINE_LINK.sub(r"\1", text)
