@@ -1,10 +1,10 @@
 """Command line: parse arguments, set up logging, run one command, map its outcome to an exit code.
 
 Each command imports what it needs when it runs, not this module: `--help`, `--version`, `check`,
-`search` and `preview` start in a few tens of milliseconds and never load python-telegram-bot,
-its HTTP client or web server, or asyncio; only the commands that talk to Telegram (`run`,
-`publish`, `demo`, `doctor`) or open the ledger do. tests/test_startup.py keeps it so, and
-bench/bench_startup.py measures it.
+`search` and `preview` start in about a tenth of a second and never load python-telegram-bot, its
+HTTP client or web server, or asyncio; only the commands that talk to Telegram (`run`, `publish`,
+`demo`, `doctor`) or open the ledger (`backup`, `copy-db`) do. tests/test_startup.py keeps it so,
+and bench/bench_startup.py measures it.
 """
 
 from __future__ import annotations
