@@ -21,8 +21,8 @@ from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defau
 
 from bot import handlers, texts
 from bot.broadcast import Broadcaster
-from bot.config import Config
-from bot.context import BotApplication, Context, Services, journal_path, search_index_path
+from bot.config import Config, journal_path, search_index_path
+from bot.context import BotApplication, Context, Services
 from bot.engines import PostgresEngine
 from bot.gitpull import GitPull
 from bot.health import (

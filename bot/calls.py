@@ -6,8 +6,9 @@ fake Bot API validates it. `publish.Sender` sends it through python-telegram-bot
 `Bot.do_api_request`, the same request path and rate limiter as PTB's own methods.
 
 Everything the bot writes is Telegram HTML. `do_api_request` does not apply PTB's `Defaults`
-(its documentation says so), so the constructors set `parse_mode` themselves, from `PARSE_MODE`,
-the same constant the application's `Defaults` are built from.
+(its documentation says so), so the constructors set `parse_mode` themselves, from `PARSE_MODE`:
+the application's `Defaults` use PTB's `ParseMode.HTML`, and this is its value as a plain string,
+so that building calls never imports python-telegram-bot (a test keeps the two equal).
 """
 
 from __future__ import annotations
@@ -16,9 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from telegram.constants import ParseMode
-
-PARSE_MODE = ParseMode.HTML
+PARSE_MODE = "HTML"  # telegram.constants.ParseMode.HTML
 
 # An InlineKeyboardMarkup, a LinkPreviewOptions, a button: Bot API JSON objects.
 JSON = dict[str, Any]
@@ -113,7 +112,7 @@ def send_message(
     params = {
         "chat_id": chat_id,
         "text": text,
-        "parse_mode": PARSE_MODE.value,
+        "parse_mode": PARSE_MODE,
         **_optional(
             link_preview_options=dict(link_preview) if link_preview is not None else None,
             reply_markup=reply_markup,
@@ -137,7 +136,7 @@ def send_photo(
         "chat_id": chat_id,
         "photo": photo,
         "caption": caption,
-        "parse_mode": PARSE_MODE.value,
+        "parse_mode": PARSE_MODE,
         **_optional(reply_markup=reply_markup),
         **(options.params() if options is not None else {}),
     }
@@ -164,7 +163,7 @@ def edit_message_text(
         "chat_id": chat_id,
         "message_id": message_id,
         "text": text,
-        "parse_mode": PARSE_MODE.value,
+        "parse_mode": PARSE_MODE,
         **_optional(
             link_preview_options=dict(link_preview) if link_preview is not None else None,
             reply_markup=reply_markup,
@@ -180,7 +179,7 @@ def edit_message_caption(
         "chat_id": chat_id,
         "message_id": message_id,
         "caption": caption,
-        "parse_mode": PARSE_MODE.value,
+        "parse_mode": PARSE_MODE,
         **_optional(reply_markup=reply_markup),
     }
     return ApiCall("editMessageCaption", params)
@@ -190,7 +189,7 @@ def edit_message_media(
     chat_id: int | str, message_id: int, photo: str, caption: str, *, reply_markup: JSON | None = None
 ) -> ApiCall:
     """A new photo (URL or file_id; the sender uploads it if Telegram cannot fetch it) and caption."""
-    media = {"type": "photo", "media": photo, "caption": caption, "parse_mode": PARSE_MODE.value}
+    media = {"type": "photo", "media": photo, "caption": caption, "parse_mode": PARSE_MODE}
     params = {
         "chat_id": chat_id,
         "message_id": message_id,

@@ -1,64 +1,33 @@
-"""Command line: parse arguments, set up logging, run one command, map its outcome to an exit code."""
+"""Command line: parse arguments, set up logging, run one command, map its outcome to an exit code.
+
+Each command imports what it needs when it runs, not this module: `--help`, `--version`, `check`,
+`search` and `preview` start in about a tenth of a second and never load python-telegram-bot, its
+HTTP client or web server, or asyncio; only the commands that talk to Telegram (`run`, `publish`,
+`demo`, `doctor`) or open the ledger (`backup`, `copy-db`) do. tests/test_startup.py keeps it so,
+and bench/bench_startup.py measures it.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import dataclasses
 import datetime as dt
-import importlib.metadata
-import json
 import logging
 import os
 import re
-import signal
-import sqlite3
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
-from telegram.error import InvalidToken, TelegramError
-
-from bot.app import RunError, build_bot, run_bot
-from bot.calls import ApiCall
-from bot.config import (
-    DATABASE_ENV,
-    TOKEN_ENV,
-    WEBHOOK_SECRET_ENV,
-    Config,
-    ConfigError,
-    database_secrets,
-    default_environ,
-    describe_database,
-    load_config,
-    parse_database,
-)
-from bot.context import Services, search_index_path
-from bot.covers import cover_client
-from bot.gitpull import GitPull
-from bot.index import SearchIndex, SearchIndexError
-from bot.logs import add_secrets, setup_logging
-from bot.posts import (
-    Library,
-    Post,
-    PostError,
-    Problem,
-    daily_posts,
-    duplicate_days,
-    latest_post,
-    load_posts,
-    post_for_day,
-    read_post,
-)
-from bot.publish import describe_error, html_to_plain
-from bot.quality import assess
-from bot.render import describe, render_channel
-from bot.schedule import current_window
-from bot.store import PubKey, Publication, Store, StoreError, backup_database, copy_database
-from bot.suggest import closest, suggestion_names, that_find
-from bot.workflow import Decision, day_post, decide, publication_link, publish_due, publish_now
+if TYPE_CHECKING:
+    from bot.calls import ApiCall
+    from bot.config import Config
+    from bot.context import Services
+    from bot.index import SearchIndex
+    from bot.posts import Library, Post
+    from bot.store import Publication, Store
+    from bot.workflow import Decision
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Publish the aicode.cc AI 日报 to Telegram and answer readers' questions about it.",
         parents=[common],
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     check = commands.add_parser(
         "check",
@@ -211,6 +180,9 @@ def _posts_dir(args: argparse.Namespace, config: Config) -> Path:
 
 
 def _check(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    from bot.posts import Problem, daily_posts, duplicate_days, load_posts
+    from bot.quality import assess
+
     folder = _posts_dir(args, config)
     library = load_posts(folder, site_url=config.posts.site_url)
     problems = [*library.problems, *duplicate_days(library.posts, config.posts.category)]
@@ -247,6 +219,8 @@ def _day(text: str) -> dt.date:
 
 def _resolve(target: str, args: argparse.Namespace, config: Config, library: Library | None) -> Post:
     """A preview target -> the post it names; raise _CommandError when there is none."""
+    from bot.posts import PostError, latest_post, post_for_day, read_post
+
     category = config.posts.category
     folder = _posts_dir(args, config)
     if target == "latest" or _DAY.match(target):
@@ -269,6 +243,11 @@ def _resolve(target: str, args: argparse.Namespace, config: Config, library: Lib
 
 
 def _preview(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    import json
+
+    from bot.posts import load_posts
+    from bot.render import describe, render_channel
+
     today = dt.datetime.now(config.schedule.timezone).date()
     targets: Sequence[str] = args.targets or [today.isoformat()]
     library = None
@@ -296,18 +275,29 @@ def _preview(args: argparse.Namespace, config: Config, out: TextIO) -> int:
 
 
 def _with_posts(args: argparse.Namespace, config: Config) -> Config:
+    import dataclasses
+
     if args.posts is None:
         return config
     return dataclasses.replace(config, posts=dataclasses.replace(config.posts, dir=args.posts))
 
 
 def _token(config: Config) -> str:
+    from bot.config import TOKEN_ENV
+
     if not config.telegram.token:
         raise _CommandError(f"no bot token: set {TOKEN_ENV} (ask @BotFather for one)", EXIT_USAGE)
     return config.telegram.token
 
 
 def _telegram_errors(api_url: str) -> Callable[[BaseException], _CommandError | None]:
+    from telegram.error import InvalidToken, TelegramError
+
+    from bot.app import RunError
+    from bot.config import TOKEN_ENV
+    from bot.publish import describe_error
+    from bot.store import StoreError
+
     def translate(exc: BaseException) -> _CommandError | None:
         if isinstance(exc, InvalidToken):
             return _CommandError(f"the bot token was rejected by {api_url} (check {TOKEN_ENV})", EXIT_USAGE)
@@ -323,6 +313,8 @@ def _telegram_errors(api_url: str) -> Callable[[BaseException], _CommandError | 
 
 
 def _run_async(main: Coroutine[Any, Any, _T], config: Config) -> _T:
+    import asyncio
+
     translate = _telegram_errors(config.telegram.api_url)
     try:
         return asyncio.run(main)
@@ -334,6 +326,14 @@ def _run_async(main: Coroutine[Any, Any, _T], config: Config) -> _T:
 
 
 def _run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    import asyncio
+    import signal
+
+    from bot.app import build_bot, run_bot
+    from bot.config import WEBHOOK_SECRET_ENV
+    from bot.covers import cover_client
+    from bot.store import Store
+
     config = _with_posts(args, config)
     token = _token(config)
     webhook = config.webhook
@@ -385,6 +385,13 @@ _OUTCOME_EXIT = {"sent": EXIT_OK, "already": EXIT_OK, "busy": EXIT_OK}
 
 
 def _publish(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    import asyncio
+
+    from bot.gitpull import GitPull
+    from bot.posts import load_posts
+    from bot.store import PubKey
+    from bot.workflow import day_post, publish_now
+
     config = _with_posts(args, config)
     if args.day is not None and args.now:
         raise _CommandError("give DAY or --now, not both", EXIT_USAGE)
@@ -433,6 +440,10 @@ def _publish(args: argparse.Namespace, config: Config, out: TextIO) -> int:
 
 def _publish_scheduled(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     """`publish` without a day: the decision the daily job would take now, and acting on it."""
+    from bot.posts import load_posts
+    from bot.schedule import current_window
+    from bot.workflow import Decision, decide, publish_due
+
     now = dt.datetime.now(dt.UTC)
     if args.dry_run:
         library = load_posts(config.posts.dir, site_url=config.posts.site_url)
@@ -489,6 +500,8 @@ def _describe_decision(decision: Decision, config: Config, *, done: bool = False
 
 
 def _settled_line(row: Publication) -> str:
+    from bot.workflow import publication_link
+
     day = row.key.day
     if row.status == "sent":
         link = publication_link(row)
@@ -503,6 +516,10 @@ def _settled_line(row: Publication) -> str:
 
 def _read_ledger(config: Config, read: Callable[[Store], Awaitable[_T]]) -> _T:
     """`read` on the ledger without creating an SQLite file: a missing one is an empty ledger."""
+    import asyncio
+
+    from bot.store import Store, StoreError
+
     database = config.storage.database
 
     async def main() -> _T:
@@ -520,6 +537,8 @@ def _read_ledger(config: Config, read: Callable[[Store], Awaitable[_T]]) -> _T:
 
 
 def _print_calls(post: Post, day: dt.date, config: Config, out: TextIO) -> None:
+    from bot.render import describe, render_channel
+
     print(f"=== {day}: {post.path} -> {config.channel.chat} (dry run: nothing sent)", file=out)
     print(describe(render_channel(post, config.channel)[0]), file=out)
 
@@ -527,6 +546,10 @@ def _print_calls(post: Post, day: dt.date, config: Config, out: TextIO) -> None:
 @contextlib.asynccontextmanager
 async def _services(config: Config, token: str) -> AsyncIterator[Services]:
     """The bot's services with an initialised Bot (getMe done), for a one-shot command."""
+    from bot.app import build_bot
+    from bot.covers import cover_client
+    from bot.store import Store
+
     logger.info("database %s, posts %s", config.storage.where, config.posts.dir)
     store = await Store.open(config.storage.database)
     try:
@@ -542,6 +565,9 @@ async def _services(config: Config, token: str) -> AsyncIterator[Services]:
 
 
 def _demo(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    from bot.demo import run_demo  # the fake Telegram server, the bot
+    from bot.posts import latest_post, load_posts
+
     config = _with_posts(args, config)
     library = load_posts(config.posts.dir, site_url=config.posts.site_url)
     if latest_post(library.posts, config.posts.category) is None:
@@ -550,13 +576,13 @@ def _demo(args: argparse.Namespace, config: Config, out: TextIO) -> int:
             "or pass --posts DIR",
             EXIT_NO_POST,
         )
-    from bot.demo import run_demo  # noqa: PLC0415 - only the demo loads the fake Telegram server
-
     return _run_async(run_demo(config, out), config)
 
 
 def _doctor(args: argparse.Namespace, config: Config, out: TextIO) -> int:
-    from bot.doctor import run_checks  # noqa: PLC0415 - only this command needs it
+    import asyncio
+
+    from bot.doctor import run_checks
 
     config = _with_posts(args, config)
     today = dt.datetime.now(config.schedule.timezone).date()
@@ -567,6 +593,10 @@ def _doctor(args: argparse.Namespace, config: Config, out: TextIO) -> int:
 
 
 def _backup(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    import sqlite3
+
+    from bot.store import backup_database
+
     source, target = config.storage.database, args.path
     if not isinstance(source, Path):
         raise _CommandError(
@@ -587,6 +617,19 @@ def _backup(args: argparse.Namespace, config: Config, out: TextIO) -> int:
 
 
 def _copy_db(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    import asyncio
+
+    from bot.config import (
+        DATABASE_ENV,
+        ConfigError,
+        database_secrets,
+        default_environ,
+        describe_database,
+        parse_database,
+    )
+    from bot.logs import add_secrets
+    from bot.store import Store, StoreError, copy_database
+
     target_text = args.target or default_environ().get(DATABASE_ENV, "").strip()
     if not target_text:
         raise _CommandError(f"give DESTINATION, or set {DATABASE_ENV}", EXIT_USAGE)
@@ -619,6 +662,13 @@ def _copy_db(args: argparse.Namespace, config: Config, out: TextIO) -> int:
 
 
 def _search(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    import json
+    import sqlite3
+
+    from bot.config import search_index_path
+    from bot.index import SearchIndex, SearchIndexError
+    from bot.text import html_to_plain
+
     if not 1 <= args.limit <= 1000:
         raise _CommandError("--limit must be from 1 to 1000", EXIT_USAGE)
     folder = _posts_dir(args, config)
@@ -669,6 +719,9 @@ def _search(args: argparse.Namespace, config: Config, out: TextIO) -> int:
 def _suggestions(index: SearchIndex, query: str, config: Config, folder: Path) -> list[str]:
     """What a query that found nothing may have meant, as /search suggests it (bot/suggest.py):
     the closest topic names, then titles (newest first), those whose own search finds a post."""
+    from bot.posts import load_posts
+    from bot.suggest import closest, suggestion_names, that_find
+
     posts = sorted(
         load_posts(folder, site_url=config.posts.site_url).posts,
         key=lambda p: (-p.date.toordinal(), str(p.path)),
@@ -776,16 +829,47 @@ def _verbosity(args: argparse.Namespace) -> int:
 
 
 def _version() -> str:
+    import importlib.metadata
+
     try:
         return importlib.metadata.version("ai-news-bot")
     except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
         return "unknown"
 
 
+class _Version(argparse.Action):
+    """`--version`: argparse's own looks the version up whenever the parser is built, and
+    importlib.metadata alone takes longer to import than Python takes to start; this one asks
+    only when the option is given."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:  # noqa: A002
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        print(f"{parser.prog} {_version()}")
+        parser.exit()
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the command line; return the exit code."""
     parser = _parser()
     args = parser.parse_args(_split_search(parser, sys.argv[1:] if argv is None else argv))
+    from bot.config import (
+        TOKEN_ENV,
+        WEBHOOK_SECRET_ENV,
+        ConfigError,
+        database_secrets,
+        default_environ,
+        load_config,
+    )
+    from bot.logs import add_secrets, setup_logging
+
     environ = default_environ()
     # Both secrets are redacted from every log line at every level (PTB logs setWebhook's
     # secret_token with its DEBUG request parameters), even before the config is read.

@@ -165,6 +165,23 @@ class Config:
     source: Path | None = None  # the file it came from, None when defaults apply
 
 
+def _local_name(config: Config, suffix: str) -> str:
+    database = config.storage.database
+    stem = database.stem if isinstance(database, Path) else "ai-news-bot"
+    return stem + suffix
+
+
+def search_index_path(config: Config) -> Path:
+    """The search index: a cache of this instance's, beside an SQLite ledger in a file of its own
+    (`bot.db` -> `bot.search.db`), else in `[storage] local_dir`."""
+    return config.storage.local_file(_local_name(config, ".search.db"))
+
+
+def journal_path(config: Config) -> Path:
+    """Sent messages the database could not record wait here (`bot.db` -> `bot.journal`)."""
+    return config.storage.local_file(_local_name(config, ".journal"))
+
+
 # -- value parsers: each takes the raw TOML value and returns the typed value or raises
 # _InvalidValueError with what was expected; the caller adds the key's name.
 

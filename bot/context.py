@@ -8,7 +8,6 @@ import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from telegram.ext import Application, CallbackContext, ExtBot
@@ -133,23 +132,6 @@ class Services:
             return None
         async with self.reading(tr) as reading:
             return reading.page_for(ref, arg)
-
-
-def _local_name(config: Config, suffix: str) -> str:
-    database = config.storage.database
-    stem = database.stem if isinstance(database, Path) else "ai-news-bot"
-    return stem + suffix
-
-
-def search_index_path(config: Config) -> Path:
-    """The search index: a cache of this instance's, beside an SQLite ledger in a file of its own
-    (`bot.db` -> `bot.search.db`), else in `[storage] local_dir`."""
-    return config.storage.local_file(_local_name(config, ".search.db"))
-
-
-def journal_path(config: Config) -> Path:
-    """Sent messages the database could not record wait here (`bot.db` -> `bot.journal`)."""
-    return config.storage.local_file(_local_name(config, ".journal"))
 
 
 class Context(CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):

@@ -6,8 +6,6 @@ import logging
 import re
 import warnings
 
-from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
-
 # A bot token is `<bot id>:<35 characters>`; in URLs it follows `/bot`. Redact both shapes
 # (docs/telegram.md, "Logging and the token"; docs/reliability.md, case 24).
 _TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
@@ -72,9 +70,11 @@ def setup_logging(verbosity: int, secrets: tuple[str, ...] = ()) -> None:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
     # Every Bot API call is sent as data through `Bot.do_api_request` (bot/calls.py explains why);
     # PTB warns on each one whose method it also has. Known and intended: not for the log.
-    warnings.filterwarnings("ignore", message=DO_API_REQUEST_WARNING, category=PTBUserWarning)
     # PTB 22.2+ says on every 429 that `retry_after` will become a timedelta; the sender reads it
-    # either way (publish.retry_after_seconds).
-    warnings.filterwarnings("ignore", message=RETRY_AFTER_WARNING, category=PTBDeprecationWarning)
+    # either way (publish.retry_after_seconds). Both are matched by their text, which only PTB
+    # writes, and not by PTB's warning classes: a command that never talks to Telegram (`check`,
+    # `search`, `preview`) must not import python-telegram-bot to set up its log.
+    warnings.filterwarnings("ignore", message=DO_API_REQUEST_WARNING)
+    warnings.filterwarnings("ignore", message=RETRY_AFTER_WARNING)
     # The job scheduler says "Running job" at INFO every minute: only at -vv.
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if level <= logging.DEBUG else logging.WARNING)

@@ -10,8 +10,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from telegram.constants import InlineKeyboardButtonLimit
-
 from bot import texts
 from bot.calls import ApiCall, edit_message_text, keyboard, send_message, url_button
 from bot.locale import Translate, chinese
@@ -19,6 +17,7 @@ from bot.posts import Post
 from bot.search import MAX_QUERY, SearchResult, parse_query
 from bot.suggest import suggestion_query
 from bot.tags import TagCount
+from bot.telegram_rules import MAX_CALLBACK_DATA
 from bot.text import clip, escape, one_line
 
 PageKind = Literal["tag", "search", "tags"]
@@ -40,7 +39,7 @@ KeyFor = Callable[[str], str]
 NOOP = "n"
 MAX_PAGE = 9999
 KEY_LENGTH = 12  # base32 characters: 60 bits of sha256, no collision among a few thousand texts
-MAX_DATA = InlineKeyboardButtonLimit.MAX_CALLBACK_DATA  # 64 bytes, not characters
+MAX_DATA = MAX_CALLBACK_DATA  # 64 bytes, not characters
 # For the handler's CallbackQueryHandler(pattern=...): the data this module makes.
 CALLBACK_PATTERN = re.compile(r"\A(?:n\Z|T:|t:|s:|tk:|sk:)")
 

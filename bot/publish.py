@@ -6,7 +6,6 @@ import asyncio
 import contextvars
 import datetime as dt
 import enum
-import html
 import logging
 import re
 import time
@@ -38,6 +37,7 @@ from telegram.warnings import PTBDeprecationWarning
 from bot.calls import MESSAGE_METHODS, ApiCall, edit_message_caption
 from bot.covers import COVER_DEADLINE, CoverError, download_cover
 from bot.store import Store, StoreError
+from bot.text import html_to_plain
 
 logger = logging.getLogger(__name__)
 
@@ -156,14 +156,6 @@ def not_modified(exc: TelegramError) -> bool:
 def message_gone(exc: TelegramError) -> bool:
     """The message to edit or delete is not in the chat any more (deleted by hand)."""
     return isinstance(exc, BadRequest) and bool(_GONE.search(str(exc)))
-
-
-_TAG = re.compile(r"<[^>]*>")
-
-
-def html_to_plain(text: str) -> str:
-    """The visible text of our own HTML, for the one plain-text retry after `can't parse entities`."""
-    return html.unescape(_TAG.sub("", text))
 
 
 # -- the one send path ---------------------------------------------------------------------------

@@ -13,8 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from telegram.constants import InlineQueryLimit
-
 from bot import deeplinks, pages, texts
 from bot.calls import JSON, article_result
 from bot.config import Config
@@ -26,6 +24,7 @@ from bot.schedule import Release
 from bot.search import SearchEngine, SearchResult, search_form, synonyms_for
 from bot.suggest import closest, suggestion_names, that_find
 from bot.tags import TagCount, find_tag, posts_with_tag, suggest_tags, tag_counts, tag_key
+from bot.telegram_rules import INLINE_QUERY_RESULTS
 from bot.text import clip, escape, one_line
 
 TAGS_PER_PAGE = 20
@@ -35,7 +34,7 @@ SUGGESTIONS = 3  # what a search that found nothing may have meant (bot/suggest.
 SUGGESTION_CANDIDATES = 10  # the closest names and titles, searched for in turn until 3 find a post
 # Inline mode: at most 50 results per answer (Bot API answerInlineQuery); `next_offset` comes back
 # verbatim from the client, so it is only ever our own decimal number, and anything else counts as 0.
-INLINE_RESULTS = InlineQueryLimit.RESULTS
+INLINE_RESULTS = INLINE_QUERY_RESULTS
 MAX_INLINE_OFFSET = 10_000
 _INLINE_OFFSET = re.compile(r"[0-9]{1,5}")
 # Telegram shows a result's title on one line and its description on about two.

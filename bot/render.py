@@ -9,20 +9,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from telegram.constants import MessageLimit
-
 from bot import texts
 from bot.calls import NO_PREVIEW, ApiCall, SendOptions, keyboard, send_message, send_photo, url_button
 from bot.config import ChannelConfig, CoverMode
 from bot.posts import Post
-from bot.telegram_rules import parse_html
-from bot.text import ELLIPSIS, clip, escape, is_latin, label_key, one_line, utf16_len
+from bot.telegram_rules import CAPTION_LENGTH, MAX_TEXT_LENGTH, parse_html
+from bot.text import ELLIPSIS, clip, escape, is_latin, one_line, same_label, utf16_len
 
 # Lengths are measured on the visible text (what Telegram counts after parsing the HTML) in
 # UTF-16 code units, and kept below the limits by a margin in case Telegram counts a character
 # differently from us (docs/telegram.md, "Text and formatting").
-TEXT_BUDGET = MessageLimit.MAX_TEXT_LENGTH - 96
-CAPTION_BUDGET = MessageLimit.CAPTION_LENGTH - 24
+TEXT_BUDGET = MAX_TEXT_LENGTH - 96
+CAPTION_BUDGET = CAPTION_LENGTH - 24
 MAX_TITLE = 256
 MAX_HASHTAGS = 10
 MAX_HASHTAG = 64
@@ -53,13 +51,19 @@ def hashtag(label: str) -> str | None:
 
 
 def hashtags(post: Post) -> list[str]:
-    """The post's tags and category as hashtags, first occurrence kept, at most MAX_HASHTAGS."""
-    seen: dict[str, str] = {}
+    """The post's tags and category as hashtags, first occurrence kept, at most MAX_HASHTAGS.
+
+    Two are the same when their `label_key`s are; `same_label` tells without converting
+    Traditional Chinese when it cannot matter (`#AI` and `#AI日报`), as for most posts.
+    """
+    kept: list[str] = []
     for label in (*post.tags, post.category):
         tag = hashtag(label)
-        if tag is not None:
-            seen.setdefault(label_key(tag), tag)
-    return list(seen.values())[:MAX_HASHTAGS]
+        if tag is not None and not any(same_label(tag, other) for other in kept):
+            kept.append(tag)
+            if len(kept) == MAX_HASHTAGS:
+                break
+    return kept
 
 
 BULLET = "• "
@@ -112,7 +116,7 @@ def _parts(post: Post) -> _Parts:
     title = clip(one_line(post.title), MAX_TITLE)
     date = f"📅 {post.date.isoformat()}"
     head_html = f'<b><a href="{html.escape(post.url)}">{escape(title)}</a></b>\n{date}'
-    bullets = tuple(b for b in map(one_line, post.summary) if b)
+    bullets = tuple(filter(None, map(one_line, post.summary)))
     return _Parts(head_html, f"{title}\n{date}", bullets, tuple(hashtags(post)))
 
 

@@ -24,7 +24,7 @@ SNIPPET_WIDTH = 60
 # How much of the snippet comes before the match, so the reader sees what leads up to it.
 SNIPPET_LEAD = SNIPPET_WIDTH // 4
 # At most this many highlights per snippet: a page of hits stays well under the ~100 entities
-# Telegram renders per message (MessageLimit.MESSAGE_ENTITIES).
+# Telegram renders per message (telegram_rules.MESSAGE_ENTITIES).
 MAX_HIGHLIGHTS = 5
 
 

@@ -16,9 +16,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
-
 from bot.text import utf16_len
+
+# -- the Bot API limits the bot relies on: the one place that lists them ---------------------------
+# Each is the value of the python-telegram-bot constant named beside it, kept here so that
+# rendering, previewing and checking posts never import python-telegram-bot (the command line's
+# `check`, `search` and `preview` start quickly without it); tests/test_telegram_rules.py keeps
+# every one equal to PTB's.
+MAX_TEXT_LENGTH = 4096  # MessageLimit.MAX_TEXT_LENGTH: a message's text, UTF-16 units after parsing
+CAPTION_LENGTH = 1024  # MessageLimit.CAPTION_LENGTH: a photo's caption, counted the same way
+MESSAGE_ENTITIES = 100  # MessageLimit.MESSAGE_ENTITIES: the entities Telegram renders in one message
+MIN_CALLBACK_DATA = 1  # InlineKeyboardButtonLimit.MIN_CALLBACK_DATA: bytes
+MAX_CALLBACK_DATA = 64  # InlineKeyboardButtonLimit.MAX_CALLBACK_DATA: bytes, not characters
+INLINE_QUERY_RESULTS = 50  # InlineQueryLimit.RESULTS: results in one answerInlineQuery
 
 # Tag -> entity type. `span` is only valid as `span class="tg-spoiler"`.
 _TAGS = {
@@ -281,8 +291,8 @@ def check_text(params: Mapping[str, Any], key: str, limit: int, *, required: boo
     if parsed.length > limit:
         what = "message caption is too long" if key == "caption" else "message is too long"
         raise ApiRuleError(f"Bad Request: {what}")
-    # No check of MessageLimit.MESSAGE_ENTITIES: Telegram accepts more entities and ignores the
-    # ones past the 100th (PTB's MessageLimit docs). The renderer puts its own markup first.
+    # No check of MESSAGE_ENTITIES: Telegram accepts more entities and ignores the ones past
+    # the 100th (PTB's MessageLimit docs). The renderer puts its own markup first.
     for entity in parsed.entities:
         if entity.type == "text_link" and not (entity.url or "").startswith(_LINK_SCHEMES):
             raise ApiRuleError(f"Bad Request: can't parse entities: invalid URL {entity.url!r}")
@@ -312,11 +322,7 @@ def check_reply_markup(params: Mapping[str, Any]) -> None:
                 )
             if "callback_data" in button:
                 data = str(button["callback_data"]).encode()
-                if (
-                    not InlineKeyboardButtonLimit.MIN_CALLBACK_DATA
-                    <= len(data)
-                    <= InlineKeyboardButtonLimit.MAX_CALLBACK_DATA
-                ):
+                if not MIN_CALLBACK_DATA <= len(data) <= MAX_CALLBACK_DATA:
                     raise ApiRuleError("Bad Request: BUTTON_DATA_INVALID")
             if "url" in button and not str(button["url"]).startswith(_LINK_SCHEMES):
                 raise ApiRuleError("Bad Request: BUTTON_URL_INVALID")
@@ -325,9 +331,9 @@ def check_reply_markup(params: Mapping[str, Any]) -> None:
 def check_call(method: str, params: Mapping[str, Any]) -> None:
     """Raise ApiRuleError with Telegram's description if Telegram would reject this call."""
     if method in ("sendMessage", "editMessageText"):
-        check_text(params, "text", MessageLimit.MAX_TEXT_LENGTH, required=True)
+        check_text(params, "text", MAX_TEXT_LENGTH, required=True)
     elif method in ("sendPhoto", "editMessageCaption"):
-        check_text(params, "caption", MessageLimit.CAPTION_LENGTH, required=False)
+        check_text(params, "caption", CAPTION_LENGTH, required=False)
     check_reply_markup(params)
     preview = _json_param(params, "link_preview_options")
     url = preview.get("url") if isinstance(preview, dict) else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import html
+import itertools
 import re
 import unicodedata
 
@@ -28,6 +29,15 @@ def utf16_len(text: str) -> int:
 def escape(text: str) -> str:
     """Post or user text for Telegram HTML: `<`, `>` and `&` as entities (docs/telegram.md)."""
     return html.escape(text, quote=False)
+
+
+_TAG = re.compile(r"<[^>]*>")
+
+
+def html_to_plain(text: str) -> str:
+    """The visible text of our own HTML: for the one plain-text retry after `can't parse
+    entities`, and for a search snippet on the command line."""
+    return html.unescape(_TAG.sub("", text))
 
 
 # Control characters (NUL above all: Telegram's parser reads it as the end of the text) never
@@ -89,7 +99,7 @@ def _t2s_table() -> tuple[dict[str, str], re.Pattern[str]]:
     import opencc  # noqa: PLC0415 - loaded when first needed: it reads its dictionaries
 
     converter = opencc.OpenCC("t2s")
-    chars = "".join(chr(code) for first, last in _HAN_RANGES for code in range(first, last + 1))
+    chars = "".join(map(chr, itertools.chain.from_iterable(range(a, b + 1) for a, b in _HAN_RANGES)))
     converted = str(converter.convert(chars))
     if len(converted) == len(chars):
         table = {a: b for a, b in zip(chars, converted, strict=True) if a != b}
@@ -111,9 +121,8 @@ def simplified(text: str) -> str:
     return pattern.sub(lambda match: table[match.group()], text)
 
 
-def fold(text: str) -> str:
-    """The matching form of text: NFKC (full/half width), casefold (Latin case), and Traditional
-    Chinese as Simplified (`simplified`), so readers in Taiwan and Hong Kong find what they type."""
+def _width_and_case(text: str) -> str:
+    """`fold` but for Traditional Chinese: NFKC and casefold."""
     parts: list[str] = []
     done = 0
     for run in _NOT_STABLE.finditer(text):
@@ -122,16 +131,65 @@ def fold(text: str) -> str:
         parts.append(unicodedata.normalize("NFKC", text[start : run.end()]))
         done = run.end()
     if not parts:
-        return simplified(text.casefold())
+        return text.casefold()
     parts.append(text[done:])
-    return simplified("".join(parts).casefold())
+    return "".join(parts).casefold()
+
+
+def fold(text: str) -> str:
+    """The matching form of text: NFKC (full/half width), casefold (Latin case), and Traditional
+    Chinese as Simplified (`simplified`), so readers in Taiwan and Hong Kong find what they type."""
+    return simplified(_width_and_case(text))
 
 
 @functools.lru_cache(maxsize=4096)  # the same few categories and tags, over and over
 def label_key(text: str) -> str:
     """A category, tag or topic for comparison: width, case and spaces do not matter
     (`ai日报` is `AI 日报`)."""
-    return "".join(fold(text).split())
+    return simplified(_unconverted_key(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def _unconverted_key(text: str) -> str:
+    """`label_key` but for Traditional Chinese."""
+    return "".join(_width_and_case(text).split())
+
+
+# What `simplified` makes of an ideograph of _HAN_RANGES is another one of them, or one of the
+# supplementary planes (extension B and after); tests/test_posts.py checks it on OpenCC's table.
+SUPPLEMENTARY_IDEOGRAPHS = 0x20000
+
+
+def _converts(char: str) -> bool:
+    """`simplified` may change `char`: one of the ideographs of _HAN_RANGES."""
+    return any(first <= ord(char) <= last for first, last in _HAN_RANGES)
+
+
+def _may_be_converted(char: str) -> bool:
+    """`simplified` may make `char` out of another: an ideograph (of _HAN_RANGES or past U+20000)."""
+    return ord(char) >= SUPPLEMENTARY_IDEOGRAPHS or _converts(char)
+
+
+def same_label(a: str, b: str) -> bool:
+    """`label_key(a) == label_key(b)`, converting Traditional Chinese only when it can matter.
+
+    The conversion (`simplified`) turns one character into one and touches only ideographs: two
+    keys equal before it are equal after it; two that differ in length differ after it; and so do
+    two that differ at a place where neither character could become the other (`技` and `a`). A
+    post's H1 and its title, and its category and the daily one, are so compared without the
+    conversion table, which takes longer to build than `check` takes to read a posts folder.
+    """
+    key_a, key_b = _unconverted_key(a), _unconverted_key(b)
+    if key_a == key_b:
+        return True
+    if len(key_a) != len(key_b):
+        return False
+    for x, y in zip(key_a, key_b, strict=True):
+        if x != y and not (
+            (_converts(x) and _may_be_converted(y)) or (_converts(y) and _may_be_converted(x))
+        ):
+            return False
+    return simplified(key_a) == simplified(key_b)
 
 
 def normalize(text: str) -> str:
@@ -168,6 +226,8 @@ _RULE = re.compile(r"^[ \t]*+([-*_])(?:[ \t]*+\1){2,}[ \t]*+$", re.MULTILINE)
 _TABLE_RULE = re.compile(
     r"^[ \t]*+\|?[ \t]*+:?-++:?[ \t]*+(?:\|[ \t]*+:?-++:?[ \t]*+)++\|?[ \t]*+$", re.MULTILINE
 )
+# The characters strip_inline acts on: tags, links, "://", emphasis and code marks, "~~", "&".
+_INLINE_MARKUP = re.compile(r"[<\[\]:*`~&]")
 _LINE_MARKUP = re.compile(r"^[ \t]*(?:>[ \t]?)*(?:#{1,6}[ \t]+|[-*+][ \t]+)?", re.MULTILINE)
 
 
@@ -197,7 +257,10 @@ def strip_inline(markdown: str) -> str:
     `__` stays: in this blog it is Python's `__init__`, never emphasis.
     """
     # Each pattern runs only when the text holds what it needs to match (a C-speed `in` test):
-    # most lines have no link or URL, and skipping is most of the time on long posts.
+    # most lines have no link or URL, and skipping is most of the time on long posts. A line
+    # with none of the characters any step acts on, as most summary bullets, is as it is.
+    if not _INLINE_MARKUP.search(markdown):
+        return markdown
     text = _HTML_TAG.sub(" ", markdown) if "<" in markdown else markdown
     if "](" in text:
         text = _INLINE_LINK.sub(r"\1", text)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.context import journal_path
+from bot.config import journal_path
 from bot.jobs import DAILY_JOB, RECONCILE_JOB
 from bot.journal import Entry, Journal
 from bot.store import PubKey, Store

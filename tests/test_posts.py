@@ -9,7 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from bot import text
 from bot.posts import (
     MAX_FILE_BYTES,
     Post,
@@ -25,7 +28,7 @@ from bot.posts import (
     read_post,
     split_summary,
 )
-from bot.text import label_key
+from bot.text import label_key, same_label
 from tests.conftest import corpus_file
 from tests.helpers.paths import EXAMPLE_POSTS, SITE
 
@@ -411,6 +414,36 @@ def test_category_match_ignores_width_case_and_spaces(tmp_path: Path) -> None:
     posts = load_posts(tmp_path, site_url=SITE).posts
     assert post_for_day(posts, dt.date(2026, 3, 1), "ai日报") is not None
     assert label_key("ＡＩ 日报") == label_key("ai日报") == "ai日报"
+
+
+def test_category_and_h1_in_traditional_chinese_match(tmp_path: Path) -> None:
+    """`AI 日報` is the daily category, and an H1 in Traditional characters repeats a Simplified
+    title: compared as `label_key` does, by `same_label` without the table when it cannot matter."""
+    write_post(tmp_path, "a.md", date="2026-03-01", category="AI 日報")
+    posts = load_posts(tmp_path, site_url=SITE).posts
+    assert post_for_day(posts, dt.date(2026, 3, 1), "AI 日报") is not None
+    post = parse(post_text("title: 英伟达发布芯片\ndate: 2026-03-01", "# 英偉達發布晶片\n\n正文\n"))
+    assert post.body == "# 英偉達發布晶片\n\n正文"  # 晶片 is another word, not another spelling
+    post = parse(post_text("title: 英伟达发布芯片\ndate: 2026-03-01", "# 英偉達發布芯片\n\n正文\n"))
+    assert post.body == "正文"
+
+
+@given(
+    st.text(alphabet="aAＡ 日報报英偉伟达達技术x-1１\U0002b6ee", max_size=8),
+    st.text(alphabet="aAＡ 日報报英偉伟达達技术x-1１\U0002b6ee", max_size=8),
+)
+def test_same_label_is_label_key_equality(a: str, b: str) -> None:
+    """`same_label(a, b)` answers exactly `label_key(a) == label_key(b)`."""
+    assert same_label(a, b) == (label_key(a) == label_key(b))
+
+
+def test_simplified_makes_ideographs_of_ideographs_only() -> None:
+    """What `same_label` relies on: the conversion changes only characters of the CJK blocks, one
+    into one, and makes of each an ideograph of those blocks or of the supplementary planes."""
+    table, _ = text._t2s_table()
+    assert table
+    assert all(text._converts(old) and len(new) == 1 for old, new in table.items())
+    assert all(text._converts(new) or ord(new) >= text.SUPPLEMENTARY_IDEOGRAPHS for new in table.values())
 
 
 def test_latest_post(tmp_path: Path) -> None:

@@ -25,8 +25,7 @@ from telegram.error import (
 )
 
 from bot import texts
-from bot.config import Config
-from bot.context import journal_path
+from bot.config import Config, journal_path
 from bot.covers import CoverError, cover_client, download_cover, is_public
 from bot.engines import SQLiteEngine
 from bot.jobs import DAILY_JOB, EDITS_JOB, LEASE_JOB, RECONCILE_JOB

@@ -6,8 +6,10 @@ import json
 from typing import Any
 
 import pytest
-from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
+from telegram.constants import InlineKeyboardButtonLimit, InlineQueryLimit, MessageLimit, ParseMode
 
+from bot import telegram_rules
+from bot.calls import PARSE_MODE
 from bot.telegram_rules import (
     ApiRuleError,
     Entity,
@@ -17,6 +19,21 @@ from bot.telegram_rules import (
     parse_html,
 )
 from bot.text import utf16_len
+
+# -- our copy of the Bot API limits -----------------------------------------------------------------
+
+
+def test_limits_are_python_telegram_bots() -> None:
+    """The limits and the parse mode the bot keeps as its own constants (so that rendering never
+    imports python-telegram-bot) are PTB's values: they cannot drift apart."""
+    assert telegram_rules.MAX_TEXT_LENGTH == MessageLimit.MAX_TEXT_LENGTH
+    assert telegram_rules.CAPTION_LENGTH == MessageLimit.CAPTION_LENGTH
+    assert telegram_rules.MESSAGE_ENTITIES == MessageLimit.MESSAGE_ENTITIES
+    assert telegram_rules.MIN_CALLBACK_DATA == InlineKeyboardButtonLimit.MIN_CALLBACK_DATA
+    assert telegram_rules.MAX_CALLBACK_DATA == InlineKeyboardButtonLimit.MAX_CALLBACK_DATA
+    assert telegram_rules.INLINE_QUERY_RESULTS == InlineQueryLimit.RESULTS
+    assert PARSE_MODE == ParseMode.HTML
+
 
 # -- parse_html: valid markup -------------------------------------------------------------------
 

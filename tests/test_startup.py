@@ -1,0 +1,78 @@
+"""The quick commands of the command line never load the Telegram stack (bot/cli.py's docstring).
+
+Each runs as a real `python -X importtime -m bot ...` process: the interpreter itself lists every
+module it imports, from start to exit, on stderr; nothing of ours is in the way. How fast they
+start is bench/bench_startup.py's job: timing has no place in a test on a shared machine.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import EXIT_OK
+from tests.helpers.paths import EXAMPLE_POSTS
+from tests.helpers.processes import environment
+
+# python-telegram-bot and what it brings (its HTTP client, web server and scheduler), and the
+# other heavy libraries only the bot or the ledger need.
+FORBIDDEN = frozenset({"telegram", "tornado", "httpx", "httpcore", "apscheduler", "psycopg", "psycopg_pool"})
+
+COMMANDS = {
+    "version": ["--version"],
+    "help": ["--help"],
+    "check": ["check", "--posts", str(EXAMPLE_POSTS)],
+    "preview": ["preview", "latest", "--posts", str(EXAMPLE_POSTS)],
+    "preview-json": ["preview", "--json", "2026-11-28", "--posts", str(EXAMPLE_POSTS)],
+    "search": ["search", "模型"],  # the configured folder: its index file
+    "search-nothing": ["search", "不存在的词", "--posts", str(EXAMPLE_POSTS)],  # suggestions too
+}
+
+
+def imported(stderr: str) -> set[str]:
+    """The top-level packages in `-X importtime`'s report (`import time: self | cumulative | name`)."""
+    return {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in stderr.splitlines()
+        if line.startswith("import time:") and line.count("|") == 2
+    }
+
+
+@pytest.mark.parametrize("arguments", list(COMMANDS.values()), ids=list(COMMANDS))
+def test_quick_commands_import_no_telegram(arguments: list[str], tmp_path: Path) -> None:
+    """`--version`, `--help`, `check`, `preview` and `search` succeed without importing
+    python-telegram-bot, tornado, httpx or any other library only the bot needs."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'[posts]\ndir = "{EXAMPLE_POSTS}"\n[storage]\ndatabase = "{tmp_path / "bot.db"}"\n')
+    options = [] if arguments[0].startswith("--") else ["--config", str(config)]
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "bot", *arguments, *options],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=environment(),
+        check=False,
+    )
+    assert result.returncode == EXIT_OK, result.stderr[-2000:]
+    assert result.stdout.strip()
+    modules = imported(result.stderr)
+    assert "bot" in modules  # the report was read
+    assert modules.isdisjoint(FORBIDDEN), sorted(modules & FORBIDDEN)
+
+
+def test_run_does_import_telegram(tmp_path: Path) -> None:
+    """The check above can fail: `run` (which talks to Telegram) shows up as importing it, even
+    when it stops at once for want of a token."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "bot", "run", "--posts", str(EXAMPLE_POSTS)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=environment(),
+        check=False,
+    )
+    assert "no bot token" in result.stderr
+    assert "telegram" in imported(result.stderr)
