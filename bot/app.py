@@ -35,7 +35,6 @@ from bot.health import (
     iso,
     judge,
 )
-from bot.index import Searcher
 from bot.jobs import schedule_jobs
 from bot.journal import Journal
 from bot.leader import Leadership
@@ -55,6 +54,7 @@ from bot.publish import (
     classify,
     describe_error,
 )
+from bot.searcher import Searcher
 from bot.store import PubKey, Store, StoreError
 from bot.workflow import Publisher, publication_link, publish_due
 

@@ -16,7 +16,6 @@ from bot import deeplinks, pages
 from bot.config import Config
 from bot.gitpull import GitPull
 from bot.health import Telemetry
-from bot.index import Searcher
 from bot.limits import ReaderLimits
 from bot.locale import Translate, chinese
 from bot.pages import Page, PageRef
@@ -24,6 +23,7 @@ from bot.posts import Library, Post, PostFolder, post_for_day
 from bot.publish import Sender
 from bot.reading import Reading
 from bot.schedule import Release, release_at
+from bot.searcher import Searcher
 from bot.store import PubKey, Store, StoreError
 
 if TYPE_CHECKING:  # the workflow and the broadcast use the services: type-only imports avoid the cycle

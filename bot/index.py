@@ -25,33 +25,28 @@ case 19).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import json
 import logging
-import multiprocessing
 import operator
 import os
 import re
 import sqlite3
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal
 
 from bot.db import connect, transaction
-from bot.posts import Library, Post, PostError, article_url, parse_post, read_bytes, scan_folder
+from bot.posts import Post, PostError, article_url, parse_post, read_bytes, scan_folder
 from bot.search import (
     SUMMARY_SEPARATOR,
     Entity,
     Hit,
-    ScanDocuments,
-    ScanSearch,
-    SearchEngine,
     SearchResult,
     parse_query,
     snippet,
@@ -62,7 +57,6 @@ from bot.text import ELLIPSIS, fold, normalize, plain_text, shown_text
 
 logger = logging.getLogger(__name__)
 
-_T = TypeVar("_T")
 
 # Bump when the schema or the way text becomes tokens changes: the index rebuilds itself.
 # 6: Traditional Chinese folded to Simplified, model names spelt one way (search.search_form).
@@ -484,6 +478,8 @@ class SearchIndex:
         if len(files) < _READ_APART_FROM or (os.cpu_count() or 1) < 2:
             yield from _read_files(self.folder, self.site_url, files)
             return
+        import multiprocessing  # noqa: PLC0415 - only a big sync needs it
+
         context = multiprocessing.get_context("spawn")  # fork is unsafe in a process with threads
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as reader:
             ahead: deque[Future[list[_Read]]] = deque()
@@ -809,134 +805,3 @@ def _snippet(post: Post, body_text: str, terms: Sequence[str]) -> str:
                 cut += ELLIPSIS
             return cut
     return snippet(summary or body_text[:_WINDOW_AFTER], ())
-
-
-class _IndexView:
-    """The index as the `SearchEngine` for one library: hits and snippets come from its posts."""
-
-    def __init__(self, index: SearchIndex, posts: Mapping[str, Post]) -> None:
-        self._index = index
-        self._posts = posts
-
-    def search(
-        self, query: str, *, limit: int, offset: int = 0, until: dt.date | None = None
-    ) -> SearchResult:
-        return self._index.search(query, limit=limit, offset=offset, until=until, posts=self._posts)
-
-
-class Searcher:
-    """The search engine for the posts as loaded: the index once it has been synced to them, a
-    scan of the posts until then (same results, same order).
-
-    The index is built and synced in a worker thread of its own, on a connection of its own, so
-    the event loop never waits for it; searches read it on another connection. Until the first
-    sync is done (a first build takes seconds on a big blog), the scan answers; after it, an
-    answer to a changed folder waits for the sync of what changed (milliseconds), then reads the
-    index. If the index file cannot be used, searching goes on by scanning the posts.
-    """
-
-    # Start-up syncs before answering when at most this many files changed (a fraction of a
-    # second); more, and the scan answers while the index catches up in the background.
-    SYNC_FIRST = 100
-
-    def __init__(
-        self, path: Path | str, folder: Path, *, site_url: str, synonyms: Sequence[Entity] = ()
-    ) -> None:
-        self.path = path
-        self.folder = folder
-        self.site_url = site_url
-        self.synonyms = tuple(synonyms)
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="search-index")
-        self._writer: SearchIndex | None = None  # used in the worker thread only
-        self._reader: SearchIndex | None = None  # used on the event loop
-        self._synced: Library | None = None  # the library the index last synced to
-        self._lock = asyncio.Lock()
-        self._background: asyncio.Task[bool] | None = None
-        self._by_name: tuple[Library, dict[str, Post]] | None = None
-        self._documents = ScanDocuments()
-        self._scan: tuple[Library, ScanSearch] | None = None
-
-    def engine(self, library: Library) -> SearchEngine:
-        """What answers a search over `library` now (never waits: `ready` first, to read the index)."""
-        if self._reader is not None and self._synced is library:
-            if self._by_name is None or self._by_name[0] is not library:
-                self._by_name = (library, {post.path.name: post for post in library.posts})
-            return _IndexView(self._reader, self._by_name[1])
-        if self._scan is None or self._scan[0] is not library:
-            self._scan = (
-                library,
-                ScanSearch(library.posts, synonyms=self.synonyms, documents=self._documents),
-            )
-        return self._scan[1]
-
-    async def start(self, library: Library) -> None:
-        """At start-up: sync now if little changed since the last run; else make the scan ready
-        (in the worker thread) and build the index in the background."""
-        changes = await self._in_worker(self._changes)
-        if changes is not None and changes <= self.SYNC_FIRST:
-            await self.sync(library)
-            return
-        await self._in_worker(self._documents.of, library.posts)
-        self._background = asyncio.create_task(self.sync(library), name="search-index")
-
-    async def ready(self, library: Library) -> None:
-        """Before answering: once the index has been built, bring it in step with `library` (only
-        what changed is read); while a first build runs, the scan answers."""
-        if self._reader is not None and self._synced is not library:
-            await self.sync(library)
-
-    async def sync(self, library: Library) -> bool:
-        """Bring the index in step with the folder that `library` was loaded from, in the worker
-        thread; False (logged) when the index cannot be used, and searches keep scanning."""
-        async with self._lock:
-            if self._synced is library:
-                return True
-            if not await self._in_worker(self._sync):
-                return False
-            if self._reader is None:
-                self._reader = SearchIndex.open(
-                    self.path, self.folder, site_url=self.site_url, synonyms=self.synonyms, reader=True
-                )
-                self._documents.clear()  # the scan is not needed any more: its texts go
-                self._scan = None
-            self._reader.reload()
-            self._synced = library
-            return True
-
-    async def _in_worker(self, call: Callable[..., _T], *args: Any) -> _T:
-        return await asyncio.get_running_loop().run_in_executor(self._worker, call, *args)
-
-    def _open(self) -> SearchIndex:
-        if self._writer is None:
-            self._writer = SearchIndex.open(
-                self.path, self.folder, site_url=self.site_url, synonyms=self.synonyms
-            )
-        return self._writer
-
-    def _changes(self) -> int | None:
-        """In the worker: how many files the next sync reads or drops; None if the index is unusable."""
-        try:
-            return self._open().changes()
-        except (SearchIndexError, sqlite3.Error, OSError) as exc:
-            logger.error("search index unavailable, scanning the posts instead: %s", exc)
-            return None
-
-    def _sync(self) -> bool:
-        """In the worker."""
-        try:
-            self._open().sync()
-        except (SearchIndexError, sqlite3.Error, OSError) as exc:
-            logger.error("search index unavailable, scanning the posts instead: %s", exc)
-            return False
-        return True
-
-    def close(self) -> None:
-        """Stop using the index: the worker finishes what it does, then closes its connection."""
-        if self._background is not None:
-            self._background.cancel()
-        if self._writer is not None:
-            self._worker.submit(self._writer.close)
-        self._worker.shutdown(wait=True)
-        if self._reader is not None:
-            self._reader.close()
-        self._writer = self._reader = self._synced = None

@@ -1,4 +1,4 @@
-"""`index.Searcher` in the bot: the index built and synced in a worker thread, the scan answering
+"""`searcher.Searcher` in the bot: the index built and synced in a worker thread, the scan answering
 until it is ready, an answer to a changed folder waiting only for the sync of what changed."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.index import Searcher
 from bot.posts import PostFolder
 from bot.search import ScanSearch
+from bot.searcher import Searcher
 from tests.helpers.harness import daily_post
 from tests.helpers.paths import EXAMPLE_POSTS, SITE
 
