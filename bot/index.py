@@ -60,7 +60,7 @@ logger = logging.getLogger(__name__)
 
 # Bump when the schema or the way text becomes tokens changes: the index rebuilds itself.
 # 6: Traditional Chinese folded to Simplified, model names spelt one way (search.search_form).
-# 7: grams without positions, confirmed by instr over the normalised text (a fifth of the size).
+# 7: grams without positions, long terms confirmed in the normalised text (a third of the size).
 SCHEMA_VERSION = 7
 
 _SCHEMA = """
@@ -87,7 +87,7 @@ CREATE TABLE IF NOT EXISTS search_doc (
 -- The long texts apart: ranking reads many search_doc rows, which stay a few hundred bytes each.
 CREATE TABLE IF NOT EXISTS search_text (
     id    INTEGER PRIMARY KEY,     -- = search_doc.id
-    nbody TEXT NOT NULL            -- body text and tags normalised, a line each: with ntitle and
+    nbody BLOB NOT NULL            -- body text and tags normalised, a line each, UTF-8: with ntitle and
                                    -- nsummary, what long terms are confirmed in and grams made of
 );
 CREATE TABLE IF NOT EXISTS search_broken (  -- files that are not posts, so an unchanged one is not re-read
@@ -283,6 +283,7 @@ class SearchIndex:
         connection.row_factory = sqlite3.Row
         # Read through a memory map: confirming a long term reads many bodies, without a system call a page.
         connection.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
+        connection.create_function("holds", 2, _holds, deterministic=True)
         self._db = connection
         self.folder = folder
         self.site_url = site_url
@@ -552,19 +553,19 @@ class SearchIndex:
                 post.url,
             ),
         )
-        self._db.execute("INSERT INTO search_text (id, nbody) VALUES (?, ?)", (doc_id, nbody))
+        self._db.execute("INSERT INTO search_text (id, nbody) VALUES (?, ?)", (doc_id, nbody.encode()))
         self._db.execute("INSERT INTO search_grams (rowid, grams) VALUES (?, ?)", (doc_id, read.grams))
 
     def _delete(self, doc_id: int) -> None:
         """A contentless FTS5 row is deleted by giving back the tokens it was indexed with (the
         same set: the order does not matter, as the table keeps no positions)."""
-        fields = self._db.execute(
+        ntitle, nsummary, nbody = self._db.execute(
             "SELECT ntitle, nsummary, nbody FROM search_doc JOIN search_text USING (id) WHERE id = ?",
             (doc_id,),
         ).fetchone()
         self._db.execute(
             "INSERT INTO search_grams (search_grams, rowid, grams) VALUES ('delete', ?, ?)",
-            (doc_id, grams(_FIELDS.join(fields))),
+            (doc_id, grams(_FIELDS.join((ntitle, nsummary, nbody.decode())))),
         )
         self._db.execute("DELETE FROM search_doc WHERE id = ?", (doc_id,))
         self._db.execute("DELETE FROM search_text WHERE id = ?", (doc_id,))
@@ -722,7 +723,13 @@ class SearchIndex:
 
 
 # A post holds a term: in its title or summary (short, read first), else in the body and tags.
-_HOLDS = "(instr(d.ntitle, ?) > 0 OR instr(d.nsummary, ?) > 0 OR instr(t.nbody, ?) > 0)"
+# `holds` (`_holds`) finds bytes in bytes with Python's substring search, twice as fast as instr
+# on long text; UTF-8 is self-synchronising, so a match is always at a character boundary.
+_HOLDS = "(instr(d.ntitle, ?) > 0 OR instr(d.nsummary, ?) > 0 OR holds(t.nbody, ?))"
+
+
+def _holds(text: bytes, term: bytes) -> bool:
+    return term in text
 
 
 @dataclass(frozen=True, slots=True)
@@ -732,7 +739,7 @@ class _Matching:
 
     expression: str
     confirm: str  # SQL over the normalised fields (d.ntitle, d.nsummary, t.nbody), "" when exact
-    values: tuple[str, ...]  # the confirmation's parameters
+    values: tuple[str | bytes, ...]  # the confirmation's parameters
 
     @classmethod
     def of(cls, groups: Sequence[Sequence[str]], excluded: Sequence[str]) -> _Matching:
@@ -741,15 +748,15 @@ class _Matching:
         short = [name for name in excluded if _exact(name)]
         expression = f"({every}) NOT ({' OR '.join(map(_term, short))})" if short else every
         checks: list[str] = []
-        values: list[str] = []
+        values: list[str | bytes] = []
         for names in groups:
             if not all(map(_exact, names)):  # one of its names may be a candidate only: all are checked
                 checks.append("(" + " OR ".join([_HOLDS] * len(names)) + ")")
-                values.extend(name for name in names for _ in range(3))
+                values.extend(value for name in names for value in (name, name, name.encode()))
         long = [name for name in excluded if not _exact(name)]
         if long:
             checks.append("NOT (" + " OR ".join([_HOLDS] * len(long)) + ")")
-            values.extend(name for name in long for _ in range(3))
+            values.extend(value for name in long for value in (name, name, name.encode()))
         return cls(expression, " AND ".join(checks), tuple(values))
 
     def statement(self, bound: int, limit: int, *, newest_first: bool) -> tuple[str, tuple[object, ...]]:
