@@ -2,4 +2,5 @@
 
 from bot.cli import main_exit
 
-main_exit()
+if __name__ == "__main__":  # not when a process the search index starts imports it (spawn)
+    main_exit()

@@ -35,7 +35,7 @@ import re
 import sqlite3
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,13 +215,27 @@ def _read_file(folder: Path, site_url: str, name: str, indexed_sha: str | None) 
         return _Read("touched", len(raw), mtime_ns)
     try:
         post, _ = parse_post(raw, path, site_url=site_url, mtime_ns=mtime_ns)
-        body_text = plain_text(post.body)
-        fields = (
-            _form(post.title),
-            _form(SUMMARY_SEPARATOR.join(post.summary)),
-            _FIELDS.join((_form(body_text), _form(" ".join((*post.tags, post.category))))),
+        ntitle, nsummary = _form(post.title), _form(SUMMARY_SEPARATOR.join(post.summary))
+        nbody = _FIELDS.join((_form(plain_text(post.body)), _form(" ".join((*post.tags, post.category)))))
+        doc = (
+            name,
+            len(raw),
+            mtime_ns,
+            post.sha256,
+            post.title,
+            post.date.isoformat(),
+            post.category,
+            json.dumps(post.tags, ensure_ascii=False),
+            post.cover_image,
+            json.dumps(post.summary, ensure_ascii=False),
+            ntitle,
+            nsummary,
+            post.url,
         )
-        return _Read("indexed", len(raw), mtime_ns, post, fields, grams(_FIELDS.join(fields)))
+        fields = _FIELDS.join((ntitle, nsummary, nbody))
+        return _Read(
+            "indexed", len(raw), mtime_ns, name, post.date.toordinal(), doc, nbody.encode(), grams(fields)
+        )
     except Exception as exc:  # one file's trouble is that file's, as in PostFolder
         return _Read.broken(path, exc)
 
@@ -231,6 +245,13 @@ def _seen(row: sqlite3.Row | None, broken: tuple[int, int] | None, stat: tuple[i
     return (row is not None and (row["size"], row["mtime_ns"]) == stat) or broken == stat
 
 
+_DOC_COLUMNS = (
+    *("name", "size", "mtime_ns", "sha256", "title", "date", "category", "tags", "cover", "summary"),
+    *("ntitle", "nsummary", "url"),
+)
+_INSERT_DOC = f"INSERT INTO search_doc (id, {', '.join(_DOC_COLUMNS)}) VALUES (?{', ?' * len(_DOC_COLUMNS)})"  # noqa: S608 - names
+
+
 @dataclass(frozen=True, slots=True)
 class _Read:
     """A file as `SearchIndex._read` found it: what to write for it."""
@@ -238,10 +259,13 @@ class _Read:
     outcome: Literal["indexed", "touched", "vanished", "broken"]
     size: int = -1
     mtime_ns: int = -1
-    post: Post | None = None
-    fields: tuple[str, str, str] = ("", "", "")  # title, summary, body and tags: normalised
+    name: str = ""
+    # An indexed post: its day, its search_doc row but the id (as `_DOC_COLUMNS`), its body and
+    # tags normalised (UTF-8) and its grams. Plain values: cheap to send from another process.
+    day: int = 0
+    doc: tuple[object, ...] = ()
+    nbody: bytes = b""
     grams: str = ""
-    name: str = ""  # of a broken file
 
     @classmethod
     def broken(cls, path: Path, exc: Exception) -> _Read:
@@ -250,7 +274,7 @@ class _Read:
             stat = path.stat()
         except OSError:
             return cls("broken", name=path.name)
-        return cls("broken", stat.st_size, stat.st_mtime_ns, name=path.name)
+        return cls("broken", stat.st_size, stat.st_mtime_ns, path.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -481,17 +505,21 @@ class SearchIndex:
             return
         import multiprocessing  # noqa: PLC0415 - only a big sync needs it
 
-        context = multiprocessing.get_context("spawn")  # fork is unsafe in a process with threads
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as reader:
-            ahead: deque[Future[list[_Read]]] = deque()
-            for start in range(0, len(files), _BATCH):
-                ahead.append(
-                    reader.submit(_read_files, self.folder, self.site_url, files[start : start + _BATCH])
-                )
-                if len(ahead) > _BATCHES_AHEAD:
-                    yield from ahead.popleft().result()
-            while ahead:
-                yield from ahead.popleft().result()
+        done = 0
+        try:
+            context = multiprocessing.get_context("spawn")  # fork is unsafe in a process with threads
+            with ProcessPoolExecutor(max_workers=1, mp_context=context) as reader:
+                ahead: deque[Future[list[_Read]]] = deque()
+                for start in range(0, len(files), _BATCH):
+                    batch = files[start : start + _BATCH]
+                    ahead.append(reader.submit(_read_files, self.folder, self.site_url, batch))
+                    while len(ahead) > _BATCHES_AHEAD or (ahead and start + _BATCH >= len(files)):
+                        read = ahead.popleft().result()
+                        done += len(read)
+                        yield from read
+        except (BrokenExecutor, OSError) as exc:  # no process to be had: read them here
+            logger.warning("search index: reading %d files in this process: %r", len(files) - done, exc)
+            yield from _read_files(self.folder, self.site_url, files[done:])
 
     def _apply(self, read: _Read, row: sqlite3.Row | None) -> str:
         """Write what `_read` found; the outcome, for the sync's counts."""
@@ -509,8 +537,8 @@ class SearchIndex:
                 " ON CONFLICT (name) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns",
                 (read.name, read.size, read.mtime_ns),
             )
-        elif read.post is not None:
-            self._db.execute("DELETE FROM search_broken WHERE name = ?", (read.post.path.name,))
+        elif read.outcome == "indexed":
+            self._db.execute("DELETE FROM search_broken WHERE name = ?", (read.name,))
             self._insert(read)
         return read.outcome
 
@@ -529,31 +557,9 @@ class SearchIndex:
         return new
 
     def _insert(self, read: _Read) -> None:
-        post = read.post
-        assert post is not None
-        doc_id = self._new_id(post.date)
-        ntitle, nsummary, nbody = read.fields
-        self._db.execute(
-            "INSERT INTO search_doc (id, name, size, mtime_ns, sha256, title, date, category, tags, cover,"
-            " summary, ntitle, nsummary, url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                doc_id,
-                post.path.name,
-                read.size,
-                post.mtime_ns,
-                post.sha256,
-                post.title,
-                post.date.isoformat(),
-                post.category,
-                json.dumps(post.tags, ensure_ascii=False),
-                post.cover_image,
-                json.dumps(post.summary, ensure_ascii=False),
-                ntitle,
-                nsummary,
-                post.url,
-            ),
-        )
-        self._db.execute("INSERT INTO search_text (id, nbody) VALUES (?, ?)", (doc_id, nbody.encode()))
+        doc_id = self._new_id(dt.date.fromordinal(read.day))
+        self._db.execute(_INSERT_DOC, (doc_id, *read.doc))
+        self._db.execute("INSERT INTO search_text (id, nbody) VALUES (?, ?)", (doc_id, read.nbody))
         self._db.execute("INSERT INTO search_grams (rowid, grams) VALUES (?, ?)", (doc_id, read.grams))
 
     def _delete(self, doc_id: int) -> None:
