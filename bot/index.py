@@ -33,6 +33,7 @@ import operator
 import os
 import re
 import sqlite3
+import threading
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
@@ -131,6 +132,10 @@ MAX_TOTAL = 1000
 
 class SearchIndexError(Exception):
     """The index database cannot be used; the message says why."""
+
+
+class SyncStoppedError(Exception):
+    """A sync was asked to stop (`SearchIndex.sync(stop=...)`); nothing it did was kept."""
 
 
 # -- text to tokens ---------------------------------------------------------------------------
@@ -414,11 +419,14 @@ class SearchIndex:
 
     # -- keeping it in step with the folder ---------------------------------------------------------
 
-    def sync(self) -> SyncStats:
-        """Re-read only new and changed files (size or mtime moved, sha256 differs); drop removed ones."""
+    def sync(self, *, stop: threading.Event | None = None) -> SyncStats:
+        """Re-read only new and changed files (size or mtime moved, sha256 differs); drop removed ones.
+
+        `stop`, once set (from another thread), ends the sync with `SyncStoppedError`, changing nothing.
+        """
         while True:
             try:
-                return self._sync()
+                return self._sync(stop or threading.Event())
             except _DayFullError:
                 self._relayout(self._day_bits + 2)
 
@@ -449,7 +457,7 @@ class SearchIndex:
         }
         return on_disk, known, broken
 
-    def _sync(self) -> SyncStats:
+    def _sync(self, stop: threading.Event) -> SyncStats:
         self._last_ids: dict[int, int] = {}  # the last id given to each day in this sync
         try:
             on_disk, known, broken = self._compare()
@@ -471,6 +479,8 @@ class SearchIndex:
             ]
             unchanged += len(on_disk) - len(to_read)
             for name, read in zip(to_read, self._read_all(to_read, known), strict=True):
+                if stop.is_set():
+                    raise SyncStoppedError("search index: sync stopped; what it did is undone")
                 row = known.get(name)
                 outcome = self._apply(read, row)
                 if outcome == "vanished":

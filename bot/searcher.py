@@ -7,12 +7,13 @@ import asyncio
 import datetime as dt
 import logging
 import sqlite3
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bot.index import SearchIndex, SearchIndexError
+from bot.index import SearchIndex, SearchIndexError, SyncStoppedError
 from bot.posts import Library, Post
 from bot.search import Entity, ScanDocuments, ScanSearch, SearchEngine, SearchResult
 
@@ -57,6 +58,7 @@ class Searcher:
         self.site_url = site_url
         self.synonyms = tuple(synonyms)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="search-index")
+        self._stop = threading.Event()  # set by close(): a sync under way stops
         self._writer: SearchIndex | None = None  # used in the worker thread only
         self._reader: SearchIndex | None = None  # used on the event loop
         self._synced: Library | None = None  # the library the index last synced to
@@ -134,14 +136,18 @@ class Searcher:
     def _sync(self) -> bool:
         """In the worker."""
         try:
-            self._open().sync()
+            self._open().sync(stop=self._stop)
+        except SyncStoppedError:
+            return False
         except (SearchIndexError, sqlite3.Error, OSError) as exc:
             logger.error("search index unavailable, scanning the posts instead: %s", exc)
             return False
         return True
 
     def close(self) -> None:
-        """Stop using the index: the worker finishes what it does, then closes its connection."""
+        """Stop using the index: a sync under way stops (undone: a first build starts again at the
+        next start), then the worker closes its connection."""
+        self._stop.set()
         if self._background is not None:
             self._background.cancel()
         if self._writer is not None:

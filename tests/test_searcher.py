@@ -3,13 +3,16 @@ until it is ready, an answer to a changed folder waiting only for the sync of wh
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import shutil
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from bot.index import SearchIndex
 from bot.posts import PostFolder
 from bot.search import ScanSearch
 from bot.searcher import Searcher
@@ -92,3 +95,21 @@ async def test_an_unusable_index_file_leaves_the_scan_answering(tmp_path: Path, 
         assert answer(searcher.engine(library), "模型")
     finally:
         searcher.close()
+
+
+async def test_closing_stops_a_first_build_at_once(tmp_path: Path) -> None:
+    """close() during a first build of 3,000 posts returns within a fraction of the build, and the
+    build is undone (the next start begins again), not left half made."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for n in range(3000):
+        day = dt.date(2026, 11, 30) - dt.timedelta(days=n)
+        (folder / f"{day}.md").write_text(daily_post(day, f"第 {n} 期 融资"), encoding="utf-8")
+    searcher = Searcher(tmp_path / "search.db", folder, site_url=SITE)
+    searcher.SYNC_FIRST = 0
+    await searcher.start(PostFolder(folder, site_url=SITE).load())
+    await asyncio.sleep(0.2)  # the build is under way
+    started = time.monotonic()
+    searcher.close()
+    assert time.monotonic() - started < 1.0
+    assert len(SearchIndex.open(tmp_path / "search.db", folder, site_url=SITE)) == 0
