@@ -181,7 +181,7 @@ def _gram(chars: str) -> str:
 def _term(term: str) -> str:
     """One normalised, non-empty term as an FTS5 expression: exact for one or two characters, or
     for a Latin word of three; for a longer term, the posts holding all its pairs and the
-    trigrams of its Latin words (`_confirm` keeps those that hold the term)."""
+    trigrams of its Latin words (`_Matching` confirms which of them hold the term)."""
     spaced = term.replace(" ", _SPACE)
     if len(spaced) <= 2:
         return _gram(spaced)
