@@ -49,6 +49,8 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class TelegramConfig:
+    """[telegram]: the Bot API server, the admins' user ids, and the token (from the environment)."""
+
     api_url: str = "https://api.telegram.org"
     admins: tuple[int, ...] = ()
     # Only from the environment, never from the file; kept out of repr() so it never lands in a log.
@@ -57,6 +59,8 @@ class TelegramConfig:
 
 @dataclass(frozen=True, slots=True)
 class ChannelConfig:
+    """[channel]: where the day's post goes and how it is sent."""
+
     chat: str | int = "@ai_news_plus"
     cover: CoverMode = "preview"
     # Covers the bot downloads itself may come from loopback and private addresses (self-hosted
@@ -74,6 +78,8 @@ PULL_MODES: tuple[PullMode, ...] = ("none", "git")
 
 @dataclass(frozen=True, slots=True)
 class PostsConfig:
+    """[posts]: the posts folder, the blog it belongs to, and the category pushed daily."""
+
     dir: Path = Path("posts")
     site_url: str = "https://aicode.cc"
     category: str = "AI 日报"
@@ -101,6 +107,9 @@ class WebhookConfig:
 
 @dataclass(frozen=True, slots=True)
 class ScheduleConfig:
+    """[schedule]: when the day's post goes out, how long it may still go out late, and what
+    follows a send whose outcome is unknown."""
+
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     time: dt.time = dt.time(8, 0)
     # How long after `time` the day's post may still go out automatically: when the file comes
@@ -150,6 +159,8 @@ class StorageConfig:
 
 @dataclass(frozen=True, slots=True)
 class Config:
+    """The whole configuration: one table each, the topics and the search synonyms."""
+
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     channel: ChannelConfig = field(default_factory=ChannelConfig)
     posts: PostsConfig = field(default_factory=PostsConfig)

@@ -589,6 +589,8 @@ def load_posts(folder: Path, *, site_url: str) -> Library:
 
 @dataclass(frozen=True, slots=True)
 class _Read:
+    """One file as last read: its signature (size, mtime, inode), its post, and its problems."""
+
     signature: Signature
     post: Post | None
     problems: tuple[Problem, ...]

@@ -67,6 +67,8 @@ class ApiRuleError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Entity:
+    """A Bot API MessageEntity: its type, where it is, and its URL for a link."""
+
     type: str
     offset: int  # UTF-16 code units, as in the Bot API
     length: int
@@ -75,6 +77,8 @@ class Entity:
 
 @dataclass(frozen=True, slots=True)
 class ParsedText:
+    """The text a reader sees of a message in Telegram HTML, and its entities."""
+
     text: str
     entities: tuple[Entity, ...]
 
@@ -104,6 +108,8 @@ def _byte_offset(html: str, i: int) -> int:
 
 @dataclass(slots=True)
 class _Open:
+    """A tag opened and not yet closed while parsing."""
+
     tag: str
     argument: str
     offset: int  # UTF-16 offset where the entity starts

@@ -12,7 +12,9 @@ import functools
 import html
 import itertools
 import re
+import sys
 import unicodedata
+from pathlib import Path
 
 ELLIPSIS = "…"
 
@@ -86,31 +88,78 @@ _NOT_STABLE = re.compile(r"[^\x00-\x7f\u4e00-\u9fff]+")
 # and the compatibility ideographs.
 _HAN_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
 
+T2S_TABLE_FILE = Path(__file__).with_name("t2s_table.py")
+
 
 @functools.cache
 def _t2s_table() -> tuple[dict[str, str], re.Pattern[str]]:
     """Every ideograph OpenCC's standard `t2s` converts on its own, to what it converts it to, and
-    a pattern that finds them: built once, at the first fold that needs it (about 30 ms).
+    a pattern that finds them: read from bot/t2s_table.py (`opencc_t2s_pairs` made it) at the
+    first fold that needs it, in about 4 ms (mostly compiling the pattern); from OpenCC, about 19.
+    """
+    from bot.t2s_table import PAIRS  # noqa: PLC0415 - 8,000 characters only a fold needs
+
+    table = dict(zip(PAIRS[::2], PAIRS[1::2], strict=True))
+    pattern = re.compile("[" + PAIRS[::2] + "]") if table else re.compile("(?!)")
+    return table, pattern
+
+
+def opencc_t2s_pairs() -> str:
+    """Each ideograph of _HAN_RANGES that OpenCC's standard `t2s` converts on its own, followed by
+    the one character it converts it to, in code point order: bot/t2s_table.py's PAIRS.
 
     One character at a time, not OpenCC's phrase conversion: a per-character map keeps every
     substring a substring (folding a text and a query the same way never loses a match), which a
-    phrase table that converts 乾 in one word and keeps it in another would not.
+    phrase table that converts 乾 in one word and keeps it in another would not. OpenCC (the
+    `opencc` package) is a dev dependency: the bot reads the table this made.
     """
-    import opencc  # noqa: PLC0415 - loaded when first needed: it reads its dictionaries
+    import opencc  # noqa: PLC0415 - a dev dependency, for `python -m bot.text` and the tests
 
     converter = opencc.OpenCC("t2s")
     chars = "".join(map(chr, itertools.chain.from_iterable(range(a, b + 1) for a, b in _HAN_RANGES)))
     converted = str(converter.convert(chars))
     if len(converted) == len(chars):
-        table = {a: b for a, b in zip(chars, converted, strict=True) if a != b}
+        pairs = [(a, b) for a, b in zip(chars, converted, strict=True) if a != b]
     else:  # a phrase matched across neighbours: ask one character at a time
-        table = {}
+        pairs = []
         for char in chars:
             one = str(converter.convert(char))
             if one != char and len(one) == 1:
-                table[char] = one
-    pattern = re.compile("[" + "".join(sorted(table)) + "]") if table else re.compile("(?!)")
-    return table, pattern
+                pairs.append((char, one))
+    return "".join(a + b for a, b in pairs)
+
+
+_PAIRS_PER_LINE = 25  # 50 ideographs, 100 columns: within the line length
+
+
+def t2s_table_source(pairs: str) -> str:
+    """bot/t2s_table.py holding `pairs`."""
+    step = 2 * _PAIRS_PER_LINE
+    lines = "".join(f'    "{pairs[i : i + step]}"\n' for i in range(0, len(pairs), step))
+    return (
+        '"""Traditional Chinese to Simplified, one ideograph at a time (bot/text.py\'s `simplified`):\n'
+        "each Traditional character followed by its Simplified one, in code point order.\n\n"
+        "Made by `python -m bot.text` from OpenCC's standard t2s dictionary (`opencc_t2s_pairs`); do\n"
+        "not edit. tests/test_text.py fails when it differs from what the installed OpenCC gives.\n"
+        '"""\n\n'
+        "PAIRS = (\n" + lines + ")\n"
+    )
+
+
+def _write_t2s_table() -> int:
+    """`python -m bot.text`: write bot/t2s_table.py from the installed OpenCC, if it changed."""
+    try:
+        pairs = opencc_t2s_pairs()
+    except ImportError as exc:
+        sys.stderr.write(f"python -m bot.text needs OpenCC ({exc}): pip install -e '.[dev]'\n")
+        return 1
+    source = t2s_table_source(pairs)
+    if T2S_TABLE_FILE.exists() and T2S_TABLE_FILE.read_text(encoding="utf-8") == source:
+        sys.stdout.write(f"{T2S_TABLE_FILE}: up to date ({len(pairs) // 2} characters)\n")
+        return 0
+    T2S_TABLE_FILE.write_text(source, encoding="utf-8")
+    sys.stdout.write(f"{T2S_TABLE_FILE}: written ({len(pairs) // 2} characters)\n")
+    return 0
 
 
 def simplified(text: str) -> str:
@@ -156,7 +205,7 @@ def _unconverted_key(text: str) -> str:
 
 
 # What `simplified` makes of an ideograph of _HAN_RANGES is another one of them, or one of the
-# supplementary planes (extension B and after); tests/test_posts.py checks it on OpenCC's table.
+# supplementary planes (extension B and after); tests/test_posts.py checks it on the table.
 SUPPLEMENTARY_IDEOGRAPHS = 0x20000
 
 
@@ -177,7 +226,7 @@ def same_label(a: str, b: str) -> bool:
     keys equal before it are equal after it; two that differ in length differ after it; and so do
     two that differ at a place where neither character could become the other (`技` and `a`). A
     post's H1 and its title, and its category and the daily one, are so compared without the
-    conversion table, which takes longer to build than `check` takes to read a posts folder.
+    conversion table: `check` and `preview` never read it.
     """
     key_a, key_b = _unconverted_key(a), _unconverted_key(b)
     if key_a == key_b:
@@ -299,3 +348,7 @@ def plain_text(markdown: str) -> str:
     """`strip_markdown` on one line: what search matches and snippets show, and what the quality
     gate measures. A snippet never shows `**` or a URL, and a search never matches inside one."""
     return shown_text(strip_markdown(markdown))
+
+
+if __name__ == "__main__":
+    sys.exit(_write_t2s_table())
