@@ -341,9 +341,10 @@ def strip_markdown(markdown: str) -> str:
     return strip_inline(text)
 
 
-# A post's body is made plain by the quality gate, the search index and the scan in turn: the
-# last few bodies are remembered (a str keeps its hash, so a hit costs a dict lookup).
-@functools.lru_cache(maxsize=32)
+# A post's body is made plain by the quality gate, the search index and the scan in turn, and
+# again for each search hit's snippet (the index keeps no body): the last 512 bodies are
+# remembered, a few MB (a str keeps its hash, so a hit costs a dict lookup).
+@functools.lru_cache(maxsize=512)
 def plain_text(markdown: str) -> str:
     """`strip_markdown` on one line: what search matches and snippets show, and what the quality
     gate measures. A snippet never shows `**` or a URL, and a search never matches inside one."""
