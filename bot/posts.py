@@ -18,6 +18,7 @@ from urllib.parse import quote
 import yaml
 from frontmatter.default_handlers import SafeLoader, YAMLHandler
 
+from bot.folderwatch import FolderWatch
 from bot.text import label_key, strip_inline
 
 logger = logging.getLogger(__name__)
@@ -534,17 +535,24 @@ class PostFolder:
     """A posts folder kept loaded: `load()` re-reads only the files whose size, mtime or inode changed.
 
     The running bot calls it before answering, so new and edited posts show up without a restart;
-    with nothing changed it costs one directory scan.
+    with nothing changed since the last scan (bot/folderwatch.py) it does not scan. `scans`
+    counts the folder scans.
     """
 
     def __init__(self, folder: Path, *, site_url: str) -> None:
         self.folder = folder
         self.site_url = site_url
+        self.scans = 0
         self._files: dict[Path, _Read] = {}
         self._unreadable: tuple[Problem, ...] = ()
         self._library: Library | None = None
+        self._watch = FolderWatch(folder)
 
     def load(self) -> Library:
+        if self._library is not None and not self._watch.changed():
+            return self._library
+        self._watch.arm()
+        self.scans += 1
         try:
             scan = scan_folder(self.folder)
         except (FileNotFoundError, NotADirectoryError):
