@@ -275,8 +275,11 @@ class Sender:
         """One API call. `RetryAfter` proves nothing was sent, so wait and resend (a few times);
         `ChatMigrated` likewise: remember the new id and send there once."""
         chat = params.get("chat_id")
+        # Only a group moves (to a supergroup): a user's private chat, a positive id, is never
+        # looked up, which spares a database read for every answer to a reader.
         if (
             chat is not None
+            and not (isinstance(chat, int) and chat > 0)
             and (moved := await self._remembered(self.store.migrated_chat(str(chat)), str(chat))) is not None
         ):
             params = {**params, "chat_id": moved}
