@@ -6,11 +6,18 @@ Two kinds of real processes, each against a fake Bot API server of its own
 * the floor: a minimal PTB echo bot (``Application.run_polling``, one ``MessageHandler`` that
   replies with the message's text; no rate limiter, no persistence, no logging set up);
 * ours: ``ai-news-bot run`` (``python -m bot run --config config.toml``, INFO logging as
-  deployed) on an SQLite store in a scratch folder, the posts folder the real corpus
+  deployed) on an SQLite store in a scratch folder, the posts folder a copy of the real corpus
   (``../shared/corpus/posts`` beside the repository, or ``$AI_NEWS_BOT_CORPUS/posts``; the
-  script says so and exits when it is absent). The [schedule] opens later today in the bot's
-  zone, so nothing is published while measuring and /today answers as it does before the
-  publish time: a note and the latest post that is out (two messages with this corpus).
+  script says so and exits when it is absent) in the scratch folder.
+
+/today is measured as a reader meets it on a normal day: the day's post is out, and /today
+answers with it (one message). The corpus ends on some past day, so the copy has its newest
+daily post dated today (its ``date:`` line rewritten; nothing else changes, the original is
+never touched), and the bot runs in a zone where it is midday now with the publish time 00:00
+(the tests' ``midday_config``): on start-up it publishes today's post to the channel, as it would
+have that morning, and the script waits for that before measuring. The bot reads the real
+clock, with no hook for the benchmark (a faked clock, e.g. libfaketime, would also move the
+timestamps of the store, the fake server and the CPU readings).
 
 Each measurement sends ``--updates`` updates (default 200), each from a reader never seen before
 (a user id of its own: the readers' budgets of bot/limits.py never hold one back), at a steady
@@ -49,6 +56,8 @@ import datetime as dt
 import itertools
 import os
 import platform
+import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -57,6 +66,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 REPO = Path(__file__).resolve().parent.parent
 # `python bench/bench_updates.py` puts bench/, not the repository, on the path.
@@ -65,7 +75,7 @@ if str(REPO) not in sys.path:
 
 from bot.testing.fakeapi import FakeTelegram, JSONDict, RequestPhase  # noqa: E402
 from tests.helpers.broadcasting import BotProcess  # noqa: E402
-from tests.helpers.harness import ADMIN, CHANNEL, midday_zone  # noqa: E402
+from tests.helpers.harness import CHANNEL, midday_config, midday_zone  # noqa: E402
 from tests.helpers.processes import environment, start  # noqa: E402
 
 CORPUS = Path(os.environ.get("AI_NEWS_BOT_CORPUS", REPO.parent / "shared" / "corpus")) / "posts"
@@ -198,27 +208,47 @@ async def start_echo(server: FakeTelegram) -> Subject:
     return await _started("echo", server, process, index=False)
 
 
-async def start_ours(server: FakeTelegram, root: Path, *, scan: bool) -> Subject:
-    """`ai-news-bot run` in `root`: SQLite, the corpus as its posts folder; with `scan`, an index
-    file it cannot open (a folder in its place), so searches scan the posts."""
+_DAILY = re.compile(r"^category:\s*[\"']?AI 日报[\"']?\s*$", re.MULTILINE)
+_DATE = re.compile(r"^date:\s*[\"']?(\d{4}-\d{2}-\d{2})[\"']?\s*$", re.MULTILINE)
+
+
+def posts_of_today(folder: Path, today: dt.date) -> Path:
+    """A copy of the corpus in `folder` whose newest daily post is dated `today` (its `date:`
+    line rewritten); the name of that post's file, as copied."""
+    shutil.copytree(CORPUS, folder)
+    daily: list[tuple[str, Path]] = []
+    for path in folder.glob("*.md"):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        front = text.split("\n---", 1)[0]
+        if _DAILY.search(front) and (date := _DATE.search(front)):
+            daily.append((date.group(1), path))
+    _, newest = max(daily)
+    text = newest.read_text(encoding="utf-8")
+    newest.write_text(_DATE.sub(f"date: {today.isoformat()}", text, count=1), encoding="utf-8")
+    return newest
+
+
+async def start_ours(server: FakeTelegram, root: Path, posts: Path, zone: ZoneInfo, *, scan: bool) -> Subject:
+    """`ai-news-bot run` in `root`: SQLite, `posts` as its posts folder, the publishing window of
+    today open in `zone` (today's post goes out on start-up); with `scan`, an index file it cannot
+    open (a folder in its place), so searches scan the posts."""
     root.mkdir(parents=True)  # noqa: ASYNC240 - set-up, before anything runs
-    zone = midday_zone(time.time())
-    # Publish time 23:00 in a zone where it is midday now: nothing is due while measuring.
-    config = (
-        f'[telegram]\nadmins = [{ADMIN}]\n\n[channel]\nchat = "{CHANNEL}"\n\n[posts]\ndir = "{CORPUS}"\n\n'
-        f'[schedule]\ntimezone = "{zone.key}"\ntime = "23:00"\n\n[storage]\ndatabase = "bot.db"\n'
-    )
-    (root / "config.toml").write_text(config, encoding="utf-8")
+    (root / "config.toml").write_text(midday_config(zone, posts=str(posts)), encoding="utf-8")
     if scan:
         (root / "bot.search.db").mkdir()
     process = await start(
         "run", "--config", "config.toml", cwd=root, env=environment(server, token=server.token)
     )
-    return await _started("ours (scan)" if scan else "ours", server, process, index=not scan)
+    return await _started("ours (scan)" if scan else "ours", server, process, index=not scan, published=True)
 
 
 async def _started(
-    name: str, server: FakeTelegram, process: asyncio.subprocess.Process, *, index: bool
+    name: str,
+    server: FakeTelegram,
+    process: asyncio.subprocess.Process,
+    *,
+    index: bool,
+    published: bool = False,
 ) -> Subject:
     bot = BotProcess(process)
     bot._reader = asyncio.create_task(bot._collect())
@@ -228,6 +258,8 @@ async def _started(
         await subject.until(
             lambda: any("search index" in line for line in bot.lines), STARTUP_WITHIN, "the search index"
         )
+    if published:
+        await subject.until(lambda: bool(server.sent(CHANNEL)), STARTUP_WITHIN, "today's post in the channel")
     await subject.idle()
     print(f"  {name}: pid {process.pid}, ready", flush=True)
     return subject
@@ -255,9 +287,14 @@ async def run(args: argparse.Namespace) -> None:
                 servers = [
                     await stack.enter_async_context(FakeTelegram()) for _ in range(3 if args.scan else 2)
                 ]
+                zone = midday_zone(time.time())
+                today = dt.datetime.now(zone).date()
+                posts = Path(scratch) / "posts"
+                dated = posts_of_today(posts, today)
+                print(f"  today {today} in {zone.key}: {dated.name} is dated so in the copy", flush=True)
                 echo = await start_echo(servers[0])
                 subjects.append(echo)
-                ours = await start_ours(servers[1], Path(scratch) / "ours", scan=False)
+                ours = await start_ours(servers[1], Path(scratch) / "ours", posts, zone, scan=False)
                 subjects.append(ours)
                 kinds = [
                     Kind("echo (floor)", echo, "/search 融资"),
@@ -265,7 +302,7 @@ async def run(args: argparse.Namespace) -> None:
                     Kind("/search 融资", ours, "/search 融资", GOALS["/search 融资"]),
                 ]
                 if args.scan:
-                    scanning = await start_ours(servers[2], Path(scratch) / "scan", scan=True)
+                    scanning = await start_ours(servers[2], Path(scratch) / "scan", posts, zone, scan=True)
                     subjects.append(scanning)
                     kinds.append(
                         Kind("/search 融资 (scan engine)", scanning, "/search 融资", GOALS["/search 融资"])
@@ -327,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     print(f"Python {platform.python_version()} on {platform.platform()}; CPUs: {os.cpu_count()}")
     files = sum(1 for _ in CORPUS.glob("*.md"))
-    print(f"posts: {CORPUS} ({files} files); today {dt.datetime.now(dt.UTC).date()} (UTC)")
+    print(f"posts: {CORPUS} ({files} files)")
     wall = time.monotonic()
     asyncio.run(run(args))
     print(f"\ntotal wall time: {time.monotonic() - wall:.0f} s")
