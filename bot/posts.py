@@ -9,7 +9,7 @@ import os
 import re
 import reprlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
 from typing import Literal
@@ -85,10 +85,22 @@ class Library:
     posts: tuple[Post, ...]
     problems: tuple[Problem, ...]
     files: int = 0  # how many *.md files were read
+    # `days()` by category: worked out once per loaded library, not for every answer.
+    _days: dict[str, dict[dt.date, Post]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def errors(self) -> tuple[Problem, ...]:
         return tuple(p for p in self.problems if p.severity == "error")
+
+    def days(self, category: str) -> dict[dt.date, Post]:
+        """Each day's post (`post_for_day`) by day, oldest day first."""
+        found = self._days.get(category)
+        if found is None:
+            by_day: dict[dt.date, list[Post]] = {}
+            for post in daily_posts(self.posts, category):
+                by_day.setdefault(post.date, []).append(post)
+            found = self._days[category] = {day: newest(posts) for day, posts in by_day.items()}
+        return found
 
 
 def article_url(site_url: str, path: Path) -> str:

@@ -472,7 +472,7 @@ class Sender:
         cached = await self._remembered(self.store.cover_file_id(url), url)
         if cached is not None:
             try:
-                return await self._cover_used(url, await attempt(cached))
+                return await self._cover_used(url, await attempt(cached), known=cached)
             except BadRequest as exc:
                 if not cover_refused(exc):
                     raise
@@ -506,9 +506,12 @@ class Sender:
             logger.error("Telegram refused the uploaded cover %s: %s", url, exc)
             return None
 
-    async def _cover_used(self, url: str, message: Message) -> Message:
+    async def _cover_used(self, url: str, message: Message, *, known: str | None = None) -> Message:
+        """Remember the file_id Telegram answered with, unless it is the one sent (`known`): a
+        /today answer with the cached cover writes nothing."""
         if message.photo:
             # The largest size's file_id is reusable by this bot without limits (Bot API sendPhoto).
             file_id = message.photo[-1].file_id
-            await self._remember(self.store.remember_cover(url, file_id))
+            if file_id != known:
+                await self._remember(self.store.remember_cover(url, file_id))
         return message
