@@ -80,6 +80,11 @@ class Engine(Protocol):
 
     async def read(self, sql: str, args: Sequence[Any] = ()) -> list[Row]: ...
 
+    async def write(self, sql: str, args: Sequence[Any] = (), *, quick: bool = False) -> Result:
+        """One statement in a transaction of its own (`transaction`, with its `quick`), committed
+        when this returns; SQLite runs it in one trip to its thread, BEGIN to COMMIT."""
+        ...
+
     async def now(self) -> float:
         """The database's clock (Unix seconds): leases are judged by it, not by any instance's."""
         ...
@@ -196,6 +201,23 @@ class SQLiteEngine:
     async def read(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         async with self._lock:  # never in the middle of this process's own open transaction
             return (await self._call(lambda db: _sqlite_execute(db, sql, args))).rows
+
+    async def write(self, sql: str, args: Sequence[Any] = (), *, quick: bool = False) -> Result:
+        wait = min(QUICK_TIMEOUT, self._timeout) if quick else self._timeout
+
+        def work(db: sqlite3.Connection) -> Result:
+            # All in the worker thread: a cancelled caller cannot leave the transaction open.
+            try:
+                _begin(db, wait=wait, durable=not quick)
+                result = _sqlite_execute(db, sql, args)
+                db.execute("COMMIT")
+            except BaseException:
+                _rollback(db)
+                raise
+            return result
+
+        async with self._lock:
+            return await self._call(work)
 
     async def script(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run `work` on the connection in the worker thread (migrations, backups)."""
@@ -360,6 +382,10 @@ class PostgresEngine:
     async def read(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         async with self.transaction() as tx:
             return (await tx.execute(sql, args)).rows
+
+    async def write(self, sql: str, args: Sequence[Any] = (), *, quick: bool = False) -> Result:
+        async with self.transaction(quick=quick) as tx:
+            return await tx.execute(sql, args)
 
     async def now(self) -> float:
         (row,) = await self.read("SELECT extract(epoch FROM clock_timestamp())::float8 AS now")

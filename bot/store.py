@@ -723,29 +723,33 @@ class Store:
         poller: it alone handles updates), an update another process began but never finished
         (`handled` not called: it died) is taken over instead. Ids past Telegram's memory are pruned."""
         now = await self.now()
-        async with self.engine.transaction(quick=True) as tx:
-            result = await tx.execute(
-                "INSERT INTO processed_update (update_id, seen_at, owner, done) VALUES (?, ?, ?, 0)"
-                " ON CONFLICT DO NOTHING",
-                (update_id, now, owner),
-            )
-            if result.rowcount == 1:
-                return True
-            if not take_over:
-                return False
-            taken = await tx.execute(
-                "UPDATE processed_update SET owner = ?, seen_at = ?"
-                " WHERE update_id = ? AND done = 0 AND owner <> ?",
-                (owner, now, update_id, owner),
-            )
+        # Two transactions of one statement each (one trip to SQLite's thread for a new update):
+        # the take-over's UPDATE checks for itself that the update is still unfinished.
+        result = await self.engine.write(
+            "INSERT INTO processed_update (update_id, seen_at, owner, done) VALUES (?, ?, ?, 0)"
+            " ON CONFLICT DO NOTHING",
+            (update_id, now, owner),
+            quick=True,
+        )
+        if result.rowcount == 1:
+            return True
+        if not take_over:
+            return False
+        taken = await self.engine.write(
+            "UPDATE processed_update SET owner = ?, seen_at = ?"
+            " WHERE update_id = ? AND done = 0 AND owner <> ?",
+            (owner, now, update_id, owner),
+            quick=True,
+        )
         if taken.rowcount == 1:
             logger.warning("update %s: its poller died while handling it; handling it again", update_id)
         return taken.rowcount == 1
 
     async def handled(self, update_id: int) -> None:
         """The update's handling has ended (answered, or failed and reported): never again."""
-        async with self.engine.transaction(quick=True) as tx:
-            await tx.execute("UPDATE processed_update SET done = 1 WHERE update_id = ?", (update_id,))
+        await self.engine.write(
+            "UPDATE processed_update SET done = 1 WHERE update_id = ?", (update_id,), quick=True
+        )
 
     async def take_token(self, key: str, *, capacity: int, per_seconds: float) -> float:
         """Take one token from the bucket `key` (`capacity` tokens, refilled evenly over
@@ -754,17 +758,16 @@ class Store:
         rate = capacity / per_seconds
         now = await self.now()
         async with self.engine.transaction(quick=True) as tx:
-            # The row exists first (a racing insert waits for this one), then it is read locked
-            # (PostgreSQL: FOR UPDATE; SQLite's write lock already serialises), so racing
-            # instances take turns and never both spend the same token.
-            await tx.execute(
-                "INSERT INTO bucket (key, tokens, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                (key, float(capacity), now),
-            )
-            select = "SELECT tokens, at FROM bucket WHERE key = ?"
-            if self.engine.dialect == "postgres":
-                select = "SELECT tokens, at FROM bucket WHERE key = ? FOR UPDATE"
-            (row,) = (await tx.execute(select, (key,))).rows
+            # The row, inserted full or else locked by a no-op update (a racing instance waits for
+            # this one's commit; SQLite's write lock already serialises), and read in the same
+            # statement, so racing instances take turns and never both spend the same token.
+            (row,) = (
+                await tx.execute(
+                    "INSERT INTO bucket (key, tokens, at) VALUES (?, ?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET tokens = bucket.tokens RETURNING tokens, at",
+                    (key, float(capacity), now),
+                )
+            ).rows
             elapsed = max(0.0, now - float(row["at"]))
             tokens = min(float(capacity), float(row["tokens"]) + elapsed * rate)
             wait = 0.0 if tokens >= 1 else (1 - tokens) / rate
