@@ -19,7 +19,7 @@ import yaml
 from frontmatter.default_handlers import SafeLoader, YAMLHandler
 
 from bot.folderwatch import FolderWatch
-from bot.text import label_key, same_label, strip_inline
+from bot.text import same_label, strip_inline
 
 logger = logging.getLogger(__name__)
 
