@@ -19,7 +19,7 @@ from bot.health import Telemetry
 from bot.limits import ReaderLimits
 from bot.locale import Translate, chinese
 from bot.pages import Page, PageRef
-from bot.posts import Library, Post, PostFolder, post_for_day
+from bot.posts import Library, Post, PostFolder
 from bot.publish import Sender
 from bot.reading import Reading
 from bot.schedule import Release, release_at
@@ -71,7 +71,7 @@ class Services:
         return self.posts.load()
 
     def post_for(self, day: dt.date) -> Post | None:
-        return post_for_day(self.library().posts, day, self.config.posts.category)
+        return self.library().days(self.config.posts.category).get(day)
 
     async def release(self) -> Release:
         """The release rules now; before the publish time, whether an admin published today already

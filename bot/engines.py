@@ -80,6 +80,11 @@ class Engine(Protocol):
 
     async def read(self, sql: str, args: Sequence[Any] = ()) -> list[Row]: ...
 
+    async def write(self, sql: str, args: Sequence[Any] = (), *, quick: bool = False) -> Result:
+        """One statement in a transaction of its own (`transaction`, with its `quick`), committed
+        when this returns; SQLite runs it in one trip to its thread, BEGIN to COMMIT."""
+        ...
+
     async def now(self) -> float:
         """The database's clock (Unix seconds): leases are judged by it, not by any instance's."""
         ...
@@ -100,11 +105,27 @@ def is_url(database: str | Path) -> bool:
 
 
 class _SQLiteTx:
-    def __init__(self, engine: SQLiteEngine) -> None:
+    """A transaction whose BEGIN runs in the worker thread together with its first statement (one
+    trip to the thread fewer for each transaction)."""
+
+    def __init__(self, engine: SQLiteEngine, begin: Callable[[sqlite3.Connection], None]) -> None:
         self._engine = engine
+        self._begin: Callable[[sqlite3.Connection], None] | None = begin
 
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> Result:
-        return await self._engine._call(lambda db: _sqlite_execute(db, sql, args))
+        begin, self._begin = self._begin, None
+        if begin is None:
+            return await self._engine._call(lambda db: _sqlite_execute(db, sql, args))
+
+        def first(db: sqlite3.Connection) -> Result:
+            begin(db)
+            return _sqlite_execute(db, sql, args)
+
+        return await self._engine._call(first)
+
+    @property
+    def begun(self) -> bool:
+        return self._begin is None
 
 
 def _sqlite_execute(db: sqlite3.Connection, sql: str, args: Sequence[Any]) -> Result:
@@ -164,9 +185,10 @@ class SQLiteEngine:
         async with self._lock:
             wait = min(QUICK_TIMEOUT, self._timeout) if quick else self._timeout
             try:
-                await self._call(functools.partial(_begin, wait=wait, durable=not quick))
-                yield _SQLiteTx(self)
-                await self._call(lambda db: db.execute("COMMIT"))
+                tx = _SQLiteTx(self, functools.partial(_begin, wait=wait, durable=not quick))
+                yield tx
+                if tx.begun:  # a transaction that ran no statement has nothing to commit
+                    await self._call(lambda db: db.execute("COMMIT"))
             except BaseException:
                 # Whatever ended it (an error, a failed COMMIT, a cancelled task whose statement
                 # ran on in the worker thread): the connection leaves no transaction open. The
@@ -179,6 +201,23 @@ class SQLiteEngine:
     async def read(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         async with self._lock:  # never in the middle of this process's own open transaction
             return (await self._call(lambda db: _sqlite_execute(db, sql, args))).rows
+
+    async def write(self, sql: str, args: Sequence[Any] = (), *, quick: bool = False) -> Result:
+        wait = min(QUICK_TIMEOUT, self._timeout) if quick else self._timeout
+
+        def work(db: sqlite3.Connection) -> Result:
+            # All in the worker thread: a cancelled caller cannot leave the transaction open.
+            try:
+                _begin(db, wait=wait, durable=not quick)
+                result = _sqlite_execute(db, sql, args)
+                db.execute("COMMIT")
+            except BaseException:
+                _rollback(db)
+                raise
+            return result
+
+        async with self._lock:
+            return await self._call(work)
 
     async def script(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run `work` on the connection in the worker thread (migrations, backups)."""
@@ -343,6 +382,10 @@ class PostgresEngine:
     async def read(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         async with self.transaction() as tx:
             return (await tx.execute(sql, args)).rows
+
+    async def write(self, sql: str, args: Sequence[Any] = (), *, quick: bool = False) -> Result:
+        async with self.transaction(quick=quick) as tx:
+            return await tx.execute(sql, args)
 
     async def now(self) -> float:
         (row,) = await self.read("SELECT extract(epoch FROM clock_timestamp())::float8 AS now")

@@ -9,7 +9,7 @@ import os
 import re
 import reprlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
 from typing import Any, Literal
@@ -18,6 +18,7 @@ from urllib.parse import quote
 import yaml
 from frontmatter.default_handlers import SafeLoader, YAMLHandler
 
+from bot.folderwatch import FolderWatch
 from bot.text import same_label, strip_inline
 
 logger = logging.getLogger(__name__)
@@ -85,10 +86,22 @@ class Library:
     posts: tuple[Post, ...]
     problems: tuple[Problem, ...]
     files: int = 0  # how many *.md files were read
+    # `days()` by category: worked out once per loaded library, not for every answer.
+    _days: dict[str, dict[dt.date, Post]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def errors(self) -> tuple[Problem, ...]:
         return tuple(p for p in self.problems if p.severity == "error")
+
+    def days(self, category: str) -> dict[dt.date, Post]:
+        """Each day's post (`post_for_day`) by day, oldest day first."""
+        found = self._days.get(category)
+        if found is None:
+            by_day: dict[dt.date, list[Post]] = {}
+            for post in daily_posts(self.posts, category):
+                by_day.setdefault(post.date, []).append(post)
+            found = self._days[category] = {day: newest(posts) for day, posts in by_day.items()}
+        return found
 
 
 def article_url(site_url: str, path: Path) -> str:
@@ -600,17 +613,24 @@ class PostFolder:
     """A posts folder kept loaded: `load()` re-reads only the files whose size, mtime or inode changed.
 
     The running bot calls it before answering, so new and edited posts show up without a restart;
-    with nothing changed it costs one directory scan.
+    with nothing changed since the last scan (bot/folderwatch.py) it does not scan. `scans`
+    counts the folder scans.
     """
 
     def __init__(self, folder: Path, *, site_url: str) -> None:
         self.folder = folder
         self.site_url = site_url
+        self.scans = 0
         self._files: dict[Path, _Read] = {}
         self._unreadable: tuple[Problem, ...] = ()
         self._library: Library | None = None
+        self._watch = FolderWatch(folder)
 
     def load(self) -> Library:
+        if self._library is not None and not self._watch.changed():
+            return self._library
+        self._watch.arm()
+        self.scans += 1
         try:
             scan = scan_folder(self.folder)
         except (FileNotFoundError, NotADirectoryError):

@@ -262,13 +262,19 @@ class Sender:
         self.call_seconds = call_seconds
         self.upload_seconds = upload_seconds
         self.pacer = pacer  # shared by every Sender of the bot; None: not paced here
+        # Cover URL -> file_id, as this process last read or wrote it in the store: a /today answer
+        # need not ask the database again (a file_id refused later is forgotten here too).
+        self._cover_ids: dict[str, str] = {}
 
     async def request(self, method: str, params: dict[str, Any]) -> Any:
         """One API call. `RetryAfter` proves nothing was sent, so wait and resend (a few times);
         `ChatMigrated` likewise: remember the new id and send there once."""
         chat = params.get("chat_id")
+        # Only a group moves (to a supergroup): a user's private chat, a positive id, is never
+        # looked up, which spares a database read for every answer to a reader.
         if (
             chat is not None
+            and not (isinstance(chat, int) and chat > 0)
             and (moved := await self._remembered(self.store.migrated_chat(str(chat)), str(chat))) is not None
         ):
             params = {**params, "chat_id": moved}
@@ -458,14 +464,18 @@ class Sender:
     ) -> Message | None:
         """Run `attempt` with the cover as cached file_id, then as URL, then downloaded and
         uploaded; None if all three fail. The file_id Telegram answers with is remembered."""
-        cached = await self._remembered(self.store.cover_file_id(url), url)
+        cached = self._cover_ids.get(url)
+        if cached is None:
+            cached = await self._remembered(self.store.cover_file_id(url), url)
         if cached is not None:
+            self._cover_ids[url] = cached
             try:
-                return await self._cover_used(url, await attempt(cached))
+                return await self._cover_used(url, await attempt(cached), known=cached)
             except BadRequest as exc:
                 if not cover_refused(exc):
                     raise
                 logger.warning("cached file_id for %s refused (%s); forgetting it", url, exc)
+                self._cover_ids.pop(url, None)
                 await self._remember(self.store.remember_cover(url, None))
         try:
             return await self._cover_used(url, await attempt(url))
@@ -495,9 +505,13 @@ class Sender:
             logger.error("Telegram refused the uploaded cover %s: %s", url, exc)
             return None
 
-    async def _cover_used(self, url: str, message: Message) -> Message:
+    async def _cover_used(self, url: str, message: Message, *, known: str | None = None) -> Message:
+        """Remember the file_id Telegram answered with, unless it is the one sent (`known`): a
+        /today answer with the cached cover writes nothing."""
         if message.photo:
             # The largest size's file_id is reusable by this bot without limits (Bot API sendPhoto).
             file_id = message.photo[-1].file_id
-            await self._remember(self.store.remember_cover(url, file_id))
+            if file_id != known:
+                self._cover_ids[url] = file_id
+                await self._remember(self.store.remember_cover(url, file_id))
         return message

@@ -18,7 +18,7 @@ from bot.calls import JSON, article_result
 from bot.config import Config
 from bot.locale import Translate, chinese
 from bot.pages import Page, PageRef
-from bot.posts import Library, Post, daily_posts, newest, post_for_day
+from bot.posts import Library, Post
 from bot.render import render_post
 from bot.schedule import Release
 from bot.search import SearchEngine, SearchResult, search_form, synonyms_for
@@ -66,14 +66,12 @@ class Reading:
     # -- the day's post ----------------------------------------------------------------------------
 
     def post_for(self, day: dt.date) -> Post | None:
-        return post_for_day(self.library.posts, day, self.config.posts.category)
+        return self.library.days(self.config.posts.category).get(day)
 
     def released_daily(self) -> list[Post]:
         """The daily posts readers may see, one a day (the file /today would show), newest first."""
-        by_day: dict[dt.date, list[Post]] = {}
-        for post in daily_posts(self.library.posts, self.config.posts.category):
-            by_day.setdefault(post.date, []).append(post)
-        return [newest(by_day[day]) for day in sorted(by_day, reverse=True) if self.release.released(day)]
+        days = self.library.days(self.config.posts.category)
+        return [days[day] for day in reversed(days) if self.release.released(day)]
 
     def visible_posts(self) -> list[Post]:
         """Every post readers may see: none dated after the last day that is out."""

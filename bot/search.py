@@ -178,28 +178,29 @@ class _Folded:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        parts: list[str] = []
         # (folded start, folded length, text start, text length) of each piece that is not 1:1.
         units: list[tuple[int, int, int, int]] = []
         at = 0  # position in the folded text
         for run in _RUNS.finditer(text):
-            piece, position = run.group(), run.start()
-            folded = fold(piece)
-            if run["same"] is None:
-                chars = [_fold_char(char) for char in piece]
-                if "".join(chars) == folded:
-                    for offset, char in enumerate(chars):
-                        if len(char) != 1:
-                            units.append((at, len(char), position + offset, 1))
-                        at += len(char)
-                else:  # characters that fold into one (a half-width kana and its voicing mark)
-                    units.append((at, len(folded), position, len(piece)))
-                    at += len(folded)
-            else:
+            position, end = run.span()
+            if run["same"] is not None:  # one to one: nothing to map
+                at += end - position
+                continue
+            piece = run.group()
+            chars = [_fold_char(char) for char in piece]
+            # One character folds as `fold` folds it; several may fold into fewer (below).
+            folded = chars[0] if len(piece) == 1 else fold(piece)
+            if "".join(chars) == folded:
+                for offset, char in enumerate(chars):
+                    if len(char) != 1:
+                        units.append((at, len(char), position + offset, 1))
+                    at += len(char)
+            else:  # characters that fold into one (a half-width kana and its voicing mark)
+                units.append((at, len(folded), position, len(piece)))
                 at += len(folded)
-            parts.append(folded)
-        # Folded run by run, which for NFC text is `fold(text)`: nothing composes across runs.
-        folded = "".join(parts)
+        # The runs folded one by one are `fold(text)` for NFC text (nothing composes across runs):
+        # folded at once.
+        folded = fold(text)
         # Then model names spelt one way (`spelling`): the separators it drops, by their position
         # in the folded text and by where they would have been in the result.
         self._removed_folded = [match.start() for match in _SPELLING.finditer(folded)]

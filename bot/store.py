@@ -25,6 +25,7 @@ from typing import Any, Literal, get_args
 
 from bot.db import BUSY_TIMEOUT
 from bot.engines import (
+    Dialect,
     Engine,
     EngineError,
     PostgresEngine,
@@ -74,6 +75,17 @@ TEXT_KEY_DAYS = 30
 UPDATE_MEMORY_SECONDS = 2 * 86400
 # A pacing bucket untouched this long is full again, and deleted.
 BUCKET_MEMORY_SECONDS = 86400
+# Store.take_token's upsert: `?` are key, capacity - 1, now, then (capacity, now, rate) for the
+# tokens refilled since `at` (at most `capacity`), the new `at` (now), and again for the condition.
+_TAKE_TOKEN: dict[Dialect, str] = {
+    "sqlite": "INSERT INTO bucket (key, tokens, at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE"
+    " SET tokens = min(?, bucket.tokens + max(0, ? - bucket.at) * ?) - 1, at = max(?, bucket.at)"
+    " WHERE min(?, bucket.tokens + max(0, ? - bucket.at) * ?) >= 1",
+    "postgres": "INSERT INTO bucket (key, tokens, at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE"
+    " SET tokens = least(?, bucket.tokens + greatest(0, ? - bucket.at) * ?) - 1,"
+    " at = greatest(?, bucket.at)"
+    " WHERE least(?, bucket.tokens + greatest(0, ? - bucket.at) * ?) >= 1",
+}
 
 _STATUS_CHECK = ", ".join(repr(s) for s in STATUSES)
 _DELIVERY_CHECK = ", ".join(repr(s) for s in DELIVERY_STATUSES)
@@ -723,29 +735,33 @@ class Store:
         poller: it alone handles updates), an update another process began but never finished
         (`handled` not called: it died) is taken over instead. Ids past Telegram's memory are pruned."""
         now = await self.now()
-        async with self.engine.transaction(quick=True) as tx:
-            result = await tx.execute(
-                "INSERT INTO processed_update (update_id, seen_at, owner, done) VALUES (?, ?, ?, 0)"
-                " ON CONFLICT DO NOTHING",
-                (update_id, now, owner),
-            )
-            if result.rowcount == 1:
-                return True
-            if not take_over:
-                return False
-            taken = await tx.execute(
-                "UPDATE processed_update SET owner = ?, seen_at = ?"
-                " WHERE update_id = ? AND done = 0 AND owner <> ?",
-                (owner, now, update_id, owner),
-            )
+        # Two transactions of one statement each (one trip to SQLite's thread for a new update):
+        # the take-over's UPDATE checks for itself that the update is still unfinished.
+        result = await self.engine.write(
+            "INSERT INTO processed_update (update_id, seen_at, owner, done) VALUES (?, ?, ?, 0)"
+            " ON CONFLICT DO NOTHING",
+            (update_id, now, owner),
+            quick=True,
+        )
+        if result.rowcount == 1:
+            return True
+        if not take_over:
+            return False
+        taken = await self.engine.write(
+            "UPDATE processed_update SET owner = ?, seen_at = ?"
+            " WHERE update_id = ? AND done = 0 AND owner <> ?",
+            (owner, now, update_id, owner),
+            quick=True,
+        )
         if taken.rowcount == 1:
             logger.warning("update %s: its poller died while handling it; handling it again", update_id)
         return taken.rowcount == 1
 
     async def handled(self, update_id: int) -> None:
         """The update's handling has ended (answered, or failed and reported): never again."""
-        async with self.engine.transaction(quick=True) as tx:
-            await tx.execute("UPDATE processed_update SET done = 1 WHERE update_id = ?", (update_id,))
+        await self.engine.write(
+            "UPDATE processed_update SET done = 1 WHERE update_id = ?", (update_id,), quick=True
+        )
 
     async def take_token(self, key: str, *, capacity: int, per_seconds: float) -> float:
         """Take one token from the bucket `key` (`capacity` tokens, refilled evenly over
@@ -753,26 +769,23 @@ class Store:
         one will be."""
         rate = capacity / per_seconds
         now = await self.now()
-        async with self.engine.transaction(quick=True) as tx:
-            # The row exists first (a racing insert waits for this one), then it is read locked
-            # (PostgreSQL: FOR UPDATE; SQLite's write lock already serialises), so racing
-            # instances take turns and never both spend the same token.
-            await tx.execute(
-                "INSERT INTO bucket (key, tokens, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                (key, float(capacity), now),
-            )
-            select = "SELECT tokens, at FROM bucket WHERE key = ?"
-            if self.engine.dialect == "postgres":
-                select = "SELECT tokens, at FROM bucket WHERE key = ? FOR UPDATE"
-            (row,) = (await tx.execute(select, (key,))).rows
-            elapsed = max(0.0, now - float(row["at"]))
-            tokens = min(float(capacity), float(row["tokens"]) + elapsed * rate)
-            wait = 0.0 if tokens >= 1 else (1 - tokens) / rate
-            await tx.execute(
-                "UPDATE bucket SET tokens = ?, at = ? WHERE key = ?",
-                (tokens - 1 if wait == 0 else tokens, max(now, float(row["at"])), key),
-            )
-        return wait
+        cap = float(capacity)
+        # One statement: a new bucket starts full less the token taken; an existing one, locked by
+        # the upsert (racing instances take turns, never both spending the same token), gives one
+        # when it has one. Without one it is left as it is, which refills it just the same.
+        taken = await self.engine.write(
+            _TAKE_TOKEN[self.engine.dialect],
+            (key, cap - 1, now, cap, now, rate, now, cap, now, rate),
+            quick=True,
+        )
+        if taken.rowcount == 1:
+            return 0.0
+        rows = await self.engine.read("SELECT tokens, at FROM bucket WHERE key = ?", (key,))
+        if not rows:  # pruned in between: full again
+            return 0.0
+        elapsed = max(0.0, now - float(rows[0]["at"]))
+        tokens = min(cap, float(rows[0]["tokens"]) + elapsed * rate)
+        return max(0.0, (1 - tokens) / rate)
 
     async def prune(self) -> None:
         """Forget what can never matter again: update ids Telegram no longer redelivers, pacing

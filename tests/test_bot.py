@@ -128,6 +128,23 @@ async def test_new_post_is_picked_up_without_restart(bot: Bot) -> None:
     assert answer["text"].startswith("明天的日报")
 
 
+async def test_unchanged_folder_is_not_scanned_per_answer(bot: Bot) -> None:
+    """Answering /today again with nothing changed in the posts folder does not scan it again
+    (inotify reports changes, bot/folderwatch.py); an edit in place is still served at once."""
+    pytest.importorskip("inotify_simple")
+    bot.clock.now = at(9)
+    await bot.ask("/today")
+    scans = bot.services.posts.scans
+    await bot.ask("/today")
+    await bot.ask("/today 2026-11-28")
+    assert bot.services.posts.scans == scans
+    path = bot.posts / TODAY_POST
+    path.write_text(path.read_text(encoding="utf-8").replace("title:", "title: 改过的", 1), encoding="utf-8")
+    (answer,) = await bot.ask("/today")
+    assert answer["text"].startswith("改过的")
+    assert bot.services.posts.scans == scans + 1
+
+
 async def test_tag_without_argument_lists_tags_as_buttons(bot: Bot) -> None:
     """/tag: every tag with its post count, as buttons."""
     bot.clock.now = at(9)

@@ -489,6 +489,47 @@ def test_folder_picks_up_new_changed_and_removed_files(tmp_path: Path) -> None:
     assert [p.title for p in folder.load().posts] == ["一（更新）", "三"]
 
 
+def test_folder_is_scanned_only_after_a_change(tmp_path: Path) -> None:
+    """With inotify, an unchanged folder is not scanned again; the very next load after a file is
+    edited in place, added, touched or removed, or after the folder is replaced, scans it."""
+    pytest.importorskip("inotify_simple")
+    (tmp_path / "posts").mkdir()
+    folder = PostFolder(tmp_path / "posts", site_url=SITE)
+    a = folder.folder / "a.md"
+    a.write_text(_daily("2026-11-01", "一"), encoding="utf-8")
+    first = folder.load()
+    assert folder.load() is first
+    assert folder.scans == 1
+    a.write_text(_daily("2026-11-01", "一（更新）"), encoding="utf-8")
+    assert [p.title for p in folder.load().posts] == ["一（更新）"]
+    (folder.folder / "b.md").write_text(_daily("2026-11-02", "二"), encoding="utf-8")
+    assert [p.title for p in folder.load().posts] == ["一（更新）", "二"]
+    os.utime(a, ns=(0, 0))
+    folder.load()
+    a.unlink()
+    assert [p.title for p in folder.load().posts] == ["二"]
+    assert folder.scans == 5
+    folder.load()
+    assert folder.scans == 5
+    (folder.folder).rename(tmp_path / "old")
+    (tmp_path / "posts").mkdir()
+    (folder.folder / "c.md").write_text(_daily("2026-11-03", "三"), encoding="utf-8")
+    assert [p.title for p in folder.load().posts] == ["三"]
+
+
+def test_folder_with_a_symlinked_post_is_scanned_every_time(tmp_path: Path) -> None:
+    """A post that is a symlink may be edited where no watch on the folder sees it: every load scans."""
+    (tmp_path / "posts").mkdir()
+    target = tmp_path / "elsewhere.md"
+    target.write_text(_daily("2026-11-01", "一"), encoding="utf-8")
+    (tmp_path / "posts" / "a.md").symlink_to(target)
+    folder = PostFolder(tmp_path / "posts", site_url=SITE)
+    folder.load()
+    target.write_text(_daily("2026-11-01", "一（更新）"), encoding="utf-8")
+    assert [p.title for p in folder.load().posts] == ["一（更新）"]
+    assert folder.scans == 2
+
+
 def test_folder_reports_a_file_that_broke(tmp_path: Path) -> None:
     """A file edited into garbage becomes a problem; the other posts stay."""
     (tmp_path / "a.md").write_text(_daily("2026-11-01", "一"), encoding="utf-8")

@@ -382,6 +382,22 @@ async def test_refused_cover_url_is_downloaded_and_uploaded(
         assert server.calls("sendPhoto")[-1].params["photo"] == file_id
 
 
+async def test_a_cover_sent_by_its_kept_file_id_is_not_written_again(
+    server: FakeTelegram, tmp_path: Path, images: str
+) -> None:
+    """A reader's /today sends the cover by the file_id kept for it; Telegram answers with the same
+    one, so the database is left as it is (no write for every answer)."""
+    url = f"{images}/cover.png"
+    async with photo_bot(server, tmp_path, url) as bot:
+        query = "SELECT file_id, updated_at FROM cover_file WHERE url = ?"
+        kept = await bot.store.engine.read(query, (url,))
+        bot.clock.now += 60
+        (answer,) = await bot.ask("/today", exactly=True)  # settled: anything it writes is written
+        assert answer["photo"][-1]["file_id"] == kept[0]["file_id"]
+        assert server.calls("sendPhoto")[-1].params["photo"] == kept[0]["file_id"]
+        assert await bot.store.engine.read(query, (url,)) == kept
+
+
 @pytest.mark.parametrize("name", ["page.png", "huge.png", "missing.png"])
 async def test_unusable_cover_sends_the_post_without_it(
     server: FakeTelegram, tmp_path: Path, images: str, name: str
