@@ -48,6 +48,7 @@ from bot.search import (
     SUMMARY_SEPARATOR,
     Entity,
     Hit,
+    Query,
     SearchResult,
     parse_query,
     snippet,
@@ -192,8 +193,23 @@ def _term(term: str) -> str:
 
 
 def _exact(term: str) -> bool:
-    """Whether `_term` finds exactly the posts holding `term`, with nothing to confirm."""
+    """Whether `_term` finds exactly the posts holding `term`, with nothing to confirm. Not when it
+    holds U+FFFD to U+FFFF: SQLite's tokenizer reads all three as U+FFFD."""
+    if not _UNTOKENIZED.isdisjoint(term):
+        return False
     return len(term) <= 2 or (len(term) == 3 and _WORD.fullmatch(term) is not None)
+
+
+_UNTOKENIZED = frozenset("\ufffd\ufffe\uffff")
+
+
+def _encodable(text: str) -> bool:
+    """Whether `text` can be stored or bound (no lone surrogate): what holds one matches nothing."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # A sync that reads at least this many files reads them in a process of its own, in batches of
@@ -319,6 +335,7 @@ class SearchIndex:
         self.max_total = max_total
         self._synonyms = synonyms_for(tuple(synonyms))
         self._day_bits = _DAY_BITS
+        self._reader = reader
         if reader:  # another connection keeps it in step (`Searcher`): it only searches
             self.reload()
         else:
@@ -446,7 +463,12 @@ class SearchIndex:
     ) -> tuple[dict[str, tuple[int, int]], dict[str, sqlite3.Row], dict[str, tuple[int, int]]]:
         """The folder's files (size, mtime), the indexed posts' rows and the files known broken."""
         scan = scan_folder(self.folder)
-        on_disk = {path.name: (size, mtime_ns) for path, (size, mtime_ns, _) in scan.files.items()}
+        # A name that is not UTF-8 (a lone surrogate here) cannot be stored: PostFolder reports it.
+        on_disk = {
+            path.name: (size, mtime_ns)
+            for path, (size, mtime_ns, _) in scan.files.items()
+            if _encodable(path.name)
+        }
         known = {
             row["name"]: row
             for row in self._db.execute("SELECT id, name, size, mtime_ns, sha256 FROM search_doc")
@@ -561,10 +583,20 @@ class SearchIndex:
                 "SELECT max(id) FROM search_doc WHERE id >= ? AND id < ?", (base, end)
             ).fetchone()
         new = base if last is None else int(last) + 1
-        if new == end:
-            raise _DayFullError
+        if new == end:  # the day's last id is taken: one freed by an edit or a removal, if any
+            new = self._free_id(base, end)
         self._last_ids[base] = new
         return new
+
+    def _free_id(self, base: int, end: int) -> int:
+        taken = {
+            row[0]
+            for row in self._db.execute("SELECT id FROM search_doc WHERE id >= ? AND id < ?", (base, end))
+        }
+        for free in range(base, end):
+            if free not in taken:
+                return free
+        raise _DayFullError
 
     def _insert(self, read: _Read) -> None:
         doc_id = self._new_id(dt.date.fromordinal(read.day))
@@ -626,9 +658,29 @@ class SearchIndex:
         among them, or of another version, is read from its file (the index keeps no body).
         """
         parsed = parse_query(query, self._synonyms)
-        if not parsed.any_of:
-            return SearchResult((), 0)
-        matching = _Matching.of(parsed.any_of, parsed.none_of)
+        # A name with a lone surrogate (only from a command line) is in no post.
+        groups = [[name for name in names if _encodable(name)] for names in parsed.any_of]
+        if not groups or not all(groups):
+            return SearchResult((), 0, widened=parsed.widened)
+        if self._reader:
+            self.reload()  # the connection that syncs may have laid the ids out anew
+        try:
+            return self._search(parsed, groups, limit=limit, offset=offset, until=until, posts=posts)
+        except sqlite3.Error as exc:  # a file gone bad under a running bot: no answer, not a traceback
+            logger.warning("search index: %r failed: %s", query, exc)
+            return SearchResult((), 0, widened=parsed.widened)
+
+    def _search(
+        self,
+        parsed: Query,
+        groups: Sequence[Sequence[str]],
+        *,
+        limit: int,
+        offset: int,
+        until: dt.date | None,
+        posts: Mapping[str, Post] | None,
+    ) -> SearchResult:
+        matching = _Matching.of(groups, [name for name in parsed.none_of if _encodable(name)])
         offset, limit = max(offset, 0), max(limit, 0)
         # Ids sort like dates, so "dated up to `until`" is a rowid range FTS5 applies itself.
         bound = _day_id(until, self._day_bits, 1) if until is not None else 1 << 62
@@ -637,7 +689,7 @@ class SearchIndex:
         # summary. Past max_total (a common word in 100,000 posts) the total reads "1000+" and
         # the ranking is of the newest 1,000 matches: all a reader can page through anyway, and
         # finding older title matches would mean walking every match of a common word.
-        total, picked = self._rank(matching, bound, parsed.any_of, offset, limit)
+        total, picked = self._rank(matching, bound, groups, offset, limit)
         docs = self._docs([doc_id for doc_id, _ in picked], posts or {})
         hits = tuple(
             Hit(found[0], float(_BODY + 1 - tier), _snippet(found[0], found[1], parsed.names))

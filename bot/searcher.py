@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +21,10 @@ from bot.search import Entity, ScanDocuments, ScanSearch, SearchEngine, SearchRe
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+
+# After a sync failed, answers do not wait for another one for this long (seconds); the index job
+# tries again every 30 s.
+RETRY_AFTER = 60.0
 
 
 class _IndexView:
@@ -59,6 +64,8 @@ class Searcher:
         self.synonyms = tuple(synonyms)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="search-index")
         self._stop = threading.Event()  # set by close(): a sync under way stops
+        self._closed = False
+        self._retry_at = 0.0  # after a failed sync, answers do not wait for another before this
         self._writer: SearchIndex | None = None  # used in the worker thread only
         self._reader: SearchIndex | None = None  # used on the event loop
         self._synced: Library | None = None  # the library the index last synced to
@@ -94,8 +101,11 @@ class Searcher:
     async def ready(self, library: Library) -> None:
         """Before answering: once the index has been built, bring it in step with `library` (only
         what changed is read); while a first build runs, the scan answers."""
-        if self._reader is not None and self._synced is not library:
-            await self.sync(library)
+        if self._reader is None or self._synced is library or self._closed:
+            return
+        if time.monotonic() < self._retry_at:  # the last sync failed: the index job tries again
+            return
+        await self.sync(library)
 
     async def sync(self, library: Library) -> bool:
         """Bring the index in step with the folder that `library` was loaded from, in the worker
@@ -103,12 +113,18 @@ class Searcher:
         async with self._lock:
             if self._synced is library:
                 return True
-            if not await self._in_worker(self._sync):
+            if self._closed or not await self._in_worker(self._sync):
+                self._retry_at = time.monotonic() + RETRY_AFTER
                 return False
             if self._reader is None:
-                self._reader = SearchIndex.open(
-                    self.path, self.folder, site_url=self.site_url, synonyms=self.synonyms, reader=True
-                )
+                try:
+                    self._reader = SearchIndex.open(
+                        self.path, self.folder, site_url=self.site_url, synonyms=self.synonyms, reader=True
+                    )
+                except SearchIndexError as exc:
+                    logger.error("search index unavailable, scanning the posts instead: %s", exc)
+                    self._retry_at = time.monotonic() + RETRY_AFTER
+                    return False
                 self._documents.clear()  # the scan is not needed any more: its texts go
                 self._scan = None
             self._reader.reload()
@@ -129,8 +145,8 @@ class Searcher:
         """In the worker: how many files the next sync reads or drops; None if the index is unusable."""
         try:
             return self._open().changes()
-        except (SearchIndexError, sqlite3.Error, OSError) as exc:
-            logger.error("search index unavailable, scanning the posts instead: %s", exc)
+        except Exception:  # a cache: whatever goes wrong, searches scan the posts
+            logger.exception("search index unavailable, scanning the posts instead")
             return None
 
     def _sync(self) -> bool:
@@ -142,12 +158,16 @@ class Searcher:
         except (SearchIndexError, sqlite3.Error, OSError) as exc:
             logger.error("search index unavailable, scanning the posts instead: %s", exc)
             return False
+        except Exception:  # a cache: whatever goes wrong, searches scan the posts
+            logger.exception("search index not synced, scanning the posts instead")
+            return False
         return True
 
     def close(self) -> None:
         """Stop using the index: a sync under way stops (undone: a first build starts again at the
         next start), then the worker closes its connection."""
         self._stop.set()
+        self._closed = True
         if self._background is not None:
             self._background.cancel()
         if self._writer is not None:

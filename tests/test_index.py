@@ -371,3 +371,46 @@ def test_hits_and_snippets_are_the_same_from_loaded_posts_or_the_files(examples:
         assert [(h.post.path, h.snippet) for h in loaded.hits] == [
             (h.post.path, h.snippet) for h in from_files.hits
         ]
+
+
+def test_edits_on_a_full_day_reuse_its_freed_ids(tmp_path: Path) -> None:
+    """Editing the posts of a day with all 8 ids taken reuses the ids edits free: no rebuild."""
+    folder = tmp_path / "posts"
+    folder.mkdir()
+    for n in range(8):
+        (folder / f"2026-11-02-{n}.md").write_text(daily_post(_day(2), f"同日 {n} 融资"), encoding="utf-8")
+    index = SearchIndex.open(tmp_path / "s.db", folder, site_url=SITE)
+    index.sync()
+    for edit in range(12):
+        (folder / f"2026-11-02-{edit % 3}.md").write_text(
+            daily_post(_day(2), f"改 {edit} 融资"), encoding="utf-8"
+        )
+        assert index.sync().changed == 1
+    assert index._db.execute("SELECT value FROM search_meta WHERE key = 'day_bits'").fetchone()[0] == "3"
+    assert len(every_hit(index, "融资")) == 8
+
+
+def test_a_file_name_that_is_not_utf8_is_left_to_the_folder_report(tmp_path: Path) -> None:
+    """A post file named in another encoding cannot be stored: the index leaves it out (PostFolder
+    reports it) and keeps every other post."""
+    folder = _folder(tmp_path)
+    (folder / os.fsdecode(b"caf\xe9.md")).write_text(daily_post(_day(9), "别的 融资"), encoding="utf-8")
+    index = SearchIndex.open(tmp_path / "s.db", folder, site_url=SITE)
+    assert index.sync().added == 3
+    assert len(every_hit(index, "融资")) == 3
+
+
+LONE, OTHER_LONE = chr(0xD800), chr(0xDCFF)  # lone surrogates, spelt out so tools read them
+
+
+@pytest.mark.parametrize(
+    "query",
+    [LONE, f"ab{OTHER_LONE}", f'"{OTHER_LONE}xyz"', f"融资 -{OTHER_LONE}xx", "\ufffd", "融资 -\uffff"],
+)
+def test_odd_code_points_in_a_query_find_what_the_scan_finds(examples: SearchIndex, query: str) -> None:
+    """A lone surrogate (only from a command line) matches nothing and excludes nothing; U+FFFD to
+    U+FFFF, which SQLite's tokenizer reads alike, are confirmed in the text: as the scan finds."""
+    scan = ScanSearch(load_posts(EXAMPLE_POSTS, site_url=SITE).posts)
+    expected = scan.search(query, limit=100)
+    found = examples.search(query, limit=100)
+    assert [h.post.path.name for h in found.hits] == [h.post.path.name for h in expected.hits]
