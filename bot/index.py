@@ -13,7 +13,7 @@ How any substring is found, in an index smaller than the Markdown it indexes (do
 - a term of one or two characters is one gram: the index answers it exactly;
 - a longer term is the AND of its pairs (and of the trigrams of its Latin words, which are
   indexed too: English pairs are in nearly every post), which every post holding it has; those
-  candidates are confirmed by `instr` over the post's normalised text, in the same statement.
+  candidates are confirmed in the post's normalised text (`_HOLDS`), in the same statement.
 
 A position index (trigrams, or pairs with `detail=full`) would confirm long terms by itself, but
 takes two to three times the Markdown's size; the candidates are nearly all real matches, so
@@ -275,7 +275,7 @@ _INSERT_DOC = f"INSERT INTO search_doc (id, {', '.join(_DOC_COLUMNS)}) VALUES (?
 
 @dataclass(frozen=True, slots=True)
 class _Read:
-    """A file as `SearchIndex._read` found it: what to write for it."""
+    """A file as `_read_file` found it: what to write for it."""
 
     outcome: Literal["indexed", "touched", "vanished", "broken"]
     size: int = -1
@@ -335,7 +335,6 @@ class SearchIndex:
         self.max_total = max_total
         self._synonyms = synonyms_for(tuple(synonyms))
         self._day_bits = _DAY_BITS
-        self._reader = reader
         if reader:  # another connection keeps it in step (`Searcher`): it only searches
             self.reload()
         else:
@@ -554,7 +553,7 @@ class SearchIndex:
             yield from _read_files(self.folder, self.site_url, files[done:])
 
     def _apply(self, read: _Read, row: sqlite3.Row | None) -> str:
-        """Write what `_read` found; the outcome, for the sync's counts."""
+        """Write what `_read_file` found; the outcome, for the sync's counts."""
         if read.outcome == "touched" and row is not None:
             self._db.execute(
                 "UPDATE search_doc SET size = ?, mtime_ns = ? WHERE id = ?",
@@ -605,8 +604,8 @@ class SearchIndex:
         self._db.execute("INSERT INTO search_grams (rowid, grams) VALUES (?, ?)", (doc_id, read.grams))
 
     def _delete(self, doc_id: int) -> None:
-        """A contentless FTS5 row is deleted by giving back the tokens it was indexed with (the
-        same set: the order does not matter, as the table keeps no positions)."""
+        """A contentless FTS5 row is deleted by giving back the text it was indexed with: `grams`
+        of the stored normalised fields, made again."""
         ntitle, nsummary, nbody = self._db.execute(
             "SELECT ntitle, nsummary, nbody FROM search_doc JOIN search_text USING (id) WHERE id = ?",
             (doc_id,),
@@ -662,8 +661,6 @@ class SearchIndex:
         groups = [[name for name in names if _encodable(name)] for names in parsed.any_of]
         if not groups or not all(groups):
             return SearchResult((), 0, widened=parsed.widened)
-        if self._reader:
-            self.reload()  # the connection that syncs may have laid the ids out anew
         try:
             return self._search(parsed, groups, limit=limit, offset=offset, until=until, posts=posts)
         except sqlite3.Error as exc:  # a file gone bad under a running bot: no answer, not a traceback
