@@ -36,7 +36,7 @@ import sqlite3
 import threading
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -534,7 +534,8 @@ class SearchIndex:
         if len(files) < _READ_APART_FROM or (os.cpu_count() or 1) < 2:
             yield from _read_files(self.folder, self.site_url, files)
             return
-        import multiprocessing  # noqa: PLC0415 - only a big sync needs it
+        import multiprocessing  # noqa: PLC0415 - only a big sync needs these
+        from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
 
         done = 0
         try:

@@ -597,7 +597,7 @@ def duplicate_days(posts: Iterable[Post], category: str) -> Iterator[Problem]:
 
 def load_posts(folder: Path, *, site_url: str) -> Library:
     """Load every post in `folder`; a broken file becomes a problem and the rest still load."""
-    return PostFolder(folder, site_url=site_url).load()
+    return PostFolder(folder, site_url=site_url, watch=False).load()
 
 
 @dataclass(frozen=True, slots=True)
@@ -614,22 +614,24 @@ class PostFolder:
 
     The running bot calls it before answering, so new and edited posts show up without a restart;
     with nothing changed since the last scan (bot/folderwatch.py) it does not scan. `scans`
-    counts the folder scans.
+    counts the folder scans. A folder loaded once (`watch=False`: the command line's `check`,
+    `preview`, `search`) scans on every load and never sets up a watch.
     """
 
-    def __init__(self, folder: Path, *, site_url: str) -> None:
+    def __init__(self, folder: Path, *, site_url: str, watch: bool = True) -> None:
         self.folder = folder
         self.site_url = site_url
         self.scans = 0
         self._files: dict[Path, _Read] = {}
         self._unreadable: tuple[Problem, ...] = ()
         self._library: Library | None = None
-        self._watch = FolderWatch(folder)
+        self._watch = FolderWatch(folder) if watch else None
 
     def load(self) -> Library:
-        if self._library is not None and not self._watch.changed():
-            return self._library
-        self._watch.arm()
+        if self._watch is not None:
+            if self._library is not None and not self._watch.changed():
+                return self._library
+            self._watch.arm()
         self.scans += 1
         try:
             scan = scan_folder(self.folder)

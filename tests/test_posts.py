@@ -440,7 +440,7 @@ def test_same_label_is_label_key_equality(a: str, b: str) -> None:
 def test_simplified_makes_ideographs_of_ideographs_only() -> None:
     """What `same_label` relies on: the conversion changes only characters of the CJK blocks, one
     into one, and makes of each an ideograph of those blocks or of the supplementary planes."""
-    table, _ = text._t2s_table()
+    table = text._t2s_table()
     assert table
     assert all(text._converts(old) and len(new) == 1 for old, new in table.items())
     assert all(text._converts(new) or ord(new) >= text.SUPPLEMENTARY_IDEOGRAPHS for new in table.values())
