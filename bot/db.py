@@ -16,17 +16,24 @@ BUSY_TIMEOUT = 1.0
 
 
 def connect(
-    path: Path | str, *, timeout: float = BUSY_TIMEOUT, synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    path: Path | str,
+    *,
+    timeout: float = BUSY_TIMEOUT,
+    synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+    check_same_thread: bool = True,
 ) -> sqlite3.Connection:
     """Open (creating its folder) a database in autocommit mode: transactions only via `transaction`.
 
     WAL lets readers go on while one process writes; `busy_timeout` makes a second writer wait
     instead of failing at once. `synchronous`: NORMAL for caches, FULL where a commit must
-    survive a power loss.
+    survive a power loss. `check_same_thread=False`: the caller makes sure that one thread at a
+    time uses it.
     """
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    connection = sqlite3.connect(
+        path, timeout=timeout, isolation_level=None, check_same_thread=check_same_thread
+    )
     connection.row_factory = sqlite3.Row
     connection.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
     connection.execute("PRAGMA journal_mode = WAL")

@@ -3,8 +3,9 @@ ledger), behind one small async engine that `bot.store` writes its SQL against.
 
 Both engines run the same statements, written with `?` placeholders (PostgreSQL's `%s` are
 substituted here) and a handful of standard SQL features both have (`ON CONFLICT`, `RETURNING`).
-Neither ever blocks the event loop: SQLite's calls run in a worker thread of their own, and
-PostgreSQL goes through psycopg 3's async driver and psycopg-pool.
+Neither waits on the event loop: SQLite's calls run in a worker thread of their own, but for a
+quick write whose lock is free (`SQLiteEngine.write`), and PostgreSQL goes through psycopg 3's
+async driver and psycopg-pool.
 
 A transaction is short and committed before the caller does any network I/O: one held across an
 HTTP call would be rolled back by a crash and erase a claim (docs/reliability.md, "Exactly once").
@@ -15,11 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
@@ -30,6 +32,8 @@ from bot.db import BUSY_TIMEOUT, connect
 if TYPE_CHECKING:  # an extra: imported for real only when PostgreSQL is configured
     from psycopg import AsyncConnection
 
+logger = logging.getLogger(__name__)
+
 Row = Mapping[str, Any]
 Dialect = Literal["sqlite", "postgres"]
 _T = TypeVar("_T")
@@ -39,6 +43,8 @@ _T = TypeVar("_T")
 # server away, and the call fails closed instead; the next trigger tries again. A quick
 # transaction (what only saves work) waits QUICK_TIMEOUT for a lock or a connection.
 QUICK_TIMEOUT = 0.1
+# SQLiteEngine writes its WAL back into the database file after this many commits.
+CHECKPOINT_EVERY = 500
 PG_STATEMENT_TIMEOUT = 5.0
 PG_POOL_TIMEOUT = 5.0
 PG_QUICK_POOL_TIMEOUT = 1.0
@@ -153,6 +159,8 @@ class SQLiteEngine:
         self._lock = asyncio.Lock()
         self._db: sqlite3.Connection | None = None
         self._identity: tuple[int, int] | None = None
+        self._last: Future[Any] | None = None  # the work given to the thread last
+        self._commits = 0  # since the last checkpoint
 
     async def open(self) -> None:
         try:
@@ -166,10 +174,16 @@ class SQLiteEngine:
     def _connect(self) -> sqlite3.Connection:
         # synchronous = FULL: a committed claim survives a power loss (WAL's NORMAL may lose the
         # last commits, and the post could go out again after a reboot). Claims are rare.
-        return connect(self.path, timeout=self._timeout, synchronous="FULL")
+        # Used by the worker thread, and by the loop for a quick write while the thread is idle.
+        db = connect(self.path, timeout=self._timeout, synchronous="FULL", check_same_thread=False)
+        # A checkpoint writes the WAL back into the file and syncs it (tens of ms): never inside
+        # a quick write on the loop, but in the thread every CHECKPOINT_EVERY commits.
+        db.execute("PRAGMA wal_autocheckpoint = 0")
+        return db
 
     async def _run(self, work: Callable[[], _T]) -> _T:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, work)
+        self._last = future = self._thread.submit(work)
+        return await asyncio.wrap_future(future)
 
     async def _call(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         db = self._db
@@ -189,6 +203,7 @@ class SQLiteEngine:
                 yield tx
                 if tx.begun:  # a transaction that ran no statement has nothing to commit
                     await self._call(lambda db: db.execute("COMMIT"))
+                    await self._committed()
             except BaseException:
                 # Whatever ended it (an error, a failed COMMIT, a cancelled task whose statement
                 # ran on in the worker thread): the connection leaves no transaction open. The
@@ -203,21 +218,45 @@ class SQLiteEngine:
             return (await self._call(lambda db: _sqlite_execute(db, sql, args))).rows
 
     async def write(self, sql: str, args: Sequence[Any] = (), *, quick: bool = False) -> Result:
+        """A quick write runs here, on the loop, when SQLite's write lock is free and the thread
+        idle: BEGIN to COMMIT in tens of microseconds, with no sync to disk (synchronous =
+        NORMAL), where a trip to the thread and back costs several times that in CPU. A lock held
+        by another connection sends it to the thread, to wait there."""
         wait = min(QUICK_TIMEOUT, self._timeout) if quick else self._timeout
-
-        def work(db: sqlite3.Connection) -> Result:
-            # All in the worker thread: a cancelled caller cannot leave the transaction open.
-            try:
-                _begin(db, wait=wait, durable=not quick)
-                result = _sqlite_execute(db, sql, args)
-                db.execute("COMMIT")
-            except BaseException:
-                _rollback(db)
-                raise
+        async with self._lock:
+            result = self._write_now(sql, args) if quick else None
+            if result is None:
+                result = await self._call(
+                    functools.partial(_write, sql=sql, args=args, wait=wait, durable=not quick)
+                )
+            await self._committed()
             return result
 
-        async with self._lock:
-            return await self._call(work)
+    def _write_now(self, sql: str, args: Sequence[Any]) -> Result | None:
+        """`write` on the loop, without waiting for any lock; None when it has to wait."""
+        db = self._db
+        if db is None or (self._last is not None and not self._last.done()):
+            return None
+        try:
+            return _write(db, sql, args, wait=0.0, durable=False)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode == sqlite3.SQLITE_BUSY:
+                return None
+            raise EngineError(f"database unavailable: {exc}") from exc
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            raise EngineError(f"database unavailable: {exc}") from exc
+
+    async def _committed(self) -> None:
+        """Count a commit; every CHECKPOINT_EVERY, write the WAL back in the thread (PASSIVE:
+        never waits for readers). A failed checkpoint is tried again at the next one."""
+        self._commits += 1
+        if self._commits < CHECKPOINT_EVERY:
+            return
+        self._commits = 0
+        try:
+            await self._call(lambda db: db.execute("PRAGMA wal_checkpoint(PASSIVE)"))
+        except EngineError as exc:
+            logger.warning("%s: WAL checkpoint failed: %s", self.where, exc)
 
     async def script(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run `work` on the connection in the worker thread (migrations, backups)."""
@@ -255,6 +294,19 @@ def _begin(db: sqlite3.Connection, *, wait: float, durable: bool) -> None:
     db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
     db.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
     db.execute("BEGIN IMMEDIATE")
+
+
+def _write(db: sqlite3.Connection, sql: str, args: Sequence[Any], *, wait: float, durable: bool) -> Result:
+    """One statement in a transaction of its own. Run in one go: a cancelled caller cannot leave
+    the transaction open."""
+    try:
+        _begin(db, wait=wait, durable=durable)
+        result = _sqlite_execute(db, sql, args)
+        db.execute("COMMIT")
+    except BaseException:
+        _rollback(db)
+        raise
+    return result
 
 
 def _rollback(db: sqlite3.Connection | None) -> None:

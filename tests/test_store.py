@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.engines import SQLiteEngine, open_engine
+from bot.engines import CHECKPOINT_EVERY, SQLiteEngine, open_engine
 from bot.store import SCHEMA_VERSION, PubKey, Store, StoreError, copy_database
 from tests.helpers.databases import postgres_schema, postgres_url, read_only
 from tests.helpers.harness import Clock
@@ -524,6 +524,62 @@ async def test_a_write_cancelled_while_it_waits_for_the_lock_leaves_no_transacti
         other.close()
     finally:
         await store.close()
+
+
+async def test_a_quick_write_waits_for_a_lock_held_elsewhere_in_the_thread(tmp_path: Path) -> None:
+    """A quick write (an update id) finds the write lock taken by another process: it is not
+    refused at once on the event loop but waits in the worker thread, and goes through once the
+    lock is released within QUICK_TIMEOUT; the loop keeps running meanwhile."""
+    path = tmp_path / "bot.db"
+    store = await Store.open(path)
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    released = asyncio.get_running_loop().call_later(0.03, holder.execute, "COMMIT")
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.005)
+            ticks += 1
+
+    ticking = asyncio.create_task(tick())
+    try:
+        started = time.monotonic()
+        assert await store.first_time(1, owner="a")
+        waited = time.monotonic() - started
+        assert not await store.first_time(1, owner="a")  # recorded
+    finally:
+        ticking.cancel()
+        released.cancel()
+        holder.close()
+        await store.close()
+    assert waited >= 0.02  # it waited for the holder
+    assert ticks >= 2  # and the loop ran while it did
+
+
+async def test_the_ledger_writes_its_wal_back_in_the_thread(tmp_path: Path) -> None:
+    """Commits never checkpoint by themselves (a quick write on the loop must not sync the disk):
+    every CHECKPOINT_EVERY commits the store's thread writes the WAL back into the file, so the
+    WAL stops growing while readers keep coming."""
+    path = tmp_path / "bot.db"
+    store = await Store.open(path)
+    wal = Path(f"{path}-wal")
+    try:
+        assert (await store.engine.read("PRAGMA wal_autocheckpoint"))[0][0] == 0
+        for update in range(CHECKPOINT_EVERY):
+            await store.first_time(update, owner="a")
+        # Written back: the WAL is reused from its start, so it stays near the size it reached
+        # (without checkpoints it would be three times as big).
+        size = os.stat(wal).st_size
+        for update in range(CHECKPOINT_EVERY, 3 * CHECKPOINT_EVERY):
+            await store.first_time(update, owner="a")
+        assert os.stat(wal).st_size < 1.5 * size
+    finally:
+        await store.close()
+    check = sqlite3.connect(path)
+    assert check.execute("SELECT count(*) FROM processed_update").fetchone()[0] == 3 * CHECKPOINT_EVERY
+    check.close()
 
 
 @pytest.mark.slow
