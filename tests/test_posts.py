@@ -442,8 +442,8 @@ def test_simplified_makes_ideographs_of_ideographs_only() -> None:
     into one, and makes of each an ideograph of those blocks or of the supplementary planes."""
     table = text._t2s_table()
     assert table
-    assert all(text._converts(old) and len(new) == 1 for old, new in table.items())
-    assert all(text._converts(new) or ord(new) >= text.SUPPLEMENTARY_IDEOGRAPHS for new in table.values())
+    assert all(text._converts(chr(old)) for old in table)
+    assert all(text._converts(chr(new)) or new >= text.SUPPLEMENTARY_IDEOGRAPHS for new in table.values())
 
 
 def test_latest_post(tmp_path: Path) -> None:
