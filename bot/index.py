@@ -38,12 +38,12 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import BrokenExecutor, Future
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
 from bot.db import connect, transaction
-from bot.posts import Post, PostError, article_url, parse_post, read_bytes, scan_folder
+from bot.posts import Post, PostError, article_url, parse_post, read_body, read_bytes, scan_folder
 from bot.search import (
     SUMMARY_SEPARATOR,
     Entity,
@@ -780,9 +780,9 @@ class SearchIndex:
         it was indexed (the snippet then comes from the summary, until the next sync)."""
         path = self.folder / row["name"]
         try:
-            raw, mtime_ns = read_bytes(path)
-            if hashlib.sha256(raw).hexdigest() == row["sha256"]:
-                return parse_post(raw, path, site_url=self.site_url, mtime_ns=mtime_ns)[0]
+            raw, _ = read_bytes(path)
+            if hashlib.sha256(raw).hexdigest() == row["sha256"]:  # as indexed: only the body is missing
+                return replace(self._post(row), body=read_body(raw, path, row["title"]))
         except Exception as exc:  # a file's trouble is the next sync's to report
             logger.debug("hit %s not read again: %s", path, exc)
         return self._post(row)

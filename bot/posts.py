@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 import os
@@ -12,14 +13,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
-
-import yaml
-from frontmatter.default_handlers import SafeLoader, YAMLHandler
 
 from bot.folderwatch import FolderWatch
 from bot.text import same_label, strip_inline
+
+if TYPE_CHECKING:
+    import yaml
 
 logger = logging.getLogger(__name__)
 
@@ -111,23 +112,29 @@ def article_url(site_url: str, path: Path) -> str:
 
 # -- reading ------------------------------------------------------------------------------------
 
-_YAML = YAMLHandler()
 
+@functools.cache
+def _loader() -> Any:
+    """python-frontmatter's safe loader (PyYAML's C one where it is built), but a string is built
+    without the bookkeeping every value goes through (most of a post's front matter is strings: a
+    fifth of loading it). Made at the first front matter read: importing PyYAML takes about 20 ms,
+    which a command that reads none (`search`, whose hits' bodies come from `read_body`) skips."""
+    import yaml  # noqa: PLC0415
+    from frontmatter.default_handlers import SafeLoader  # noqa: PLC0415
 
-class _Loader(SafeLoader):  # type: ignore[misc,valid-type]  # a class chosen at import: C or Python
-    """python-frontmatter's safe loader, but a string is built without the bookkeeping every value
-    goes through (most of a post's front matter is strings: a fifth of loading it)."""
+    class Loader(SafeLoader):  # type: ignore[misc,valid-type]  # chosen at import: C or Python
+        def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+            if type(node) is yaml.ScalarNode and node.tag == _STR_TAG:
+                return node.value  # what SafeConstructor.construct_yaml_str makes of it
+            return super().construct_object(node, deep)
 
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        if type(node) is yaml.ScalarNode and node.tag == _STR_TAG:
-            return node.value  # what SafeConstructor.construct_yaml_str makes of it
-        return super().construct_object(node, deep)
+    return Loader
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
-assert _YAML.FM_BOUNDARY is not None
-assert _YAML.FM_BOUNDARY.pattern.startswith("^")
-_BOUNDARY = _YAML.FM_BOUNDARY  # a front matter's opening and closing lines: `^-{3,}\s*$`
+# A front matter's opening and closing lines, as python-frontmatter's YAMLHandler.FM_BOUNDARY
+# finds them (tests/test_posts.py keeps the two equal).
+_BOUNDARY = re.compile(r"^-{3,}\s*$", re.MULTILINE)
 # The closing one found from the newline before it: a `^` is tried at every character, a literal
 # newline is skipped to (4x faster over the front matter).
 _CLOSING = re.compile("\n" + _BOUNDARY.pattern[1:], _BOUNDARY.flags)
@@ -173,6 +180,9 @@ def _too_big(path: Path, size: int) -> PostError:
 def _check_no_aliases(front: str, path: Path, first_line: int) -> None:
     if ("&" not in front and "*" not in front) or not _MAYBE_ANCHOR.search(front):
         return
+    import yaml  # noqa: PLC0415 - see _loader
+    from frontmatter.default_handlers import SafeLoader  # noqa: PLC0415
+
     try:
         for event in yaml.parse(front, Loader=SafeLoader):
             anchor = getattr(event, "anchor", None)
@@ -187,6 +197,8 @@ def _unreadable_value(front: str, path: Path, first_line: int, exc: Exception) -
     """The error for YAML that parses but whose value cannot be built: `date: 2026-02-29`, year 0,
     an offset of 24 h or more, an integer of over 4,300 digits. PyYAML raises these as plain
     ValueErrors without a line, so each top-level value is built again alone to find its key."""
+    import yaml  # noqa: PLC0415 - see _loader
+
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     try:
         root = yaml.compose(front, Loader=yaml.SafeLoader)
@@ -411,8 +423,9 @@ def _leading_h1(text: str, start: int, end: int) -> tuple[str, int] | None:
     return (heading, end) if heading else None
 
 
-def parse_post(raw: bytes, path: Path, *, site_url: str, mtime_ns: int = 0) -> tuple[Post, list[Problem]]:
-    """Parse one file's bytes into a `Post` and the warnings about it; raise `PostError`."""
+def _split(raw: bytes, path: Path) -> tuple[str, str, int, int]:
+    """A file's text (without BOM, CRs and leading blank lines), its front matter, the file line
+    the front matter starts on and where the body starts; raise `PostError`."""
     if len(raw) > MAX_FILE_BYTES:
         raise _too_big(path, len(raw))
     try:
@@ -423,10 +436,10 @@ def parse_post(raw: bytes, path: Path, *, site_url: str, mtime_ns: int = 0) -> t
         text = text.replace("\r\n", "\n")
     stripped = text.lstrip()
     skipped_lines = text.count("\n", 0, len(text) - len(stripped))
-    opening = _BOUNDARY.match(stripped)  # as _YAML.detect(stripped)
+    opening = _BOUNDARY.match(stripped)  # as YAMLHandler.detect(stripped)
     if opening is None:
         raise PostError(path, skipped_lines + 1, "no front matter: the file must start with '---'")
-    # The closing line as _YAML.split(stripped) finds it, without copying the body as it does.
+    # The closing line as YAMLHandler.split(stripped) finds it, without copying the body as it does.
     closing = _CLOSING.search(stripped, opening.end() - 1)
     if closing is None:
         raise PostError(path, skipped_lines + 1, "front matter is not closed by a '---' line")
@@ -436,9 +449,24 @@ def parse_post(raw: bytes, path: Path, *, site_url: str, mtime_ns: int = 0) -> t
     # UTF-8 takes at most 4 bytes a character: most front matter is measured without encoding it.
     if len(front) * 4 > MAX_FRONT_MATTER_BYTES and len(front.encode()) > MAX_FRONT_MATTER_BYTES:
         raise PostError(path, first_line, f"front matter is over {MAX_FRONT_MATTER_BYTES:,} bytes")
+    return stripped, front, first_line, closing.end()
+
+
+def read_body(raw: bytes, path: Path, title: str) -> str:
+    """The body `parse_post` gives the file's post, whose title is `title`, without reading its
+    front matter (no YAML); raise `PostError`."""
+    stripped, _, _, start = _split(raw, path)
+    return _clean_body(stripped, start, title)
+
+
+def parse_post(raw: bytes, path: Path, *, site_url: str, mtime_ns: int = 0) -> tuple[Post, list[Problem]]:
+    """Parse one file's bytes into a `Post` and the warnings about it; raise `PostError`."""
+    import yaml  # noqa: PLC0415 - see _loader
+
+    stripped, front, first_line, body_start = _split(raw, path)
     _check_no_aliases(front, path, first_line)
     try:
-        meta = _YAML.load(front, Loader=_Loader)
+        meta = yaml.load(front, Loader=_loader())  # noqa: S506 - a safe loader (_loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = first_line + mark.line if mark is not None else first_line
@@ -456,7 +484,7 @@ def parse_post(raw: bytes, path: Path, *, site_url: str, mtime_ns: int = 0) -> t
     category = _text_field(p, meta, "category", required=False)
     if not category:
         p.warn("category", "no 'category': never pushed as a daily post", p.first_line)
-    body = _clean_body(stripped, closing.end(), title)
+    body = _clean_body(stripped, body_start, title)
     post = Post(
         path=path,
         title=title,

@@ -78,11 +78,12 @@ def shown_text(text: str) -> str:
 
 # -- matching -------------------------------------------------------------------------------------
 
-# Texts up to this long (labels, queries, names) are folded whole: NFKC over all of it, the
-# Traditional characters looked up one by one. Longer ones (bodies, snippets' windows) take the
-# patterns below, which cost a few milliseconds to compile: a command that folds only short
-# texts (`check`, `preview`) never compiles them.
-_SHORT = 64
+# Texts up to this long (labels, queries, names, the windows snippets are cut from) are folded
+# whole: NFKC over all of it, the Traditional characters looked up one by one (about 25 us for
+# 300 characters). Longer ones (bodies) take the patterns below, several times faster per
+# character but a few milliseconds to compile: a command that folds only short texts (`check`,
+# `preview`, `search`) never compiles them.
+_SHORT = 320
 
 
 @functools.cache

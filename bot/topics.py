@@ -6,9 +6,12 @@ import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from bot.posts import Post
 from bot.text import fold, strip_inline
+
+if TYPE_CHECKING:
+    from bot.posts import Post
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from bot.posts import (
     load_posts,
     parse_post,
     post_for_day,
+    read_body,
     read_post,
     split_summary,
 )
@@ -169,6 +170,28 @@ def test_whole_corpus_loads(corpus_posts: Path) -> None:
     assert len(library.posts) == 297
     assert library.errors == ()
     assert len(daily_posts(library.posts, "AI 日报")) == 244
+
+
+def test_read_body_is_the_parsed_body(corpus_posts: Path, corpus_deleted: Path) -> None:
+    """`read_body` (what a search hit's snippet is cut from, without YAML) gives every real post,
+    live or deleted, the body `parse_post` gives it."""
+    for folder in (corpus_posts, corpus_deleted):
+        for post in load_posts(folder, site_url=SITE).posts:
+            assert read_body(post.path.read_bytes(), post.path, post.title) == post.body, post.path
+
+
+def test_front_matter_boundary_is_python_frontmatters() -> None:
+    """The opening and closing lines of a front matter are found as python-frontmatter's YAML
+    handler finds them (its pattern is copied, so that reading a body needs no YAML import)."""
+    from frontmatter.default_handlers import YAMLHandler
+
+    from bot import posts
+
+    assert YAMLHandler.FM_BOUNDARY is not None
+    assert (posts._BOUNDARY.pattern, posts._BOUNDARY.flags) == (
+        YAMLHandler.FM_BOUNDARY.pattern,
+        YAMLHandler.FM_BOUNDARY.flags,
+    )
 
 
 def test_deleted_folder_loads_around_the_broken_file(corpus_deleted: Path) -> None:

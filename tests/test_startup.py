@@ -76,3 +76,25 @@ def test_run_does_import_telegram(tmp_path: Path) -> None:
     )
     assert "no bot token" in result.stderr
     assert "telegram" in imported(result.stderr)
+
+
+def test_a_search_on_an_up_to_date_index_reads_no_front_matter(tmp_path: Path) -> None:
+    """`search` on an index that holds every post as it is (a second run) imports no YAML: the
+    hits' bodies, which the snippets are cut from, are read without their front matter
+    (posts.read_body); only the first run, which builds the index, parses the posts."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'[posts]\ndir = "{EXAMPLE_POSTS}"\n[storage]\ndatabase = "{tmp_path / "bot.db"}"\n')
+    runs = [
+        subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "bot", "search", "模型", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=environment(),
+            check=True,
+        )
+        for _ in range(2)
+    ]
+    assert runs[0].stdout == runs[1].stdout  # the same hits and snippets
+    assert "yaml" in imported(runs[0].stderr)
+    assert "yaml" not in imported(runs[1].stderr)
