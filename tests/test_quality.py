@@ -10,7 +10,7 @@ import pytest
 
 from bot.cli import main
 from bot.posts import Post, daily_posts, load_posts, parse_post
-from bot.quality import Verdict, assess
+from bot.quality import Verdict, assess, han_count
 from tests.helpers.paths import EXAMPLE_POSTS, SITE
 
 CATEGORY = "AI 日报"
@@ -168,3 +168,14 @@ def test_check_reports_held_posts_as_warnings(corpus_posts: Path) -> None:
     assert all(":1: warning: held by the quality gate: " in line for line in gate)
     junk = next(line for line in gate if "2026-04-23-1842d349" in line)
     assert junk.endswith("summary has fewer than 2 bullets; body is 0% Chinese (usual: at least 60%)")
+
+
+def test_han_count_counts_exactly_the_han_ranges() -> None:
+    """`han_count` (a pattern over UTF-8) counts exactly the code points of U+3400-U+4DBF,
+    U+4E00-U+9FFF and U+F900-U+FAFF: every code point there is, surrogates included, one by one."""
+    ranges = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
+    expected = [code for code in range(0x110000) if any(a <= code <= b for a, b in ranges)]
+    found = [code for code in range(0x110000) if han_count(chr(code))]
+    assert found == expected
+    everything = "".join(map(chr, range(0x110000)))
+    assert han_count(everything) == len(expected)  # and in one long text, with no match across two
