@@ -240,7 +240,7 @@ class SQLiteEngine:
         try:
             return _write(db, sql, args, wait=0.0, durable=False)
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode == sqlite3.SQLITE_BUSY:
+            if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:  # and its extended codes
                 return None
             raise EngineError(f"database unavailable: {exc}") from exc
         except (sqlite3.Error, ValueError, OverflowError) as exc:
