@@ -9,6 +9,7 @@ old files, backups; PostgreSQL's clock and concurrent start-ups).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import multiprocessing
 import os
@@ -468,6 +469,24 @@ async def test_ledger_commits_survive_power_loss(tmp_path: Path) -> None:
         await store.close()
 
 
+@contextlib.asynccontextmanager
+async def _loop_ticks(interval: float) -> AsyncIterator[list[int]]:
+    """[n]: how often a task that sleeps `interval` at a time got to run meanwhile (the event
+    loop was not blocked)."""
+    ticks = [0]
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            ticks[0] += 1
+
+    ticking = asyncio.create_task(tick())
+    try:
+        yield ticks
+    finally:
+        ticking.cancel()
+
+
 async def test_a_locked_sqlite_file_never_blocks_the_event_loop(tmp_path: Path) -> None:
     """Another process holds the write lock: the claim waits in the store's worker thread for the
     busy timeout and then fails closed, while the event loop keeps running meanwhile."""
@@ -475,27 +494,18 @@ async def test_a_locked_sqlite_file_never_blocks_the_event_loop(tmp_path: Path) 
     store = await Store.open(path)
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    ticking = asyncio.create_task(tick())
     try:
-        started = time.monotonic()
-        with pytest.raises(StoreError, match="locked"):
-            await _claim(store)
-        waited = time.monotonic() - started
+        async with _loop_ticks(0.01) as ticks:
+            started = time.monotonic()
+            with pytest.raises(StoreError, match="locked"):
+                await _claim(store)
+            waited = time.monotonic() - started
     finally:
-        ticking.cancel()
         holder.execute("ROLLBACK")
         holder.close()
         await store.close()
     assert waited >= 0.9  # the busy timeout
-    assert ticks >= 0.5 * waited / 0.01  # the loop ran all along
+    assert ticks[0] >= 0.5 * waited / 0.01  # the loop ran all along
 
 
 async def test_a_write_cancelled_while_it_waits_for_the_lock_leaves_no_transaction(tmp_path: Path) -> None:
@@ -535,27 +545,18 @@ async def test_a_quick_write_waits_for_a_lock_held_elsewhere_in_the_thread(tmp_p
     holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")
     released = asyncio.get_running_loop().call_later(0.03, holder.execute, "COMMIT")
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.005)
-            ticks += 1
-
-    ticking = asyncio.create_task(tick())
     try:
-        started = time.monotonic()
-        assert await store.first_time(1, owner="a")
-        waited = time.monotonic() - started
+        async with _loop_ticks(0.005) as ticks:
+            started = time.monotonic()
+            assert await store.first_time(1, owner="a")
+            waited = time.monotonic() - started
         assert not await store.first_time(1, owner="a")  # recorded
     finally:
-        ticking.cancel()
         released.cancel()
         holder.close()
         await store.close()
     assert waited >= 0.02  # it waited for the holder
-    assert ticks >= 2  # and the loop ran while it did
+    assert ticks[0] >= 2  # and the loop ran while it did
 
 
 async def test_the_ledger_writes_its_wal_back_in_the_thread(tmp_path: Path) -> None:
