@@ -854,8 +854,10 @@ def _spelt(text: str) -> str:
 
 def _find(text: str, terms: Sequence[str]) -> list[int]:
     """Rough positions of the terms in `text`. Cheapest first: NFKC over a long body costs far
-    more than a search, and most terms (Chinese, lower-case Latin) are found as they are."""
-    for form in (str, str.casefold, fold, _spelt):
+    more than a search, and most terms (Chinese, Latin in any case) are found once the text is
+    casefolded. Not as it is: a folded term is lower case, and `ai` would then be found in a
+    later "said" before an earlier "AI" (the scan's snippet shows the "AI")."""
+    for form in (str.casefold, fold, _spelt):
         folded = form(text)
         found = [at for term in terms if term and (at := folded.find(term)) != -1]
         if found:

@@ -373,6 +373,23 @@ def test_hits_and_snippets_are_the_same_from_loaded_posts_or_the_files(examples:
         ]
 
 
+def test_a_snippet_shows_the_first_match_whatever_its_case(tmp_path: Path) -> None:
+    """`/search ai` on a body with "AI" early and "said" later: the snippet is cut around the "AI",
+    as the scan engine cuts it, not around the lower-case "ai" inside "said"."""
+    folder = tmp_path / "posts"
+    folder.mkdir()
+    body = "AI 芯片公司发布新品。" + "这是一段很长的说明文字。" * 30 + "He said it works."
+    (folder / "2026-11-02.md").write_text(daily_post(_day(2), "芯片新闻", body=body), encoding="utf-8")
+    index = open_index(tmp_path / "s.db", folder)
+    try:
+        (hit,) = index.search("ai", limit=5).hits
+    finally:
+        index.close()
+    (expected,) = ScanSearch(load_posts(folder, site_url=SITE).posts).search("ai", limit=5).hits
+    assert "<b>AI</b>" in hit.snippet
+    assert hit.snippet == expected.snippet
+
+
 def test_edits_on_a_full_day_reuse_its_freed_ids(tmp_path: Path) -> None:
     """Editing the posts of a day with all 8 ids taken reuses the ids edits free: no rebuild."""
     folder = tmp_path / "posts"
