@@ -412,15 +412,15 @@ class SearchIndex:
         self._create()
 
     def _relayout(self, day_bits: int) -> None:
-        """Start again with room for more posts a day (ids are dates: a full day has no id left)."""
+        """Empty the index, with room for more posts a day (ids are dates: a full day has no id
+        left). Inside the sync's transaction, which builds it again: a search meanwhile, on another
+        connection, sees the index as it was until the new one is committed."""
         logger.info(
             "search index: more than %d posts a day; rebuilding with room for more", 1 << self._day_bits
         )
-        with self._write():
-            self._drop()
-            self._db.execute("UPDATE search_meta SET value = ? WHERE key = 'day_bits'", (str(day_bits),))
+        self._drop()
+        self._db.execute("UPDATE search_meta SET value = ? WHERE key = 'day_bits'", (str(day_bits),))
         self._day_bits = day_bits
-        self._shrink()
 
     def _shrink(self) -> None:
         """Give the pages freed by a sync back to the file system, and the WAL's too."""
@@ -440,11 +440,12 @@ class SearchIndex:
 
         `stop`, once set (from another thread), ends the sync with `SyncStoppedError`, changing nothing.
         """
+        relayout: int | None = None  # the day bits to rebuild with, after a day ran out of ids
         while True:
             try:
-                return self._sync(stop or threading.Event())
+                return self._sync(stop or threading.Event(), relayout)
             except _DayFullError:
-                self._relayout(self._day_bits + 2)
+                relayout = (self._day_bits if relayout is None else relayout) + 2
 
     def changes(self) -> int:
         """How many files a `sync` now would read or drop (a look at the folder, no file read)."""
@@ -478,7 +479,7 @@ class SearchIndex:
         }
         return on_disk, known, broken
 
-    def _sync(self, stop: threading.Event) -> SyncStats:
+    def _sync(self, stop: threading.Event, relayout: int | None) -> SyncStats:
         self._last_ids: dict[int, int] = {}  # the last id given to each day in this sync
         try:
             on_disk, known, broken = self._compare()
@@ -487,33 +488,16 @@ class SearchIndex:
             logger.warning("search index not synced: %s", exc)
             return SyncStats()
         added = changed = removed = unchanged = bad = 0
-        with self._write():
-            for name in known.keys() - on_disk.keys():
-                self._delete(known[name]["id"])
-                removed += 1
-            for name in broken.keys() - on_disk.keys():
-                self._db.execute("DELETE FROM search_broken WHERE name = ?", (name,))
-            to_read = [
-                name
-                for name, stat in sorted(on_disk.items())
-                if not _seen(known.get(name), broken.get(name), stat)
-            ]
-            unchanged += len(on_disk) - len(to_read)
-            for name, read in zip(to_read, self._read_all(to_read, known), strict=True):
-                if stop.is_set():
-                    raise SyncStoppedError("search index: sync stopped; what it did is undone")
-                row = known.get(name)
-                outcome = self._apply(read, row)
-                if outcome == "vanished":
-                    removed += row is not None
-                elif outcome == "broken":
-                    bad += 1
-                elif outcome == "touched":
-                    unchanged += 1
-                elif row is None:
-                    added += 1
-                else:
-                    changed += 1
+        day_bits = self._day_bits
+        try:
+            with self._write():
+                if relayout is not None:
+                    self._relayout(relayout)
+                    known, broken = {}, {}
+                added, changed, removed, unchanged, bad = self._apply_all(stop, on_disk, known, broken)
+        except BaseException:
+            self._day_bits = day_bits  # rolled back with the rest
+            raise
         stats = SyncStats(added, changed, removed, unchanged, bad)
         if added or changed or removed:
             logger.info("search index: %s", stats)
@@ -525,6 +509,44 @@ class SearchIndex:
         if added or changed or removed:
             self._shrink()
         return stats
+
+    def _apply_all(
+        self,
+        stop: threading.Event,
+        on_disk: Mapping[str, tuple[int, int]],
+        known: Mapping[str, sqlite3.Row],
+        broken: Mapping[str, tuple[int, int]],
+    ) -> tuple[int, int, int, int, int]:
+        """Bring the index in step with `on_disk`, inside the sync's transaction: (added, changed,
+        removed, unchanged, broken)."""
+        added = changed = removed = unchanged = bad = 0
+        for name in known.keys() - on_disk.keys():
+            self._delete(known[name]["id"])
+            removed += 1
+        for name in broken.keys() - on_disk.keys():
+            self._db.execute("DELETE FROM search_broken WHERE name = ?", (name,))
+        to_read = [
+            name
+            for name, stat in sorted(on_disk.items())
+            if not _seen(known.get(name), broken.get(name), stat)
+        ]
+        unchanged += len(on_disk) - len(to_read)
+        for name, read in zip(to_read, self._read_all(to_read, known), strict=True):
+            if stop.is_set():
+                raise SyncStoppedError("search index: sync stopped; what it did is undone")
+            row = known.get(name)
+            outcome = self._apply(read, row)
+            if outcome == "vanished":
+                removed += row is not None
+            elif outcome == "broken":
+                bad += 1
+            elif outcome == "touched":
+                unchanged += 1
+            elif row is None:
+                added += 1
+            else:
+                changed += 1
+        return added, changed, removed, unchanged, bad
 
     def _read_all(self, names: Sequence[str], known: Mapping[str, sqlite3.Row]) -> Iterator[_Read]:
         """The files read and made ready to index, in order. Many are read in a process of their

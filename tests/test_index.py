@@ -8,6 +8,7 @@ import random
 import re
 import shutil
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.index import SCHEMA_VERSION, SearchIndex, SyncStats, grams
+from bot.index import SCHEMA_VERSION, SearchIndex, SyncStats, SyncStoppedError, grams
 from bot.posts import Post, load_posts
 from bot.search import SUMMARY_SEPARATOR, ScanSearch
 from bot.telegram_rules import check_call
@@ -349,6 +350,38 @@ def test_a_day_with_more_posts_than_its_ids_rebuilds_with_room(tmp_path: Path) -
     assert hits[0].title == "次日 融资"
     assert index.search("融资", limit=20, until=_day(2)).total == 9
     assert index.sync() == SyncStats(unchanged=10)
+
+
+class _StopAfter(threading.Event):
+    """A stop request that arrives once the sync has looked `checks` times."""
+
+    def __init__(self, checks: int) -> None:
+        super().__init__()
+        self.checks = checks
+
+    def is_set(self) -> bool:
+        self.checks -= 1
+        return self.checks < 0
+
+
+def test_a_rebuild_for_a_crowded_day_is_one_transaction(tmp_path: Path) -> None:
+    """The ninth post of a day makes the index rebuild with room for more: dropping the old one
+    and building the new one are one transaction, so a rebuild stopped midway (or a search on
+    another connection meanwhile) finds the index as it was, not an empty one."""
+    folder = tmp_path / "posts"
+    folder.mkdir()
+    for n in range(8):
+        (folder / f"2026-11-02-{n}.md").write_text(daily_post(_day(2), f"同日 {n} 融资"), encoding="utf-8")
+    index = SearchIndex.open(tmp_path / "s.db", folder, site_url=SITE)
+    assert index.sync() == SyncStats(added=8)
+    (folder / "2026-11-02-8.md").write_text(daily_post(_day(2), "同日 8 融资"), encoding="utf-8")
+    with pytest.raises(SyncStoppedError):
+        index.sync(stop=_StopAfter(3))  # runs out of ids, rebuilds, is stopped in the rebuild
+    assert index._day_bits == 3
+    assert len(every_hit(index, "融资")) == 8  # as it was
+    assert index.sync() == SyncStats(added=9)  # the rebuild, whole this time
+    assert len(every_hit(index, "融资")) == 9
+    index.close()
 
 
 def test_the_index_is_smaller_than_twice_the_markdown(corpus: tuple[SearchIndex, tuple[Post, ...]]) -> None:
