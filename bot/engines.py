@@ -159,8 +159,11 @@ class SQLiteEngine:
         self._lock = asyncio.Lock()
         self._db: sqlite3.Connection | None = None
         self._identity: tuple[int, int] | None = None
-        self._last: Future[Any] | None = None  # the work given to the thread last
+        self._pending: set[Future[Any]] = set()  # the work given to the thread and not done
         self._commits = 0  # since the last checkpoint
+        # A checkpoint that wrote the whole WAL back makes the next writer start the WAL again,
+        # which syncs its header: that write goes to the thread.
+        self._restarts_wal = False
 
     async def open(self) -> None:
         try:
@@ -182,7 +185,9 @@ class SQLiteEngine:
         return db
 
     async def _run(self, work: Callable[[], _T]) -> _T:
-        self._last = future = self._thread.submit(work)
+        future = self._thread.submit(work)
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)  # in the thread, or here when cancelled
         return await asyncio.wrap_future(future)
 
     async def _call(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
@@ -203,7 +208,6 @@ class SQLiteEngine:
                 yield tx
                 if tx.begun:  # a transaction that ran no statement has nothing to commit
                     await self._call(lambda db: db.execute("COMMIT"))
-                    await self._committed()
             except BaseException:
                 # Whatever ended it (an error, a failed COMMIT, a cancelled task whose statement
                 # ran on in the worker thread): the connection leaves no transaction open. The
@@ -212,6 +216,8 @@ class SQLiteEngine:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(asyncio.ensure_future(rollback))
                 raise
+            if tx.begun:
+                await self._committed()
 
     async def read(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         async with self._lock:  # never in the middle of this process's own open transaction
@@ -233,30 +239,37 @@ class SQLiteEngine:
             return result
 
     def _write_now(self, sql: str, args: Sequence[Any]) -> Result | None:
-        """`write` on the loop, without waiting for any lock; None when it has to wait."""
+        """`write` on the loop, without waiting for any lock; None when it has to wait: the thread
+        is busy (a cancelled caller's work may still run there), the WAL starts again after this
+        process's checkpoint (a sync to disk), or another connection holds the write lock."""
         db = self._db
-        if db is None or (self._last is not None and not self._last.done()):
+        if db is None or self._pending or self._restarts_wal:
             return None
         try:
             return _write(db, sql, args, wait=0.0, durable=False)
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:  # and its extended codes
+            # Busy, or one of its extended codes; an error of Python's own module has no code.
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY:
                 return None
             raise EngineError(f"database unavailable: {exc}") from exc
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise EngineError(f"database unavailable: {exc}") from exc
+        finally:  # what reads and scripts wait for a lock, as the connection was opened with
+            db.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
 
     async def _committed(self) -> None:
         """Count a commit; every CHECKPOINT_EVERY, write the WAL back in the thread (PASSIVE:
         never waits for readers). A failed checkpoint is tried again at the next one."""
+        self._restarts_wal = False  # a commit has started the WAL again, if it had to
         self._commits += 1
         if self._commits < CHECKPOINT_EVERY:
             return
         self._commits = 0
         try:
-            await self._call(lambda db: db.execute("PRAGMA wal_checkpoint(PASSIVE)"))
+            await self._call(_checkpoint)
         except EngineError as exc:
             logger.warning("%s: WAL checkpoint failed: %s", self.where, exc)
+        self._restarts_wal = True
 
     async def script(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run `work` on the connection in the worker thread (migrations, backups)."""
@@ -279,6 +292,10 @@ class SQLiteEngine:
     async def close(self) -> None:
         if self._db is not None:
             db, self._db = self._db, None
+            # Written back before it goes: a short-lived process (a cron `publish`) rarely makes
+            # CHECKPOINT_EVERY commits, and is not the last connection while the bot runs.
+            with contextlib.suppress(sqlite3.Error):
+                await self._run(functools.partial(_checkpoint, db))
             await self._run(db.close)
         self._thread.shutdown(wait=False)
 
@@ -294,6 +311,12 @@ def _begin(db: sqlite3.Connection, *, wait: float, durable: bool) -> None:
     db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
     db.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
     db.execute("BEGIN IMMEDIATE")
+
+
+def _checkpoint(db: sqlite3.Connection) -> None:
+    """Write the WAL back into the database file, as far as no reader needs it (PASSIVE). Its row
+    is read: a statement left open would make the connection's next COMMIT fail."""
+    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def _write(db: sqlite3.Connection, sql: str, args: Sequence[Any], *, wait: float, durable: bool) -> Result:

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.engines import CHECKPOINT_EVERY, SQLiteEngine, open_engine
+from bot.db import BUSY_TIMEOUT
+from bot.engines import CHECKPOINT_EVERY, EngineError, SQLiteEngine, open_engine
 from bot.store import SCHEMA_VERSION, PubKey, Store, StoreError, copy_database
 from tests.helpers.databases import postgres_schema, postgres_url, read_only
 from tests.helpers.harness import Clock
@@ -581,6 +582,87 @@ async def test_the_ledger_writes_its_wal_back_in_the_thread(tmp_path: Path) -> N
     check = sqlite3.connect(path)
     assert check.execute("SELECT count(*) FROM processed_update").fetchone()[0] == 3 * CHECKPOINT_EVERY
     check.close()
+
+
+async def test_every_write_after_a_checkpoint_goes_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint after every commit (CHECKPOINT_EVERY = 1), quick and durable writes taking
+    turns: none fails (a checkpoint's statement left open would make the next COMMIT fail), and
+    every row is there."""
+    monkeypatch.setattr("bot.engines.CHECKPOINT_EVERY", 1)
+    store = await Store.open(tmp_path / "bot.db")
+    try:
+        for update in range(150):
+            assert await store.first_time(update, owner="a")
+            await store.record_event(f"event {update}")
+        assert len(await store.events(limit=1000)) == 150
+        assert not await store.first_time(149, owner="a")
+    finally:
+        await store.close()
+
+
+async def test_a_quick_write_never_runs_beside_the_thread(tmp_path: Path) -> None:
+    """A slow read is cancelled while the thread runs it, then a write queued behind it is
+    cancelled too: a quick write now must not use the connection on the loop (it would wait there
+    for the thread's read); it goes to the thread, and the loop runs on meanwhile."""
+    path = tmp_path / "bot.db"
+    store = await Store.open(path)
+    engine = store.engine
+    slow = (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000)"
+        " SELECT count(*) FROM c"
+    )
+    try:
+        reading = asyncio.create_task(engine.read(slow))
+        await asyncio.sleep(0.05)  # running in the thread
+        reading.cancel()
+        writing = asyncio.create_task(
+            engine.write("INSERT INTO event (at, level, message) VALUES (0, 'info', 'x')")
+        )
+        await asyncio.sleep(0.01)  # given to the thread, waiting
+        writing.cancel()
+        for task in (reading, writing):
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        async with _loop_ticks(0.005) as ticks:
+            assert await store.first_time(1, owner="a")
+        assert ticks[0] >= 3  # it waited in the thread, not on the loop
+    finally:
+        await store.close()
+
+
+async def test_a_quick_write_leaves_the_connection_as_it_found_it(tmp_path: Path) -> None:
+    """After a quick write on the loop, reads wait the full busy timeout for a lock again, and an
+    error of the driver itself (not SQLite's) is the engine's error, as on the thread."""
+    engine = await open_engine(tmp_path / "bot.db")
+    try:
+        await engine.write("CREATE TABLE t (x)")
+        await engine.write("INSERT INTO t VALUES (1)", quick=True)
+        assert (await engine.read("PRAGMA busy_timeout"))[0][0] == int(BUSY_TIMEOUT * 1000)
+        with pytest.raises(EngineError):  # text that is not UTF-8, which Python cannot decode
+            await engine.write("INSERT INTO t VALUES (2) RETURNING CAST(x'ff' AS TEXT)", quick=True)
+    finally:
+        await engine.close()
+
+
+async def test_closing_writes_the_wal_back(tmp_path: Path) -> None:
+    """A store that closes while another connection keeps the database open (a cron `publish`
+    beside the bot) writes its WAL back into the file first: short runs never reach
+    CHECKPOINT_EVERY, and the WAL would otherwise only grow."""
+    path = tmp_path / "bot.db"
+    store = await Store.open(path)
+    other = sqlite3.connect(path)
+    other.execute("SELECT count(*) FROM event").fetchall()
+    try:
+        for n in range(100):
+            await store.record_event(f"event {n}")
+        before = os.stat(path).st_size
+        await store.close()
+        assert os.stat(path).st_size > before  # the events are in the file now, not only in the WAL
+        assert other.execute("SELECT count(*) FROM event").fetchone()[0] == 100
+    finally:
+        other.close()
 
 
 @pytest.mark.slow
