@@ -78,20 +78,8 @@ def shown_text(text: str) -> str:
 
 # -- matching -------------------------------------------------------------------------------------
 
-# Texts up to this long (labels, queries, names, the windows snippets are cut from) are folded
-# whole: NFKC over all of it, the Traditional characters looked up one by one (about 25 us for
-# 300 characters). Longer ones (bodies) take the patterns below, several times faster per
-# character but a few milliseconds to compile: a command that folds only short texts (`check`,
-# `preview`, `search`) never compiles them.
-_SHORT = 320
-
-
-@functools.cache
-def _not_stable() -> re.Pattern[str]:
-    """NFKC leaves ASCII and the CJK ideographs as they are, and nothing composes with them from
-    behind; so only the runs of other characters (，：ＡＩ…) need normalising, each with the one
-    character before it (e + U+0301 -> é). Four times faster than NFKC over Chinese text."""
-    return re.compile(r"[^\x00-\x7f\u4e00-\u9fff]+")
+# A text longer than this compiles `_Fast`'s patterns, if nothing has yet.
+_SHORT = 512
 
 
 # The code points where Traditional Chinese characters are: the CJK ideographs (with extension A)
@@ -111,12 +99,37 @@ def _t2s_table() -> dict[int, int]:
     return str.maketrans(PAIRS[::2], PAIRS[1::2])
 
 
-@functools.cache
-def _t2s_pattern() -> re.Pattern[str]:
-    """What finds the characters `_t2s_table` converts: over a long, mostly Simplified text it is
-    fifteen times faster than `str.translate`, but takes about 4 ms to compile."""
-    table = _t2s_table()
-    return re.compile("[" + "".join(map(chr, table)) + "]") if table else re.compile("(?!)")
+class _Fast:
+    """The patterns that fold fast, several times faster per character than folding a text whole
+    (NFKC over all of it, `str.translate`), but about 5 ms to compile: the first text over _SHORT
+    characters compiles them, and from then on every text takes them. Until then a short text is
+    folded whole: a command that folds only short texts (`check`, `preview`, `search` on an
+    index that is up to date) never compiles them, and the bot, which folds bodies from its
+    start, folds even a query with them."""
+
+    patterns: tuple[re.Pattern[str], re.Pattern[str]] | None = None
+
+    @classmethod
+    def compiled(cls) -> tuple[re.Pattern[str], re.Pattern[str]]:
+        """(the runs NFKC may change, the characters `_t2s_table` converts).
+
+        NFKC leaves ASCII and the CJK ideographs as they are, and nothing composes with them from
+        behind; so only the runs of other characters (，：ＡＩ…) need normalising, each with the
+        one character before it (e + U+0301 -> é): four times faster than NFKC over Chinese
+        text. Finding the Traditional characters is fifteen times faster than `str.translate`
+        over a long, mostly Simplified text."""
+        if cls.patterns is None:
+            table = _t2s_table()
+            cls.patterns = (
+                re.compile(r"[^\x00-\x7f\u4e00-\u9fff]+"),
+                re.compile("[" + "".join(map(chr, table)) + "]") if table else re.compile("(?!)"),
+            )
+        return cls.patterns
+
+    @classmethod
+    def for_text(cls, text: str) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
+        """The patterns, compiled first if `text` is long; None for a short text before that."""
+        return cls.compiled() if cls.patterns is None and len(text) > _SHORT else cls.patterns
 
 
 def opencc_t2s_pairs() -> str:
@@ -182,18 +195,25 @@ def simplified(text: str) -> str:
     if text.isascii():
         return text
     table = _t2s_table()
-    if len(text) <= _SHORT:
+    fast = _Fast.for_text(text)
+    if fast is None:
         return text.translate(table)
-    return _t2s_pattern().sub(lambda match: chr(table[ord(match.group())]), text)
+    return fast[1].sub(lambda match: chr(table[ord(match.group())]), text)
 
 
 def _width_and_case(text: str) -> str:
     """`fold` but for Traditional Chinese: NFKC and casefold."""
-    if len(text) <= _SHORT:
+    fast = _Fast.for_text(text)
+    if fast is None:
         return unicodedata.normalize("NFKC", text).casefold()
+    return _nfkc_by_runs(text, fast[0])
+
+
+def _nfkc_by_runs(text: str, not_stable: re.Pattern[str]) -> str:
+    """NFKC and casefold, normalising only the runs `not_stable` finds (`_Fast`)."""
     parts: list[str] = []
     done = 0
-    for run in _not_stable().finditer(text):
+    for run in not_stable.finditer(text):
         start = max(run.start() - 1, done)
         parts.append(text[done:start])
         parts.append(unicodedata.normalize("NFKC", text[start : run.end()]))

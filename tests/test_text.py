@@ -3,6 +3,8 @@ short and long texts fold alike."""
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -29,10 +31,11 @@ def test_simplified_reads_the_committed_table() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=80))
-def test_short_and_long_texts_fold_alike(value: str) -> None:
-    """Hypothesis: a text up to `_SHORT` characters folds whole (NFKC, `str.translate`), a longer
-    one by its runs and a compiled pattern; both ways give the same: padding a text with spaces
-    past the threshold pads its fold with as many."""
-    padding = " " * (text._SHORT + 1)
-    assert text.fold(value + padding) == text.fold(value) + padding
-    assert text.simplified(value + padding) == text.simplified(value) + padding
+def test_texts_fold_alike_whole_or_by_the_patterns(value: str) -> None:
+    """Hypothesis: a text folds the same whole (NFKC over all of it, `str.translate`: short texts
+    before anything compiled the patterns) as by `_Fast`'s patterns (long texts, and every text
+    after them)."""
+    not_stable, traditional = text._Fast.compiled()
+    table = text._t2s_table()
+    assert text._nfkc_by_runs(value, not_stable) == unicodedata.normalize("NFKC", value).casefold()
+    assert traditional.sub(lambda match: chr(table[ord(match.group())]), value) == value.translate(table)
