@@ -876,10 +876,18 @@ def _spelt(text: str) -> str:
 
 def _find(text: str, terms: Sequence[str]) -> list[int]:
     """Rough positions of the terms in `text`. Cheapest first: NFKC over a long body costs far
-    more than a search, and most terms (Chinese, Latin in any case) are found once the text is
-    casefolded. Not as it is: a folded term is lower case, and `ai` would then be found in a
-    later "said" before an earlier "AI" (the scan's snippet shows the "AI")."""
-    for form in (str.casefold, fold, _spelt):
+    more than a search, and most terms are found without it. A term without letters that have a
+    case (Chinese, numbers) is looked for in the text as it is; one with them in the text
+    casefolded, not as it is: a folded term is lower case, and `ai` would be found in a later
+    "said" before an earlier "AI" (the scan's snippet shows the "AI")."""
+    cased = [term for term in terms if term and term.upper() != term]
+    found = [at for term in terms if term and term not in cased and (at := text.find(term)) != -1]
+    if cased:
+        lowered = text.casefold()
+        found += [at for term in cased if (at := lowered.find(term)) != -1]
+    if found:
+        return found
+    for form in (fold, _spelt):
         folded = form(text)
         found = [at for term in terms if term and (at := folded.find(term)) != -1]
         if found:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from bot.index import SearchIndex, SearchIndexError, SyncStoppedError
 from bot.posts import Library, Post
 from bot.search import Entity, ScanDocuments, ScanSearch, SearchEngine, SearchResult
+from bot.text import prepare_folding
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,10 @@ class Searcher:
 
     async def start(self, library: Library) -> None:
         """At start-up: sync now if little changed since the last run; else make the scan ready
-        (in the worker thread) and build the index in the background."""
+        (in the worker thread) and build the index in the background. The patterns that fold
+        queries and snippets fast are compiled there first: a restart with nothing to index would
+        leave them to folding the texts whole."""
+        await self._in_worker(prepare_folding)
         changes = await self._in_worker(self._changes)
         if changes is not None and changes <= self.SYNC_FIRST:
             await self.sync(library)

@@ -190,6 +190,12 @@ def _write_t2s_table() -> int:
     return 0
 
 
+def prepare_folding() -> None:
+    """Compile the patterns that fold fast (`_Fast`) now: for a process that will fold many texts
+    (the bot), rather than leaving them to the first long one."""
+    _Fast.compiled()
+
+
 def simplified(text: str) -> str:
     """`text` with Traditional Chinese characters as Simplified (英偉達 -> 英伟达), one by one."""
     if text.isascii():
