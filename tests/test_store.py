@@ -568,7 +568,7 @@ async def test_the_ledger_writes_its_wal_back_in_the_thread(tmp_path: Path) -> N
     store = await Store.open(path)
     wal = Path(f"{path}-wal")
     try:
-        assert (await store.engine.read("PRAGMA wal_autocheckpoint"))[0][0] == 0
+        assert (await store.engine.read("PRAGMA wal_autocheckpoint"))[0]["wal_autocheckpoint"] == 0
         for update in range(CHECKPOINT_EVERY):
             await store.first_time(update, owner="a")
         # Written back: the WAL is reused from its start, so it stays near the size it reached
@@ -639,7 +639,7 @@ async def test_a_quick_write_leaves_the_connection_as_it_found_it(tmp_path: Path
     try:
         await engine.write("CREATE TABLE t (x)")
         await engine.write("INSERT INTO t VALUES (1)", quick=True)
-        assert (await engine.read("PRAGMA busy_timeout"))[0][0] == int(BUSY_TIMEOUT * 1000)
+        assert (await engine.read("PRAGMA busy_timeout"))[0]["timeout"] == int(BUSY_TIMEOUT * 1000)
         with pytest.raises(EngineError):  # text that is not UTF-8, which Python cannot decode
             await engine.write("INSERT INTO t VALUES (2) RETURNING CAST(x'ff' AS TEXT)", quick=True)
     finally:
