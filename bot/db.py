@@ -47,7 +47,8 @@ def transaction(db: sqlite3.Connection) -> Iterator[None]:
     db.execute("BEGIN IMMEDIATE")
     try:
         yield
+        db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        if db.in_transaction:  # also after a COMMIT that failed: never left open
+            db.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")

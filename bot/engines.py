@@ -265,11 +265,11 @@ class SQLiteEngine:
         if self._commits < CHECKPOINT_EVERY:
             return
         self._commits = 0
+        self._restarts_wal = True  # set first: a caller cancelled while it waits changes nothing
         try:
             await self._call(_checkpoint)
         except EngineError as exc:
             logger.warning("%s: WAL checkpoint failed: %s", self.where, exc)
-        self._restarts_wal = True
 
     async def script(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run `work` on the connection in the worker thread (migrations, backups)."""
@@ -293,10 +293,9 @@ class SQLiteEngine:
         if self._db is not None:
             db, self._db = self._db, None
             # Written back before it goes: a short-lived process (a cron `publish`) rarely makes
-            # CHECKPOINT_EVERY commits, and is not the last connection while the bot runs.
-            with contextlib.suppress(sqlite3.Error):
-                await self._run(functools.partial(_checkpoint, db))
-            await self._run(db.close)
+            # CHECKPOINT_EVERY commits, and is not the last connection while the bot runs. One
+            # piece of work: a caller cancelled meanwhile cannot leave the connection open.
+            await self._run(functools.partial(_checkpoint_and_close, db))
         self._thread.shutdown(wait=False)
 
 
@@ -317,6 +316,12 @@ def _checkpoint(db: sqlite3.Connection) -> None:
     """Write the WAL back into the database file, as far as no reader needs it (PASSIVE). Its row
     is read: a statement left open would make the connection's next COMMIT fail."""
     db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
+def _checkpoint_and_close(db: sqlite3.Connection) -> None:
+    with contextlib.suppress(sqlite3.Error):
+        _checkpoint(db)
+    db.close()
 
 
 def _write(db: sqlite3.Connection, sql: str, args: Sequence[Any], *, wait: float, durable: bool) -> Result:

@@ -416,7 +416,7 @@ class SearchIndex:
         left). Inside the sync's transaction, which builds it again: a search meanwhile, on another
         connection, sees the index as it was until the new one is committed."""
         logger.info(
-            "search index: more than %d posts a day; rebuilding with room for more", 1 << self._day_bits
+            "search index: more than %d posts a day; rebuilding with room for more", 1 << (day_bits - 2)
         )
         self._drop()
         self._db.execute("UPDATE search_meta SET value = ? WHERE key = 'day_bits'", (str(day_bits),))
@@ -877,22 +877,29 @@ def _spelt(text: str) -> str:
 def _find(text: str, terms: Sequence[str]) -> list[int]:
     """Rough positions of the terms in `text`. Cheapest first: NFKC over a long body costs far
     more than a search, and most terms are found without it. A term without letters that have a
-    case (Chinese, numbers) is looked for in the text as it is; one with them in the text
-    casefolded, not as it is: a folded term is lower case, and `ai` would be found in a later
-    "said" before an earlier "AI" (the scan's snippet shows the "AI")."""
-    cased = [term for term in terms if term and term.upper() != term]
-    found = [at for term in terms if term and term not in cased and (at := text.find(term)) != -1]
-    if cased:
-        lowered = text.casefold()
-        found += [at for term in cased if (at := lowered.find(term)) != -1]
+    case (Chinese, numbers) is looked for in the text as it is; the first of those with them by a
+    pattern that ignores case, not as they are: a folded term is lower case, and `ai` would be
+    found in a later "said" before an earlier "AI" (the scan's snippet shows the "AI"). A text
+    with full-width Latin letters ("ＡＩ") is folded first: one of them may come first."""
+    terms = [term for term in terms if term]
+    cased = [term for term in terms if term.upper() != term]
+    found: list[int] = []
+    if not (cased and _FULL_WIDTH_LATIN.search(text)):
+        found = [at for term in terms if term not in cased and (at := text.find(term)) != -1]
+        first = re.search("|".join(map(re.escape, cased)), text, re.IGNORECASE) if cased else None
+        if first is not None:
+            found.append(first.start())
     if found:
         return found
     for form in (fold, _spelt):
         folded = form(text)
-        found = [at for term in terms if term and (at := folded.find(term)) != -1]
+        found = [at for term in terms if (at := folded.find(term)) != -1]
         if found:
             return found
     return []
+
+
+_FULL_WIDTH_LATIN = re.compile("[\uff21-\uff3a\uff41-\uff5a]")
 
 
 def _snippet(post: Post, body_text: str, terms: Sequence[str]) -> str:

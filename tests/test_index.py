@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.db import connect, transaction
 from bot.index import SCHEMA_VERSION, SearchIndex, SyncStats, SyncStoppedError, grams
 from bot.posts import Post, load_posts
 from bot.search import SUMMARY_SEPARATOR, ScanSearch
@@ -406,12 +407,21 @@ def test_hits_and_snippets_are_the_same_from_loaded_posts_or_the_files(examples:
         ]
 
 
-def test_a_snippet_shows_the_first_match_whatever_its_case(tmp_path: Path) -> None:
-    """`/search ai` on a body with "AI" early and "said" later: the snippet is cut around the "AI",
-    as the scan engine cuts it, not around the lower-case "ai" inside "said"."""
+@pytest.mark.parametrize(
+    ("body", "shown"),
+    [
+        ("AI 芯片公司发布新品。" + "这是一段很长的说明文字。" * 30 + "He said it works.", "<b>AI</b>"),
+        ("发布ＡＩ芯片。" + "这是一段很长的说明文字。" * 30 + "He said it works.", "<b>ＡＩ</b>"),
+        ("Straße " * 150 + "the ai model", "<b>ai</b> model"),  # casefold would shift positions
+    ],
+    ids=["upper case first", "full width first", "after text casefold lengthens"],
+)
+def test_a_snippet_shows_the_first_match_whatever_its_case(tmp_path: Path, body: str, shown: str) -> None:
+    """`/search ai` on a body whose first match is "AI" or "ＡＩ" and a later "said": the snippet
+    is cut around the first match, as the scan engine cuts it, not around the "ai" in "said"; and
+    after a long text whose casefold is longer (ß), around the match itself."""
     folder = tmp_path / "posts"
     folder.mkdir()
-    body = "AI 芯片公司发布新品。" + "这是一段很长的说明文字。" * 30 + "He said it works."
     (folder / "2026-11-02.md").write_text(daily_post(_day(2), "芯片新闻", body=body), encoding="utf-8")
     index = open_index(tmp_path / "s.db", folder)
     try:
@@ -419,8 +429,23 @@ def test_a_snippet_shows_the_first_match_whatever_its_case(tmp_path: Path) -> No
     finally:
         index.close()
     (expected,) = ScanSearch(load_posts(folder, site_url=SITE).posts).search("ai", limit=5).hits
-    assert "<b>AI</b>" in hit.snippet
+    assert shown in hit.snippet
     assert hit.snippet == expected.snippet
+
+
+def test_a_commit_that_fails_leaves_no_transaction_open(tmp_path: Path) -> None:
+    """`db.transaction`: a COMMIT that fails (here a deferred foreign key) is rolled back, so the
+    connection can begin the next transaction."""
+    db = connect(tmp_path / "t.db")
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+    db.execute("CREATE TABLE child (id REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)")
+    with pytest.raises(sqlite3.IntegrityError), transaction(db):
+        db.execute("INSERT INTO child VALUES (1)")
+    assert not db.in_transaction
+    with transaction(db):
+        db.execute("INSERT INTO parent VALUES (1)")
+    db.close()
 
 
 def test_edits_on_a_full_day_reuse_its_freed_ids(tmp_path: Path) -> None:

@@ -584,22 +584,25 @@ async def test_the_ledger_writes_its_wal_back_in_the_thread(tmp_path: Path) -> N
     check.close()
 
 
-async def test_every_write_after_a_checkpoint_goes_through(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+async def test_after_a_checkpoint_the_wal_restarts_in_the_thread_then_writes_run_on_the_loop(
+    tmp_path: Path,
 ) -> None:
-    """A checkpoint after every commit (CHECKPOINT_EVERY = 1), quick and durable writes taking
-    turns: none fails (a checkpoint's statement left open would make the next COMMIT fail), and
-    every row is there."""
-    monkeypatch.setattr("bot.engines.CHECKPOINT_EVERY", 1)
-    store = await Store.open(tmp_path / "bot.db")
+    """The CHECKPOINT_EVERY-th commit writes the WAL back (in the thread); the next write starts
+    the WAL again, which syncs its header, so it goes to the thread too; the one after runs on the
+    loop again, and commits (the checkpoint left no statement open that would make it fail)."""
+    engine = await open_engine(tmp_path / "bot.db")
+    assert isinstance(engine, SQLiteEngine)
     try:
-        for update in range(150):
-            assert await store.first_time(update, owner="a")
-            await store.record_event(f"event {update}")
-        assert len(await store.events(limit=1000)) == 150
-        assert not await store.first_time(149, owner="a")
+        await engine.write("CREATE TABLE t (x)")
+        for n in range(CHECKPOINT_EVERY - 1):
+            await engine.write("INSERT INTO t VALUES (?)", (n,), quick=True)
+        assert engine._restarts_wal
+        await engine.write("INSERT INTO t VALUES (-1)", quick=True)  # in the thread
+        assert not engine._restarts_wal
+        assert engine._write_now("INSERT INTO t VALUES (-2)", ()) is not None  # on the loop
+        assert (await engine.read("SELECT count(*) AS n FROM t"))[0]["n"] == CHECKPOINT_EVERY + 1
     finally:
-        await store.close()
+        await engine.close()
 
 
 async def test_a_quick_write_never_runs_beside_the_thread(tmp_path: Path) -> None:
