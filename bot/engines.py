@@ -88,7 +88,8 @@ class Engine(Protocol):
 
     async def write(self, sql: str, args: Sequence[Any] = (), *, quick: bool = False) -> Result:
         """One statement in a transaction of its own (`transaction`, with its `quick`), committed
-        when this returns; SQLite runs it in one trip to its thread, BEGIN to COMMIT."""
+        when this returns; SQLite runs it BEGIN to COMMIT in one go, in its thread or, quick and
+        unopposed, on the loop (`SQLiteEngine.write`)."""
         ...
 
     async def now(self) -> float:
@@ -132,6 +133,10 @@ class _SQLiteTx:
     @property
     def begun(self) -> bool:
         return self._begin is None
+
+
+# What the sqlite3 driver raises for a statement: its own errors, and values SQLite cannot hold.
+_DRIVER_ERRORS = (sqlite3.Error, ValueError, OverflowError)
 
 
 def _sqlite_execute(db: sqlite3.Connection, sql: str, args: Sequence[Any]) -> Result:
@@ -196,7 +201,7 @@ class SQLiteEngine:
             raise EngineError(f"{self.where}: the database is not open")
         try:
             return await self._run(functools.partial(work, db))
-        except (sqlite3.Error, ValueError, OverflowError) as exc:  # also values SQLite cannot hold
+        except _DRIVER_ERRORS as exc:
             raise EngineError(f"database unavailable: {exc}") from exc
 
     @contextlib.asynccontextmanager
@@ -252,7 +257,7 @@ class SQLiteEngine:
             if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY:
                 return None
             raise EngineError(f"database unavailable: {exc}") from exc
-        except (sqlite3.Error, ValueError, OverflowError) as exc:
+        except _DRIVER_ERRORS as exc:
             raise EngineError(f"database unavailable: {exc}") from exc
         finally:  # what reads and scripts wait for a lock, as the connection was opened with
             db.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")

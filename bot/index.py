@@ -883,9 +883,10 @@ def _find(text: str, terms: Sequence[str]) -> list[int]:
     with full-width Latin letters ("ＡＩ") is folded first: one of them may come first."""
     terms = [term for term in terms if term]
     cased = [term for term in terms if term.upper() != term]
+    caseless = [term for term in terms if term.upper() == term]
     found: list[int] = []
     if not (cased and _FULL_WIDTH_LATIN.search(text)):
-        found = [at for term in terms if term not in cased and (at := text.find(term)) != -1]
+        found = [at for term in caseless if (at := text.find(term)) != -1]
         first = re.search("|".join(map(re.escape, cased)), text, re.IGNORECASE) if cased else None
         if first is not None:
             found.append(first.start())

@@ -77,7 +77,7 @@ def _title_reasons(title: str) -> list[str]:
     if _PLACEHOLDER_WORD.search(title) or _ENGLISH_REPORT.match(title):
         reasons.append(f"title is a placeholder: {title!r}")
     # Good titles have at least 5 Han characters; an English title is the generator's fallback.
-    if not _HAN_UTF8.search(title.encode("utf-8", "surrogatepass")):
+    if not han_count(title):
         reasons.append("title has no Chinese")
     return reasons
 

@@ -735,8 +735,8 @@ class Store:
         poller: it alone handles updates), an update another process began but never finished
         (`handled` not called: it died) is taken over instead. Ids past Telegram's memory are pruned."""
         now = await self.now()
-        # Two transactions of one statement each (one trip to SQLite's thread for a new update):
-        # the take-over's UPDATE checks for itself that the update is still unfinished.
+        # Two writes of one statement each (one for a new update): the take-over's UPDATE checks
+        # for itself that the update is still unfinished.
         result = await self.engine.write(
             "INSERT INTO processed_update (update_id, seen_at, owner, done) VALUES (?, ?, ?, 0)"
             " ON CONFLICT DO NOTHING",
