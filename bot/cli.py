@@ -20,6 +20,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Seque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
+from bot import __version__
+
 if TYPE_CHECKING:
     from bot.calls import ApiCall
     from bot.config import Config
@@ -828,19 +830,10 @@ def _verbosity(args: argparse.Namespace) -> int:
     return int(getattr(args, "verbose", 1 if args.command in _INFO_BY_DEFAULT else 0))
 
 
-def _version() -> str:
-    import importlib.metadata
-
-    try:
-        return importlib.metadata.version("ai-news-bot")
-    except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
-        return "unknown"
-
-
 class _Version(argparse.Action):
-    """`--version`: argparse's own looks the version up whenever the parser is built, and
-    importlib.metadata alone takes longer to import than Python takes to start; this one asks
-    only when the option is given."""
+    """`--version`: prints `bot.__version__` (pyproject.toml takes the package's version from it,
+    so a checkout that was never installed knows its version too). argparse's own action would
+    format the message whenever the parser is built."""
 
     def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:  # noqa: A002
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
@@ -852,7 +845,7 @@ class _Version(argparse.Action):
         values: str | Sequence[Any] | None,
         option_string: str | None = None,
     ) -> None:
-        print(f"{parser.prog} {_version()}")
+        print(f"{parser.prog} {__version__}")
         parser.exit()
 
 

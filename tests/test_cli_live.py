@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import importlib.metadata
 import signal
 import time
 from dataclasses import replace
@@ -356,7 +357,8 @@ async def test_run_warns_when_no_admin_is_configured(server: FakeTelegram, home:
 
 
 async def test_version() -> None:
-    """`--version` prints the installed version."""
+    """`--version` prints the version the package was installed with (pyproject.toml takes it from
+    `bot.__version__`, which the command prints without importlib.metadata)."""
     result = await cli("--version", cwd=REPO, env=environment())
     assert result.code == EXIT_OK
-    assert result.out.startswith("ai-news-bot ")
+    assert result.out == f"ai-news-bot {importlib.metadata.version('ai-news-bot')}\n"
