@@ -385,6 +385,25 @@ def test_a_rebuild_for_a_crowded_day_is_one_transaction(tmp_path: Path) -> None:
     index.close()
 
 
+def test_a_sync_of_many_files_reads_them_in_a_thread_and_a_stop_ends_it(tmp_path: Path) -> None:
+    """More files than a batch are read in a thread a few batches ahead: a sync stopped midway
+    keeps nothing and leaves no reading thread behind; the next one indexes every post once."""
+    folder = tmp_path / "posts"
+    folder.mkdir()
+    for n in range(150):
+        day = dt.date(2026, 1, 1) + dt.timedelta(days=n)
+        (folder / f"{day}.md").write_text(daily_post(day, f"第 {n} 天 融资"), encoding="utf-8")
+    index = SearchIndex.open(tmp_path / "s.db", folder, site_url=SITE)
+    with pytest.raises(SyncStoppedError):
+        index.sync(stop=_StopAfter(100))
+    assert len(index) == 0
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("search-read")]
+    assert index.sync() == SyncStats(added=150)
+    hits = every_hit(index, "融资")
+    assert [hit.title for hit in hits] == [f"第 {n} 天 融资" for n in reversed(range(150))]
+    index.close()
+
+
 def test_the_index_is_smaller_than_twice_the_markdown(corpus: tuple[SearchIndex, tuple[Post, ...]]) -> None:
     """On the real blog the index file, WAL included, takes at most twice the Markdown it indexes."""
     folder = CORPUS / "posts"
@@ -463,6 +482,26 @@ def test_edits_on_a_full_day_reuse_its_freed_ids(tmp_path: Path) -> None:
         assert index.sync().changed == 1
     assert index._db.execute("SELECT value FROM search_meta WHERE key = 'day_bits'").fetchone()[0] == "3"
     assert len(every_hit(index, "融资")) == 8
+
+
+def test_posts_added_to_a_full_day_take_the_ids_removals_freed(tmp_path: Path) -> None:
+    """Two posts of a full day removed and two added in one sync: the new ones take the two freed
+    ids, however far apart they are, with no rebuild."""
+    folder = tmp_path / "posts"
+    folder.mkdir()
+    for n in range(8):
+        (folder / f"2026-11-02-{n}.md").write_text(daily_post(_day(2), f"同日 {n} 融资"), encoding="utf-8")
+    index = SearchIndex.open(tmp_path / "s.db", folder, site_url=SITE)
+    index.sync()
+    for n in (2, 5):
+        (folder / f"2026-11-02-{n}.md").unlink()
+    for n in (8, 9):
+        (folder / f"2026-11-02-{n}.md").write_text(daily_post(_day(2), f"新 {n} 融资"), encoding="utf-8")
+    assert index.sync() == SyncStats(added=2, removed=2, unchanged=6)
+    assert index._db.execute("SELECT value FROM search_meta WHERE key = 'day_bits'").fetchone()[0] == "3"
+    assert sorted(hit.title for hit in every_hit(index, "新")) == ["新 8 融资", "新 9 融资"]
+    assert len(every_hit(index, "融资")) == 8
+    index.close()
 
 
 def test_a_file_name_that_is_not_utf8_is_left_to_the_folder_report(tmp_path: Path) -> None:
