@@ -36,7 +36,7 @@ import sqlite3
 import threading
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import BrokenExecutor, Executor, Future, ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -165,11 +165,6 @@ def _form(text: str) -> str:
     return spelling(normalize(text))
 
 
-def _json(rows: Sequence[tuple[object, ...]]) -> str:
-    """Rows as a JSON array of arrays, for `json_each` (UTF-8 as it is: a third of the \\u escapes' size)."""
-    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
-
-
 def _day_id(day: dt.date, day_bits: int, after: int = 0) -> int:
     """The first id of `day` (of the day `after` days later)."""
     return (day.toordinal() - _EPOCH + after) << day_bits
@@ -217,9 +212,8 @@ def _encodable(text: str) -> bool:
     return True
 
 
-# A sync that reads more than _BATCH files reads them in batches of _BATCH files, at most
-# _BATCHES_AHEAD batches ahead of what is written (memory stays bounded): in a thread of its own,
-# or from _READ_APART_FROM files on, in a process of its own (`SearchIndex._read_all`).
+# A sync that reads at least this many files reads them in a process of its own, in batches of
+# _BATCH files, at most _BATCHES_AHEAD batches ahead of what is written (memory stays bounded).
 _READ_APART_FROM, _BATCH, _BATCHES_AHEAD = 2000, 64, 4
 
 
@@ -260,20 +254,11 @@ def _read_file(folder: Path, site_url: str, name: str, indexed_sha: str | None) 
             post.url,
         )
         fields = _FIELDS.join((ntitle, nsummary, nbody))
-        return _Read("indexed", len(raw), mtime_ns, name, post.date.toordinal(), doc, nbody, grams(fields))
+        return _Read(
+            "indexed", len(raw), mtime_ns, name, post.date.toordinal(), doc, nbody.encode(), grams(fields)
+        )
     except Exception as exc:  # one file's trouble is that file's, as in PostFolder
         return _Read.broken(path, exc)
-
-
-def _reader(*, apart: bool) -> Executor:
-    """Where `SearchIndex._read_all` reads files: a thread, or (`apart`) a process of its own."""
-    if not apart:
-        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="search-read")
-    import multiprocessing  # noqa: PLC0415 - only a big sync needs these
-    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
-
-    # fork is unsafe in a process with threads
-    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
 
 
 def _seen(row: sqlite3.Row | None, broken: tuple[int, int] | None, stat: tuple[int, int]) -> bool:
@@ -285,18 +270,7 @@ _DOC_COLUMNS = (
     *("name", "size", "mtime_ns", "sha256", "title", "date", "category", "tags", "cover", "summary"),
     *("ntitle", "nsummary", "url"),
 )
-# A batch of posts is written in one statement a table, its rows a JSON array bound as one value:
-# SQLite lets go of Python's GIL for the whole statement (FTS5 taking in a batch's grams is most
-# of a build), so the thread reading the next files runs meanwhile. A statement a row would take
-# the GIL back after each, and wait for the reading thread to give it up (5 ms at a time).
-_INSERT_DOCS = (
-    f"INSERT INTO search_doc (id, {', '.join(_DOC_COLUMNS)})"  # noqa: S608 - names
-    f" SELECT {', '.join(f'value ->> {at}' for at in range(len(_DOC_COLUMNS) + 1))} FROM json_each(?)"
-)
-_INSERT_TEXTS = (
-    "INSERT INTO search_text (id, nbody) SELECT value ->> 0, CAST(value ->> 1 AS BLOB) FROM json_each(?)"
-)
-_INSERT_GRAMS = "INSERT INTO search_grams (rowid, grams) SELECT value ->> 0, value ->> 1 FROM json_each(?)"
+_INSERT_DOC = f"INSERT INTO search_doc (id, {', '.join(_DOC_COLUMNS)}) VALUES (?{', ?' * len(_DOC_COLUMNS)})"  # noqa: S608 - names
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,10 +282,10 @@ class _Read:
     mtime_ns: int = -1
     name: str = ""
     # An indexed post: its day, its search_doc row but the id (as `_DOC_COLUMNS`), its body and
-    # tags normalised and its grams. Plain values: cheap to send from another process.
+    # tags normalised (UTF-8) and its grams. Plain values: cheap to send from another process.
     day: int = 0
     doc: tuple[object, ...] = ()
-    nbody: str = ""
+    nbody: bytes = b""
     grams: str = ""
 
     @classmethod
@@ -506,7 +480,7 @@ class SearchIndex:
         return on_disk, known, broken
 
     def _sync(self, stop: threading.Event, relayout: int | None) -> SyncStats:
-        self._last_ids: dict[int, int] = {}  # the day's first id: its last id, taken or given in this sync
+        self._last_ids: dict[int, int] = {}  # the last id given to each day in this sync
         try:
             on_disk, known, broken = self._compare()
         except OSError as exc:
@@ -557,15 +531,11 @@ class SearchIndex:
             if not _seen(known.get(name), broken.get(name), stat)
         ]
         unchanged += len(on_disk) - len(to_read)
-        new: list[_Read] = []  # posts to insert, a batch at a time (`_insert_all`)
         for name, read in zip(to_read, self._read_all(to_read, known), strict=True):
             if stop.is_set():
                 raise SyncStoppedError("search index: sync stopped; what it did is undone")
             row = known.get(name)
-            outcome = self._apply(read, row, was_broken=name in broken, new=new)
-            if len(new) >= _BATCH:
-                self._insert_all(new)
-                new.clear()
+            outcome = self._apply(read, row)
             if outcome == "vanished":
                 removed += row is not None
             elif outcome == "broken":
@@ -576,25 +546,23 @@ class SearchIndex:
                 added += 1
             else:
                 changed += 1
-        self._insert_all(new)
         return added, changed, removed, unchanged, bad
 
     def _read_all(self, names: Sequence[str], known: Mapping[str, sqlite3.Row]) -> Iterator[_Read]:
-        """The files read and made ready to index, in order, a few batches ahead of the caller.
-
-        Reading, parsing and normalising them (Python) overlap with writing them to SQLite, which
-        runs without the GIL (`_insert_all`): a first build takes about a third less time. They
-        are read in a thread, or from _READ_APART_FROM files on, in a process of its own, which
-        costs a fraction of a second to start but has a core of its own: a first build of a big
-        blog then takes half the time."""
+        """The files read and made ready to index, in order. Many are read in a process of their
+        own, a few batches ahead: reading, parsing and normalising them (Python) then take another
+        core while this thread writes to SQLite, and a first build of a big blog takes half the time."""
         files = [(name, row["sha256"] if (row := known.get(name)) is not None else None) for name in names]
-        if len(files) <= _BATCH or (os.cpu_count() or 1) < 2:
+        if len(files) < _READ_APART_FROM or (os.cpu_count() or 1) < 2:
             yield from _read_files(self.folder, self.site_url, files)
             return
+        import multiprocessing  # noqa: PLC0415 - only a big sync needs these
+        from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+
         done = 0
         try:
-            reader = _reader(apart=len(files) >= _READ_APART_FROM)
-            try:
+            context = multiprocessing.get_context("spawn")  # fork is unsafe in a process with threads
+            with ProcessPoolExecutor(max_workers=1, mp_context=context) as reader:
                 ahead: deque[Future[list[_Read]]] = deque()
                 for start in range(0, len(files), _BATCH):
                     batch = files[start : start + _BATCH]
@@ -603,15 +571,12 @@ class SearchIndex:
                         read = ahead.popleft().result()
                         done += len(read)
                         yield from read
-            finally:  # a stopped sync waits for the batch being read, not for those after it
-                reader.shutdown(cancel_futures=True)
-        except (BrokenExecutor, OSError, RuntimeError) as exc:  # no process or thread to be had
-            logger.warning("search index: reading %d files in this thread: %r", len(files) - done, exc)
+        except (BrokenExecutor, OSError) as exc:  # no process to be had: read them here
+            logger.warning("search index: reading %d files in this process: %r", len(files) - done, exc)
             yield from _read_files(self.folder, self.site_url, files[done:])
 
-    def _apply(self, read: _Read, row: sqlite3.Row | None, *, was_broken: bool, new: list[_Read]) -> str:
-        """Write what `_read_file` found, but a post to insert, which joins `new`; the outcome,
-        for the sync's counts."""
+    def _apply(self, read: _Read, row: sqlite3.Row | None) -> str:
+        """Write what `_read_file` found; the outcome, for the sync's counts."""
         if read.outcome == "touched" and row is not None:
             self._db.execute(
                 "UPDATE search_doc SET size = ?, mtime_ns = ? WHERE id = ?",
@@ -627,61 +592,41 @@ class SearchIndex:
                 (read.name, read.size, read.mtime_ns),
             )
         elif read.outcome == "indexed":
-            if was_broken:
-                self._db.execute("DELETE FROM search_broken WHERE name = ?", (read.name,))
-            new.append(read)
+            self._db.execute("DELETE FROM search_broken WHERE name = ?", (read.name,))
+            self._insert(read)
         return read.outcome
 
-    def _insert_all(self, reads: Sequence[_Read]) -> None:
-        """Insert posts, each table's rows in one statement (see _INSERT_GRAMS)."""
-        if not reads:
-            return
-        ids = self._new_ids([read.day for read in reads])
-        self._db.execute(
-            _INSERT_DOCS, (_json([(at, *read.doc) for at, read in zip(ids, reads, strict=True)]),)
-        )
-        self._db.execute(
-            _INSERT_TEXTS, (_json([(at, read.nbody) for at, read in zip(ids, reads, strict=True)]),)
-        )
-        self._db.execute(
-            _INSERT_GRAMS, (_json([(at, read.grams) for at, read in zip(ids, reads, strict=True)]),)
-        )
+    def _new_id(self, day: dt.date) -> int:
+        """Ids sort like dates (then insertion), so FTS5 can stream newest-first without sorting."""
+        base, end = _day_id(day, self._day_bits), _day_id(day, self._day_bits, 1)
+        last = self._last_ids.get(base)
+        if last is None:  # the day's first post in this sync: ask the table once
+            (last,) = self._db.execute(
+                "SELECT max(id) FROM search_doc WHERE id >= ? AND id < ?", (base, end)
+            ).fetchone()
+        new = base if last is None else int(last) + 1
+        if new < end:
+            self._last_ids[base] = new
+        else:  # the day's last id is taken: one freed by an edit or a removal, if any
+            new = self._free_id(base, end)
+            self._last_ids[base] = end - 1  # and the day's next post looks for another
+        return new
 
-    def _new_ids(self, days: Sequence[int]) -> list[int]:
-        """Ids for new posts of these days (ordinals), in order. Ids sort like dates (then
-        insertion), so FTS5 can stream newest-first without sorting."""
-        bases = [_day_id(dt.date.fromordinal(day), self._day_bits) for day in days]
-        if unknown := sorted(set(bases) - self._last_ids.keys()):  # the days' first posts in this sync
-            self._last_ids.update(
-                (base, base - 1 if last is None else last)
-                for base, last in self._db.execute(
-                    "SELECT value, (SELECT max(id) FROM search_doc WHERE id >= value AND id < value + ?)"
-                    " FROM json_each(?)",
-                    (1 << self._day_bits, json.dumps(unknown)),
-                )
-            )
-        ids: list[int] = []
-        for base in bases:
-            end = base + (1 << self._day_bits)
-            if (new := self._last_ids[base] + 1) < end:
-                self._last_ids[base] = new
-            else:  # the day's last id is taken: one freed by an edit or a removal, if any
-                new = self._free_id(base, end, ids)
-            ids.append(new)
-        return ids
-
-    def _free_id(self, base: int, end: int, given: Sequence[int]) -> int:
-        """An id of the day from `base` to `end` that no post holds, nor one of `given` (ids of
-        posts not inserted yet)."""
-        taken = set(given)
-        taken.update(
+    def _free_id(self, base: int, end: int) -> int:
+        taken = {
             row[0]
             for row in self._db.execute("SELECT id FROM search_doc WHERE id >= ? AND id < ?", (base, end))
-        )
+        }
         for free in range(base, end):
             if free not in taken:
                 return free
         raise _DayFullError
+
+    def _insert(self, read: _Read) -> None:
+        doc_id = self._new_id(dt.date.fromordinal(read.day))
+        self._db.execute(_INSERT_DOC, (doc_id, *read.doc))
+        self._db.execute("INSERT INTO search_text (id, nbody) VALUES (?, ?)", (doc_id, read.nbody))
+        self._db.execute("INSERT INTO search_grams (rowid, grams) VALUES (?, ?)", (doc_id, read.grams))
 
     def _delete(self, doc_id: int) -> None:
         """A contentless FTS5 row is deleted by giving back the text it was indexed with: `grams`

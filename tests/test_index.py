@@ -385,25 +385,6 @@ def test_a_rebuild_for_a_crowded_day_is_one_transaction(tmp_path: Path) -> None:
     index.close()
 
 
-def test_a_sync_of_many_files_reads_them_in_a_thread_and_a_stop_ends_it(tmp_path: Path) -> None:
-    """More files than a batch are read in a thread a few batches ahead: a sync stopped midway
-    keeps nothing and leaves no reading thread behind; the next one indexes every post once."""
-    folder = tmp_path / "posts"
-    folder.mkdir()
-    for n in range(150):
-        day = dt.date(2026, 1, 1) + dt.timedelta(days=n)
-        (folder / f"{day}.md").write_text(daily_post(day, f"第 {n} 天 融资"), encoding="utf-8")
-    index = SearchIndex.open(tmp_path / "s.db", folder, site_url=SITE)
-    with pytest.raises(SyncStoppedError):
-        index.sync(stop=_StopAfter(100))
-    assert len(index) == 0
-    assert not [thread for thread in threading.enumerate() if thread.name.startswith("search-read")]
-    assert index.sync() == SyncStats(added=150)
-    hits = every_hit(index, "融资")
-    assert [hit.title for hit in hits] == [f"第 {n} 天 融资" for n in reversed(range(150))]
-    index.close()
-
-
 def test_the_index_is_smaller_than_twice_the_markdown(corpus: tuple[SearchIndex, tuple[Post, ...]]) -> None:
     """On the real blog the index file, WAL included, takes at most twice the Markdown it indexes."""
     folder = CORPUS / "posts"
