@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import logging
 import os
 import re
 import sys
@@ -23,6 +22,8 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 from bot import __version__
 
 if TYPE_CHECKING:
+    import logging
+
     from bot.calls import ApiCall
     from bot.config import Config
     from bot.context import Services
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
     from bot.posts import Library, Post
     from bot.store import Publication, Store
     from bot.workflow import Decision
-
-logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
@@ -355,7 +354,7 @@ def _run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        logger.info("database %s, posts %s", config.storage.where, config.posts.dir)
+        logger = _log_where(config)
         if not config.telegram.admins:
             logger.warning(
                 "[telegram] admins is empty: nobody can use /publish, /preview or /status, and no one "
@@ -552,7 +551,7 @@ async def _services(config: Config, token: str) -> AsyncIterator[Services]:
     from bot.covers import cover_client
     from bot.store import Store
 
-    logger.info("database %s, posts %s", config.storage.where, config.posts.dir)
+    _log_where(config)
     store = await Store.open(config.storage.database)
     try:
         async with cover_client(allow_private=config.channel.private_covers) as http:
@@ -847,6 +846,16 @@ class _Version(argparse.Action):
     ) -> None:
         print(f"{parser.prog} {__version__}")
         parser.exit()
+
+
+def _log_where(config: Config) -> logging.Logger:
+    """Log where the ledger and the posts are, and give the module's logger: only the commands
+    that log import `logging` here (`--help` and `--version` never do)."""
+    import logging
+
+    logger = logging.getLogger(__name__)
+    logger.info("database %s, posts %s", config.storage.where, config.posts.dir)
+    return logger
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:

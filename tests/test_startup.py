@@ -20,6 +20,8 @@ from tests.helpers.processes import environment
 # python-telegram-bot and what it brings (its HTTP client, web server and scheduler), and the
 # other heavy libraries only the bot or the ledger need.
 FORBIDDEN = frozenset({"telegram", "tornado", "httpx", "httpcore", "apscheduler", "psycopg", "psycopg_pool"})
+# What `--version` and `--help` need not even that: PyYAML, logging, the configuration.
+NOT_FOR_HELP = frozenset({"yaml", "frontmatter", "logging", "tomllib", "zoneinfo"})
 
 COMMANDS = {
     "version": ["--version"],
@@ -61,6 +63,8 @@ def test_quick_commands_import_no_telegram(arguments: list[str], tmp_path: Path)
     modules = imported(result.stderr)
     assert "bot" in modules  # the report was read
     assert modules.isdisjoint(FORBIDDEN), sorted(modules & FORBIDDEN)
+    if arguments[0].startswith("--"):
+        assert modules.isdisjoint(NOT_FOR_HELP), sorted(modules & NOT_FOR_HELP)
 
 
 def test_run_does_import_telegram(tmp_path: Path) -> None:
