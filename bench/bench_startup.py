@@ -18,7 +18,10 @@ What is measured, each as a fresh process, wall clock from start to exit:
   and a database there: ``search`` uses its index file there, built by the untimed first run,
   as it would be on a machine where the bot runs;
 * ``import bot.cli``: ``python -c "import bot.cli"``, what every command pays before it parses
-  its arguments.
+  its arguments;
+* ``floor``: ``python -c "import yaml, argparse, logging, dataclasses, pathlib, typing"``, for
+  reference: PyYAML (python-frontmatter's parser, which every command that reads a post needs)
+  and the standard modules every such command here uses, and nothing of ours.
 
 The commands run as users run them: the environment's ``ai-news-bot`` script (``python -m bot``
 when there is none), with the repository first on ``PYTHONPATH`` so that its code is measured.
@@ -59,6 +62,8 @@ EXAMPLE_POSTS = REPO / "posts"
 BASELINE = "baseline python -c pass"
 ENVIRONMENT = "this environment's python -c pass"
 IMPORT = "import bot.cli"
+FLOOR = "floor"
+FLOOR_MODULES = "yaml, argparse, logging, dataclasses, pathlib, typing"
 MAX_RATIO = 4.0
 
 
@@ -82,6 +87,7 @@ def commands(posts: Path, config: Path, bare: Path) -> dict[str, list[str]]:
         "preview latest": [*cli, "preview", "latest", *options],
         "search 模型": [*cli, "search", "模型", "--config", str(config)],
         IMPORT: [sys.executable, "-c", "import bot.cli"],
+        FLOOR: [sys.executable, "-c", f"import {FLOOR_MODULES}"],
     }
 
 
@@ -130,6 +136,8 @@ def report(times: dict[str, list[float]], max_ratio: float) -> list[str]:
         tail = f"goal <= {max_ratio:g}x: {'PASS' if ratio <= max_ratio else 'FAIL'}"
         if name == IMPORT:
             tail = f"(the import itself: {(median - base) * 1000:+.1f} ms over the baseline)"
+        elif name == FLOOR:
+            tail = f"(import {FLOOR_MODULES}: what reading a post needs, nothing of ours)"
         elif name == ENVIRONMENT:
             tail = f"(its site-packages' start-up: {(median - base) * 1000:+.1f} ms, in every command)"
         lines.append(f"{name:<{width}}  {median * 1000:7.1f} ms  ratio {ratio:5.2f}  {tail}")
