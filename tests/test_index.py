@@ -353,6 +353,17 @@ def test_a_day_with_more_posts_than_its_ids_rebuilds_with_room(tmp_path: Path) -
     assert index.sync() == SyncStats(unchanged=10)
 
 
+def _full_day(tmp_path: Path) -> tuple[Path, SearchIndex]:
+    """A folder of eight posts of one day, all the ids a day has at first, and its index, synced."""
+    folder = tmp_path / "posts"
+    folder.mkdir()
+    for n in range(8):
+        (folder / f"2026-11-02-{n}.md").write_text(daily_post(_day(2), f"同日 {n} 融资"), encoding="utf-8")
+    index = SearchIndex.open(tmp_path / "s.db", folder, site_url=SITE)
+    assert index.sync() == SyncStats(added=8)
+    return folder, index
+
+
 class _StopAfter(threading.Event):
     """A stop request that arrives once the sync has looked `checks` times."""
 
@@ -369,12 +380,7 @@ def test_a_rebuild_for_a_crowded_day_is_one_transaction(tmp_path: Path) -> None:
     """The ninth post of a day makes the index rebuild with room for more: dropping the old one
     and building the new one are one transaction, so a rebuild stopped midway (or a search on
     another connection meanwhile) finds the index as it was, not an empty one."""
-    folder = tmp_path / "posts"
-    folder.mkdir()
-    for n in range(8):
-        (folder / f"2026-11-02-{n}.md").write_text(daily_post(_day(2), f"同日 {n} 融资"), encoding="utf-8")
-    index = SearchIndex.open(tmp_path / "s.db", folder, site_url=SITE)
-    assert index.sync() == SyncStats(added=8)
+    folder, index = _full_day(tmp_path)
     (folder / "2026-11-02-8.md").write_text(daily_post(_day(2), "同日 8 融资"), encoding="utf-8")
     with pytest.raises(SyncStoppedError):
         index.sync(stop=_StopAfter(3))  # runs out of ids, rebuilds, is stopped in the rebuild
@@ -450,12 +456,7 @@ def test_a_commit_that_fails_leaves_no_transaction_open(tmp_path: Path) -> None:
 
 def test_edits_on_a_full_day_reuse_its_freed_ids(tmp_path: Path) -> None:
     """Editing the posts of a day with all 8 ids taken reuses the ids edits free: no rebuild."""
-    folder = tmp_path / "posts"
-    folder.mkdir()
-    for n in range(8):
-        (folder / f"2026-11-02-{n}.md").write_text(daily_post(_day(2), f"同日 {n} 融资"), encoding="utf-8")
-    index = SearchIndex.open(tmp_path / "s.db", folder, site_url=SITE)
-    index.sync()
+    folder, index = _full_day(tmp_path)
     for edit in range(12):
         (folder / f"2026-11-02-{edit % 3}.md").write_text(
             daily_post(_day(2), f"改 {edit} 融资"), encoding="utf-8"
@@ -468,12 +469,7 @@ def test_edits_on_a_full_day_reuse_its_freed_ids(tmp_path: Path) -> None:
 def test_posts_added_to_a_full_day_take_the_ids_removals_freed(tmp_path: Path) -> None:
     """Two posts of a full day removed and two added in one sync: the new ones take the two freed
     ids, however far apart they are, with no rebuild."""
-    folder = tmp_path / "posts"
-    folder.mkdir()
-    for n in range(8):
-        (folder / f"2026-11-02-{n}.md").write_text(daily_post(_day(2), f"同日 {n} 融资"), encoding="utf-8")
-    index = SearchIndex.open(tmp_path / "s.db", folder, site_url=SITE)
-    index.sync()
+    folder, index = _full_day(tmp_path)
     for n in (2, 5):
         (folder / f"2026-11-02-{n}.md").unlink()
     for n in (8, 9):
