@@ -19,12 +19,17 @@ What is measured, each as a fresh process, wall clock from start to exit:
   as it would be on a machine where the bot runs;
 * ``import bot.cli``: ``python -c "import bot.cli"``, what every command pays before it parses
   its arguments;
-* ``floor``: ``python -c "import yaml, argparse, logging, dataclasses, pathlib, typing"``, for
-  reference: PyYAML (python-frontmatter's parser, which every command that reads a post needs)
-  and the standard modules every such command here uses, and nothing of ours.
+* ``floor``: ``python -c "import yaml, argparse, logging, dataclasses, pathlib, typing"`` with
+  this environment's Python, for reference: PyYAML (python-frontmatter's parser, which every
+  command that reads a post needs) and the standard modules every such command here uses, and
+  nothing of ours.
 
 The commands run as users run them: the environment's ``ai-news-bot`` script (``python -m bot``
 when there is none), with the repository first on ``PYTHONPATH`` so that its code is measured.
+For the figures users see, run it with the Python of an environment made by ``pip install .``::
+
+    python3 -m venv /tmp/users && /tmp/users/bin/pip install . \
+        && PYTHONPATH=. /tmp/users/bin/python bench/bench_startup.py
 
 Every process runs with its bytecode cached (``PYTHONPYCACHEPREFIX`` in a temporary folder, each
 command run once untimed before measuring), as an installed package would: without it the
@@ -48,6 +53,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -73,10 +79,15 @@ def bare_python(folder: Path) -> Path:
     return folder / ("Scripts" if os.name == "nt" else "bin") / "python"
 
 
+def cli_command() -> list[str]:
+    """`ai-news-bot` as users run it: this environment's script, else `python -m bot`."""
+    script = shutil.which("ai-news-bot", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-m", "bot"]
+
+
 def commands(posts: Path, config: Path, bare: Path) -> dict[str, list[str]]:
     """Each measured process's command line."""
-    script = Path(sys.executable).with_name("ai-news-bot")
-    cli = [str(script)] if script.is_file() else [sys.executable, "-m", "bot"]
+    cli = cli_command()
     options = ["--config", str(config), "--posts", str(posts)]
     return {
         BASELINE: [str(bare), "-c", "pass"],
@@ -125,7 +136,7 @@ def measure(
 
 
 def report(times: dict[str, list[float]], max_ratio: float) -> list[str]:
-    base = statistics.median(times[BASELINE])
+    base, own = statistics.median(times[BASELINE]), statistics.median(times[ENVIRONMENT])
     width = max(len(name) for name in times)
     lines = [f"{BASELINE:<{width}}  {base * 1000:7.1f} ms"]
     for name, runs in times.items():
@@ -135,9 +146,9 @@ def report(times: dict[str, list[float]], max_ratio: float) -> list[str]:
         ratio = median / base
         tail = f"goal <= {max_ratio:g}x: {'PASS' if ratio <= max_ratio else 'FAIL'}"
         if name == IMPORT:
-            tail = f"(the import itself: {(median - base) * 1000:+.1f} ms over the baseline)"
+            tail = f"(the import itself: {(median - own) * 1000:+.1f} ms over this environment's start)"
         elif name == FLOOR:
-            tail = f"(import {FLOOR_MODULES}: what reading a post needs, nothing of ours)"
+            tail = f"(import {FLOOR_MODULES} in this environment: nothing of ours)"
         elif name == ENVIRONMENT:
             tail = f"(its site-packages' start-up: {(median - base) * 1000:+.1f} ms, in every command)"
         lines.append(f"{name:<{width}}  {median * 1000:7.1f} ms  ratio {ratio:5.2f}  {tail}")

@@ -597,7 +597,8 @@ class SearchIndex:
         return read.outcome
 
     def _new_id(self, day: dt.date) -> int:
-        """Ids sort like dates (then insertion), so FTS5 can stream newest-first without sorting."""
+        """Ids sort like dates, so FTS5 can stream newest-first without sorting; within a day, in
+        the order posts were added (a freed id is reused once the day's last one is taken)."""
         base, end = _day_id(day, self._day_bits), _day_id(day, self._day_bits, 1)
         last = self._last_ids.get(base)
         if last is None:  # the day's first post in this sync: ask the table once

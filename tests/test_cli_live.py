@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import importlib.metadata
 import signal
 import time
+import tomllib
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+import bot
 from bot.cli import EXIT_FAILURE, EXIT_NO_POST, EXIT_OK, EXIT_USAGE
 from bot.config import API_URL_ENV, TOKEN_ENV, WEBHOOK_SECRET_ENV
 from bot.logs import REDACTED
@@ -357,8 +358,11 @@ async def test_run_warns_when_no_admin_is_configured(server: FakeTelegram, home:
 
 
 async def test_version() -> None:
-    """`--version` prints the version the package was installed with (pyproject.toml takes it from
-    `bot.__version__`, which the command prints without importlib.metadata)."""
+    """`--version` prints `bot.__version__`, the one place the version is written: pyproject.toml
+    takes the package's version from it."""
     result = await cli("--version", cwd=REPO, env=environment())
     assert result.code == EXIT_OK
-    assert result.out == f"ai-news-bot {importlib.metadata.version('ai-news-bot')}\n"
+    assert result.out == f"ai-news-bot {bot.__version__}\n"
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "bot.__version__"}
