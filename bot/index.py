@@ -5,8 +5,8 @@ file beside the ledger and never holds the ledger's write lock.
 
 How any substring is found, in an index smaller than the Markdown it indexes (docs/search.md):
 
-- the text is normalised as the query is (`_form`: NFKC, casefold, Traditional as Simplified,
-  single spaces, model names spelt one way); a post's four fields are joined by newlines;
+- the text is normalised as the scan engine folds it (`_form`: single spaces, then NFKC, casefold,
+  Traditional as Simplified, model names spelt one way); a post's four fields are joined by newlines;
 - FTS5 keeps which posts hold each character and each pair of neighbouring characters, with no
   positions (`detail=none`): a few bytes per distinct gram and post. Its trigram tokenizer makes
   them, in C, from the text with a space put around every character (`grams`);
@@ -63,7 +63,8 @@ logger = logging.getLogger(__name__)
 # Bump when the schema or the way text becomes tokens changes: the index rebuilds itself.
 # 6: Traditional Chinese folded to Simplified, model names spelt one way (search.search_form).
 # 7: grams without positions, long terms confirmed in the normalised text (a third of the size).
-SCHEMA_VERSION = 7
+# 8: spaces made single before folding, not after, as the scan engine folds (a space beside "￣").
+SCHEMA_VERSION = 8
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS search_meta (
@@ -142,7 +143,7 @@ class SyncStoppedError(Exception):
 # -- text to tokens ---------------------------------------------------------------------------
 
 
-# A space of the text, in what is indexed: str.split() treats U+001F as whitespace, so no
+# A space of the text, in what is indexed: `one_line` makes every control character a space, so no
 # normalised text holds one, and the spaces around each character are all FTS5 sees as spaces.
 _SPACE = "\x1f"
 _FIELDS = "\n"  # between normalised fields: no gram and no term spans two of them

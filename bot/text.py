@@ -292,8 +292,11 @@ def same_label(a: str, b: str) -> bool:
 
 
 def normalize(text: str) -> str:
-    """The form the search index and queries agree on: one line, folded, single spaces."""
-    return " ".join(fold(shown_text(text)).split())
+    """The form both search engines match in: one line, single spaces, then folded. Folding may
+    add a space (NFKC makes "￣" a space and a combining macron), so the text can hold two in a
+    row; a query term, folded and then given single spaces (`search.search_form`), then matches
+    in the index exactly what it matches in the scan's folded text (`search._Folded`)."""
+    return fold(shown_text(text))
 
 
 # -- Markdown as a reader sees it -----------------------------------------------------------------

@@ -505,3 +505,26 @@ def test_odd_code_points_in_a_query_find_what_the_scan_finds(examples: SearchInd
     expected = scan.search(query, limit=100)
     found = examples.search(query, limit=100)
     assert [h.post.path.name for h in found.hits] == [h.post.path.name for h in expected.hits]
+
+
+# Folding makes these a space and a combining mark (NFKC): next to a space in the text, two spaces.
+_SPACING_MARKS = ("， ￣注", "，￣注", "a ¨b", "a¨b", "x ´y", "x´y")
+
+
+@pytest.mark.parametrize("query", ['",￣"', '"， ￣"', '"a¨b"', '"a ¨b"', '"x ´"', "￣", "¨b", '" ´y"'])
+def test_phrases_beside_spacing_marks_find_what_the_scan_finds(tmp_path: Path, query: str) -> None:
+    """A quoted phrase next to a character that folds into a space and a mark (￣, ¨, ´) finds in
+    the index exactly what it finds in the scan: both fold the text after making its spaces single."""
+    folder = tmp_path / "posts"
+    folder.mkdir()
+    for n, body in enumerate(_SPACING_MARKS):
+        (folder / f"2026-11-0{n + 1}.md").write_text(
+            daily_post(_day(n + 1), f"标题 {n}", body=f"正文 {body} 结束"), encoding="utf-8"
+        )
+    index = open_index(tmp_path / "s.db", folder)
+    try:
+        found = [hit.post.title for hit in index.search(query, limit=20).hits]
+    finally:
+        index.close()
+    scan = ScanSearch(load_posts(folder, site_url=SITE).posts)
+    assert found == [hit.post.title for hit in scan.search(query, limit=20).hits]
