@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from bot.posts import Post
-from bot.text import ELLIPSIS, escape, fold, is_latin, one_line, plain_text, shown_text, simplified
+from bot.text import ELLIPSIS, escape, fold, is_latin, normalize, one_line, plain_text, shown_text, simplified
 
 # Telegram inline queries are at most 256 characters (docs/telegram.md, "Inline mode"), so no reader
 # can type more there; /search is capped the same so one request does bounded work whatever
@@ -428,7 +428,7 @@ def document(post: Post) -> _Doc:
     summary = SUMMARY_SEPARATOR.join(post.summary)
     fields = (_Folded(shown_text(post.title)), _Folded(shown_text(summary)), _Folded(plain_text(post.body)))
     # Tags and the category are searched too, ranked like the body (as the index does).
-    tags = spelling(" ".join(fold(shown_text(" ".join((*post.tags, post.category)))).split()))
+    tags = spelling(normalize(" ".join((*post.tags, post.category))))
     return _Doc(post, fields, (fields[0].folded, fields[1].folded, fields[2].folded, tags))
 
 

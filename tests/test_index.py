@@ -511,15 +511,28 @@ def test_odd_code_points_in_a_query_find_what_the_scan_finds(examples: SearchInd
 _SPACING_MARKS = ("， ￣注", "，￣注", "a ¨b", "a¨b", "x ´y", "x´y")
 
 
+def _post_with(day: dt.date, n: int, text: str, where: str) -> str:
+    """A daily post holding `text` in its body, title or tags."""
+    if where == "body":
+        return daily_post(day, f"标题 {n}", body=f"正文 {text} 结束")
+    if where == "title":
+        return daily_post(day, f"{text} {n}")
+    return daily_post(day, f"标题 {n}").replace("tags: [AI, AI 日报]", f"tags: [AI, '{text}']")
+
+
+@pytest.mark.parametrize("where", ["body", "title", "tags"])
 @pytest.mark.parametrize("query", ['",￣"', '"， ￣"', '"a¨b"', '"a ¨b"', '"x ´"', "￣", "¨b", '" ´y"'])
-def test_phrases_beside_spacing_marks_find_what_the_scan_finds(tmp_path: Path, query: str) -> None:
+def test_phrases_beside_spacing_marks_find_what_the_scan_finds(
+    tmp_path: Path, query: str, where: str
+) -> None:
     """A quoted phrase next to a character that folds into a space and a mark (￣, ¨, ´) finds in
-    the index exactly what it finds in the scan: both fold the text after making its spaces single."""
+    the index exactly what it finds in the scan, in the body, the title or the tags: both fold a
+    text after making its spaces single."""
     folder = tmp_path / "posts"
     folder.mkdir()
-    for n, body in enumerate(_SPACING_MARKS):
+    for n, text in enumerate(_SPACING_MARKS):
         (folder / f"2026-11-0{n + 1}.md").write_text(
-            daily_post(_day(n + 1), f"标题 {n}", body=f"正文 {body} 结束"), encoding="utf-8"
+            _post_with(_day(n + 1), n, text, where), encoding="utf-8"
         )
     index = open_index(tmp_path / "s.db", folder)
     try:
