@@ -50,12 +50,14 @@ from bot.search import (
     Hit,
     Query,
     SearchResult,
+    first_match_at,
     parse_query,
     snippet,
     spelling,
+    spelt_alike,
     synonyms_for,
 )
-from bot.text import ELLIPSIS, fold, normalize, plain_text, shown_text
+from bot.text import ELLIPSIS, folds_to_lower_case, normalize, plain_text, shown_text
 
 logger = logging.getLogger(__name__)
 
@@ -874,47 +876,35 @@ class _Matching:
 _WINDOW_BEFORE, _WINDOW_AFTER = 100, 200
 
 
-def _spelt(text: str) -> str:
-    return spelling(fold(text))
+def _find(text: str, terms: Sequence[str]) -> int | None:
+    """Where the scan engine's first match of any term begins in `text` (`search.first_match_at`),
+    cheapest first: folding a long body costs far more than a search.
 
-
-def _find(text: str, terms: Sequence[str]) -> list[int]:
-    """Rough positions of the terms in `text`. Cheapest first: NFKC over a long body costs far
-    more than a search, and most terms are found without it. A term without letters that have a
-    case (Chinese, numbers) is looked for in the text as it is; the first of those with them by a
-    pattern that ignores case, not as they are: a folded term is lower case, and `ai` would be
-    found in a later "said" before an earlier "AI" (the scan's snippet shows the "AI"). A text
-    with full-width Latin letters ("ＡＩ") is folded first: one of them may come first."""
+    A term without letters that have a case (Chinese, numbers) is looked for in the text as it is,
+    the others by a pattern that ignores case (a folded term is lower case: `ai` must find an
+    earlier "AI", not a later "said"). The earliest of those is the scan's first match when the
+    text up to just past it folds to itself but for ASCII case (`folds_to_lower_case`: no
+    Traditional Chinese, full-width letter, ligature or mark) and `spelling` removes no separator
+    before it: the usual case. Otherwise the text is folded, as the scan folds it."""
     terms = [term for term in terms if term]
+    spans = [(at, at + len(term)) for term in terms if term.upper() == term and (at := text.find(term)) != -1]
     cased = [term for term in terms if term.upper() != term]
-    caseless = [term for term in terms if term.upper() == term]
-    found: list[int] = []
-    if not (cased and _FULL_WIDTH_LATIN.search(text)):
-        found = [at for term in caseless if (at := text.find(term)) != -1]
-        first = re.search("|".join(map(re.escape, cased)), text, re.IGNORECASE) if cased else None
-        if first is not None:
-            found.append(first.start())
-    if found:
-        return found
-    for form in (fold, _spelt):
-        folded = form(text)
-        found = [at for term in terms if (at := folded.find(term)) != -1]
-        if found:
-            return found
-    return []
-
-
-_FULL_WIDTH_LATIN = re.compile("[\uff21-\uff3a\uff41-\uff5a]")
+    if cased and (first := re.search("|".join(map(re.escape, cased)), text, re.IGNORECASE)):
+        spans.append(first.span())
+    if spans:
+        start, end = min(spans)
+        if folds_to_lower_case(text[: end + 1]) and spelt_alike(text, end):
+            return start
+    return first_match_at(text, terms)
 
 
 def _snippet(post: Post, body_text: str, terms: Sequence[str]) -> str:
     """`search.hit_snippet`'s answer (first match in summary, else body), from a window of the text."""
     summary = shown_text(SUMMARY_SEPARATOR.join(post.summary))
     for text in (summary, body_text):
-        found = _find(text, terms)
-        if found:
-            # fold() may change lengths slightly (NFKC); the window's margins absorb that.
-            start, end = max(0, min(found) - _WINDOW_BEFORE), min(found) + _WINDOW_AFTER
+        at = _find(text, terms)
+        if at is not None:
+            start, end = max(0, at - _WINDOW_BEFORE), at + _WINDOW_AFTER
             cut = snippet(text[start:end], terms)
             if start > 0 and not cut.startswith(ELLIPSIS):
                 cut = ELLIPSIS + cut

@@ -139,6 +139,16 @@ def _fold_char(char: str) -> str:
 # the query alike, after `fold`; everything else keeps plain substring matching (`GPT-5` still
 # finds `GPT-5.5`).
 _SPELLING = re.compile(r"(?<=[a-z])[- ](?=[a-z]{0,2}[0-9])")
+# `_SPELLING` in a text not yet folded: where it may remove a separator.
+_SPELLING_ANY_CASE = re.compile(_SPELLING.pattern, re.IGNORECASE)
+
+
+def spelt_alike(text: str, end: int) -> bool:
+    """Whether `spelling` removes no separator before `end` in `text` (folded or not)."""
+    site = _SPELLING_ANY_CASE.search(text, 0, min(len(text), end + 3))  # its lookahead: 3 more
+    return site is None or site.start() >= end
+
+
 # A query term that ends in a separator after a letter (`gpt-`) ends there: the text's `gpt-5` is
 # `gpt5` by now.
 _TRAILING = re.compile(r"(?<=[a-z])[- ]+$")
@@ -351,6 +361,14 @@ def _first_match(folded: str, terms: Sequence[str]) -> tuple[int, int] | None:
         if at != -1 and (best is None or at < best[0]):
             best = (at, at + len(term))
     return best
+
+
+def first_match_at(text: str, terms: Sequence[str]) -> int | None:
+    """Where in `text` (one line, NFC: `shown_text`) the first match of any of the folded `terms`
+    begins, as the scan engine finds it (in the folded text, mapped back); None if there is none."""
+    doc = _Folded(text)
+    first = _first_match(doc.folded, [term for term in terms if term])
+    return None if first is None else doc.text_span(*first)[0]
 
 
 def snippet(text: str, terms: Sequence[str], width: int = SNIPPET_WIDTH) -> str:

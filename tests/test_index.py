@@ -439,6 +439,39 @@ def test_a_snippet_shows_the_first_match_whatever_its_case(tmp_path: Path, body:
     assert hit.snippet == expected.snippet
 
 
+_FILL = "这是一段很长的说明文字。" * 30
+
+
+@pytest.mark.parametrize(
+    ("body", "query"),
+    [
+        ("英偉達 发布新芯片。" + _FILL + "英伟达 股价上涨。", "英伟达"),  # Traditional first
+        ("Straße 很长。" + _FILL + "a class act", "ss"),  # ß folds to ss
+        ("GPT-5 发布。" + _FILL + "北京气温 -5 度。", '"-5"'),  # model names spelt one way
+        ("正文 ﬁ̄ 结束。" + _FILL + "再来 ̄ 一次", '"̄"'),  # a ligature and a mark fold together
+        ("ＡＩ 芯片。" + _FILL + "He said it.", "ai"),  # full-width letters
+        ("Bır 说。" + _FILL + "it is", "i"),  # dotless ı, which a pattern ignoring case takes for i
+    ],
+    ids=["traditional", "sharp s", "spelling", "ligature and mark", "full width", "dotless i"],
+)
+def test_a_snippet_is_cut_where_the_scan_finds_the_first_match(tmp_path: Path, body: str, query: str) -> None:
+    """Where folding makes an earlier match than the text as it is shows, the index's snippet is
+    cut around it, as the scan engine's is."""
+    folder = tmp_path / "posts"
+    folder.mkdir()
+    (folder / "2026-11-02.md").write_text(daily_post(_day(2), "芯片新闻", body=body), encoding="utf-8")
+    posts = load_posts(folder, site_url=SITE).posts
+    index = open_index(tmp_path / "s.db", folder)
+    try:
+        found = [
+            hit.snippet for hit in index.search(query, limit=5, posts={p.path.name: p for p in posts}).hits
+        ]
+    finally:
+        index.close()
+    assert found == [hit.snippet for hit in ScanSearch(posts).search(query, limit=5).hits]
+    assert "<b>" in found[0]
+
+
 def test_a_commit_that_fails_leaves_no_transaction_open(tmp_path: Path) -> None:
     """`db.transaction`: a COMMIT that fails (here a deferred foreign key) is rolled back, so the
     connection can begin the next transaction."""
