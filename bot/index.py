@@ -54,10 +54,9 @@ from bot.search import (
     parse_query,
     snippet,
     spelling,
-    spelt_alike,
     synonyms_for,
 )
-from bot.text import ELLIPSIS, folds_to_lower_case, normalize, plain_text, shown_text
+from bot.text import ELLIPSIS, normalize, plain_text, shown_text
 
 logger = logging.getLogger(__name__)
 
@@ -877,25 +876,18 @@ _WINDOW_BEFORE, _WINDOW_AFTER = 100, 200
 
 
 def _find(text: str, terms: Sequence[str]) -> int | None:
-    """Where the scan engine's first match of any term begins in `text` (`search.first_match_at`),
-    cheapest first: folding a long body costs far more than a search.
+    """Where the scan engine's first match of any term begins in `text` (`search.first_match_at`).
 
-    A term without letters that have a case (Chinese, numbers) is looked for in the text as it is,
-    the others by a pattern that ignores case (a folded term is lower case: `ai` must find an
-    earlier "AI", not a later "said"). The earliest of those is the scan's first match when the
-    text up to just past it folds to itself but for ASCII case (`folds_to_lower_case`: no
-    Traditional Chinese, full-width letter, ligature or mark) and `spelling` removes no separator
-    before it: the usual case. Otherwise the text is folded, as the scan folds it."""
+    Cheapest first: the text as it is is searched, and the earliest match there bounds how much of
+    it needs folding (`by`). A term without letters that have a case (Chinese, numbers) is looked
+    for as it is, the others by a pattern that ignores case (a folded term is lower case: `ai`
+    must find an earlier "AI", not a later "said")."""
     terms = [term for term in terms if term]
-    spans = [(at, at + len(term)) for term in terms if term.upper() == term and (at := text.find(term)) != -1]
+    starts = [at for term in terms if term.upper() == term and (at := text.find(term)) != -1]
     cased = [term for term in terms if term.upper() != term]
     if cased and (first := re.search("|".join(map(re.escape, cased)), text, re.IGNORECASE)):
-        spans.append(first.span())
-    if spans:
-        start, end = min(spans)
-        if folds_to_lower_case(text[: end + 1]) and spelt_alike(text, end):
-            return start
-    return first_match_at(text, terms)
+        starts.append(first.start())
+    return first_match_at(text, terms, by=min(starts) if starts else None)
 
 
 def _snippet(post: Post, body_text: str, terms: Sequence[str]) -> str:

@@ -139,16 +139,6 @@ def _fold_char(char: str) -> str:
 # the query alike, after `fold`; everything else keeps plain substring matching (`GPT-5` still
 # finds `GPT-5.5`).
 _SPELLING = re.compile(r"(?<=[a-z])[- ](?=[a-z]{0,2}[0-9])")
-# `_SPELLING` in a text not yet folded: where it may remove a separator.
-_SPELLING_ANY_CASE = re.compile(_SPELLING.pattern, re.IGNORECASE)
-
-
-def spelt_alike(text: str, end: int) -> bool:
-    """Whether `spelling` removes no separator before `end` in `text` (folded or not)."""
-    site = _SPELLING_ANY_CASE.search(text, 0, min(len(text), end + 3))  # its lookahead: 3 more
-    return site is None or site.start() >= end
-
-
 # A query term that ends in a separator after a letter (`gpt-`) ends there: the text's `gpt-5` is
 # `gpt5` by now.
 _TRAILING = re.compile(r"(?<=[a-z])[- ]+$")
@@ -167,12 +157,18 @@ def search_form(text: str) -> str:
 
 # Characters that NFKC and casefold map to exactly one character, and that never compose with a
 # neighbour: ASCII, the CJK Unified Ideographs and the punctuation of Chinese text (、。《》「」
-# 【】, full-width ！（），：；？ and curly quotes; not ＜＝＞, which compose with U+0338). Runs of
-# them fold in C without a map; only the rest ("…", "ß", emoji, kana) is looked at one by one.
-_RUNS = re.compile(
-    r"(?P<same>[\x00-\x7f\u4e00-\u9fff\u3001-\u3003\u3008-\u3011\uff01-\uff0f\uff1a\uff1b\uff1f"
-    r"\u2018\u2019\u201c\u201d]+)|[^\x00-\x7f\u4e00-\u9fff\u3001-\u3003\u3008-\u3011\uff01-\uff0f"
-    r"\uff1a\uff1b\uff1f\u2018\u2019\u201c\u201d]+"
+# 【】, full-width ！（），：；？, curly quotes, — – · ×; not ＜＝＞ or →, which compose with U+0338).
+# Runs of them fold in C without a map; only the rest ("…", "ß", emoji, kana) is looked at one by
+# one. tests/test_search.py checks each against Unicode's data.
+_SAME = (
+    r"\x00-\x7f\u4e00-\u9fff\u3001-\u3003\u3008-\u3011\uff01-\uff0f\uff1a\uff1b\uff1f"
+    r"\u2018\u2019\u201c\u201d\u2013\u2014\u00b7\u00d7"
+)
+_RUNS = re.compile(f"(?P<same>[{_SAME}]+)|[^{_SAME}]+")
+_ALL_SAME = re.compile(f"[{_SAME}]*")
+# What folding makes of those that are not ASCII, CJK ideographs or stay as they are (！ -> !).
+_FULL_WIDTH_PUNCTUATION = str.maketrans(
+    {chr(code): chr(code - 0xFEE0) for code in (*range(0xFF01, 0xFF10), 0xFF1A, 0xFF1B, 0xFF1F)}
 )
 
 
@@ -363,11 +359,27 @@ def _first_match(folded: str, terms: Sequence[str]) -> tuple[int, int] | None:
     return best
 
 
-def first_match_at(text: str, terms: Sequence[str]) -> int | None:
+def first_match_at(text: str, terms: Sequence[str], *, by: int | None = None) -> int | None:
     """Where in `text` (one line, NFC: `shown_text`) the first match of any of the folded `terms`
-    begins, as the scan engine finds it (in the folded text, mapped back); None if there is none."""
+    begins, as the scan engine finds it (in the folded text, mapped back); None if there is none.
+
+    `by`: a match is known to begin by there (the caller found one in the text as it is). When the
+    text up to it and a little past it holds only characters that fold one to one on their own
+    (the `same` runs of `_RUNS`: ASCII, CJK ideographs, the punctuation of Chinese text), only that
+    part is folded, in C: the usual case, and far cheaper than folding a long body. A match may
+    hold up to one removed separator (`spelling`) a character, hence twice the longest term."""
+    terms = [term for term in terms if term]
+    if by is not None and terms:
+        head = text[: by + 2 * max(map(len, terms)) + 4]  # and `_SPELLING`'s lookahead
+        if _ALL_SAME.fullmatch(head):
+            folded = simplified(head.translate(_FULL_WIDTH_PUNCTUATION).lower())
+            removed = [match.start() for match in _SPELLING.finditer(folded)]
+            first = _first_match(_SPELLING.sub("", folded) if removed else folded, terms)
+            if first is not None:  # mapped back as `_Folded._text_span` maps it
+                gone = [at - count for count, at in enumerate(removed)]
+                return first[0] + bisect.bisect_right(gone, first[0])
     doc = _Folded(text)
-    first = _first_match(doc.folded, [term for term in terms if term])
+    first = _first_match(doc.folded, terms)
     return None if first is None else doc.text_span(*first)[0]
 
 

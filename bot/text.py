@@ -212,16 +212,6 @@ def simplified(text: str) -> str:
     return fast[1].sub(lambda match: chr(table[ord(match.group())]), text)
 
 
-# Beyond ASCII and the CJK ideographs: what NFKC may change (see `_Fast.compiled`).
-_BEYOND_ASCII_AND_HAN = re.compile(r"[^\x00-\x7f\u4e00-\u9fff]")
-
-
-def folds_to_lower_case(text: str) -> bool:
-    """Whether `fold(text)` is `text.lower()`, checked in C without folding: ASCII and CJK
-    ideographs only, and none of them Traditional Chinese."""
-    return _BEYOND_ASCII_AND_HAN.search(text) is None and simplified(text) == text
-
-
 def _width_and_case(text: str) -> str:
     """`fold` but for Traditional Chinese: NFKC and casefold."""
     fast = _Fast.for_text(text)

@@ -20,6 +20,8 @@ from bot import pages
 from bot.index import SearchIndex
 from bot.posts import Post, load_posts, parse_post
 from bot.search import (
+    _FULL_WIDTH_PUNCTUATION,
+    _SAME,
     MAX_QUERY,
     MAX_TERMS,
     Query,
@@ -593,3 +595,25 @@ def test_tags_are_searched_by_the_scan_like_the_index() -> None:
     result = ScanSearch(posts).search("芯片", limit=5)
     assert names([hit.post for hit in result.hits]) == ["a"]
     assert result.hits[0].score == 1.0
+
+
+def test_the_characters_folded_one_to_one_never_compose() -> None:
+    """Every character of `search._SAME` beyond ASCII and the CJK ideographs folds to one
+    character, the one `_FULL_WIDTH_PUNCTUATION` and lower case give, and takes part in no
+    canonical composition (as its first or second character), so no neighbour changes it:
+    `_Folded` maps such runs one to one, and `first_match_at` folds them in C."""
+    in_pairs: set[str] = set()
+    for code in range(0x110000):
+        parts = unicodedata.decomposition(chr(code)).split()
+        if len(parts) == 2 and not parts[0].startswith("<"):
+            in_pairs.update(chr(int(part, 16)) for part in parts)
+    same = re.compile(f"[{_SAME}]")
+    others = [
+        chr(code) for code in range(0x80, 0x10000) if same.match(chr(code)) and not 0x4E00 <= code <= 0x9FFF
+    ]
+    assert len(others) > 30  # the pattern was read
+    for char in others:
+        assert fold(char) == char.translate(_FULL_WIDTH_PUNCTUATION).lower(), char
+        assert len(fold(char)) == 1, char
+        assert unicodedata.combining(char) == 0, char
+        assert char not in in_pairs, char
