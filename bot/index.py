@@ -50,6 +50,7 @@ from bot.search import (
     Hit,
     Query,
     SearchResult,
+    cut_before,
     first_match_at,
     parse_query,
     snippet,
@@ -896,7 +897,7 @@ def _snippet(post: Post, body_text: str, terms: Sequence[str]) -> str:
     for text in (summary, body_text):
         at = _find(text, terms)
         if at is not None:
-            start, end = max(0, at - _WINDOW_BEFORE), at + _WINDOW_AFTER
+            start, end = cut_before(text, max(0, at - _WINDOW_BEFORE)), at + _WINDOW_AFTER
             cut = snippet(text[start:end], terms)
             if start > 0 and not cut.startswith(ELLIPSIS):
                 cut = ELLIPSIS + cut

@@ -155,14 +155,15 @@ def search_form(text: str) -> str:
     return _TRAILING.sub("", spelling(" ".join(fold(text).split())))
 
 
-# Characters that NFKC and casefold map to exactly one character, and that never compose with a
-# neighbour: ASCII, the CJK Unified Ideographs and the punctuation of Chinese text (、。《》「」
-# 【】, full-width ！（），：；？, curly quotes, — – · ×; not ＜＝＞ or →, which compose with U+0338).
-# Runs of them fold in C without a map; only the rest ("…", "ß", emoji, kana) is looked at one by
-# one. tests/test_search.py checks each against Unicode's data.
+# Characters that NFKC and casefold map to exactly one character, and that fold as they do beside
+# any neighbour in NFC text: ASCII, the CJK Unified Ideographs and the punctuation and signs of
+# Chinese posts (、。《》「」【】, full-width ！（），：；？, curly quotes, — – · × → ≈ ≠ ° ✅ ❌ ✔;
+# not ＜＝＞, whose folds compose with a following U+0338). Runs of them fold in C without a map;
+# only the rest ("…", "ß", emoji, kana) is looked at one by one. tests/test_search.py checks
+# each against Unicode's data.
 _SAME = (
     r"\x00-\x7f\u4e00-\u9fff\u3001-\u3003\u3008-\u3011\uff01-\uff0f\uff1a\uff1b\uff1f"
-    r"\u2018\u2019\u201c\u201d\u2013\u2014\u00b7\u00d7"
+    r"\u2018\u2019\u201c\u201d\u2013\u2014\u00b7\u00d7\u2192\u2248\u2260\u00b0\u2705\u274c\u2714"
 )
 _RUNS = re.compile(f"(?P<same>[{_SAME}]+)|[^{_SAME}]+")
 _ALL_SAME = re.compile(f"[{_SAME}]*")
@@ -170,6 +171,9 @@ _ALL_SAME = re.compile(f"[{_SAME}]*")
 _FULL_WIDTH_PUNCTUATION = str.maketrans(
     {chr(code): chr(code - 0xFEE0) for code in (*range(0xFF01, 0xFF10), 0xFF1A, 0xFF1B, 0xFF1F)}
 )
+# What they fold to: a term without any of these finds nothing new in them, unless `spelling`
+# drops a full-width hyphen (U+FF0D) made "-".
+_FULL_WIDTH_FOLDS_TO = frozenset(str(value) for value in _FULL_WIDTH_PUNCTUATION.values())
 
 
 class _Folded:
@@ -182,7 +186,8 @@ class _Folded:
 
     __slots__ = ("_folded_starts", "_removed", "_removed_folded", "_text_starts", "_units", "folded", "text")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, whole: str | None = None) -> None:
+        """`whole`: `fold(text)`, if the caller has it already."""
         self.text = text
         # (folded start, folded length, text start, text length) of each piece that is not 1:1.
         units: list[tuple[int, int, int, int]] = []
@@ -206,7 +211,7 @@ class _Folded:
                 at += len(folded)
         # The runs folded one by one are `fold(text)` for NFC text (nothing composes across runs):
         # folded at once.
-        folded = fold(text)
+        folded = fold(text) if whole is None else whole
         # Then model names spelt one way (`spelling`): the separators it drops, by their position
         # in the folded text and by where they would have been in the result.
         self._removed_folded = [match.start() for match in _SPELLING.finditer(folded)]
@@ -367,20 +372,45 @@ def first_match_at(text: str, terms: Sequence[str], *, by: int | None = None) ->
     text up to it and a little past it holds only characters that fold one to one on their own
     (the `same` runs of `_RUNS`: ASCII, CJK ideographs, the punctuation of Chinese text), only that
     part is folded, in C: the usual case, and far cheaper than folding a long body. A match may
-    hold up to one removed separator (`spelling`) a character, hence twice the longest term."""
+    hold up to one removed separator (`spelling`) a character, hence twice the longest term; and
+    `_SPELLING` looks 3 characters ahead, so a match that ends in the head's last 3 is not trusted.
+    """
     terms = [term for term in terms if term]
     if by is not None and terms:
-        head = text[: by + 2 * max(map(len, terms)) + 4]  # and `_SPELLING`'s lookahead
+        limit = by + 2 * max(map(len, terms)) + 1
+        head = text[: limit + 3]
         if _ALL_SAME.fullmatch(head):
-            folded = simplified(head.translate(_FULL_WIDTH_PUNCTUATION).lower())
+            if "\uff0d" in head or not _FULL_WIDTH_FOLDS_TO.isdisjoint("".join(terms)):
+                head = head.translate(_FULL_WIDTH_PUNCTUATION)  # slow (a map lookup a character)
+            folded = simplified(head.lower())
             removed = [match.start() for match in _SPELLING.finditer(folded)]
             first = _first_match(_SPELLING.sub("", folded) if removed else folded, terms)
             if first is not None:  # mapped back as `_Folded._text_span` maps it
                 gone = [at - count for count, at in enumerate(removed)]
-                return first[0] + bisect.bisect_right(gone, first[0])
-    doc = _Folded(text)
+                start, last = (at + bisect.bisect_right(gone, at) for at in (first[0], first[1] - 1))
+                if last < limit:
+                    return start
+    folded = fold(text)
+    if _first_match(spelling(folded), terms) is None:  # settled without mapping positions
+        return None
+    doc = _Folded(text, folded)
     first = _first_match(doc.folded, terms)
     return None if first is None else doc.text_span(*first)[0]
+
+
+def cut_before(text: str, at: int) -> int:
+    """Where `text` may be cut at or a little before `at` so that the rest folds as it does in the
+    whole text: its first character folds one to one on its own (`_SAME`) and the one before does
+    not fold to a Latin letter (which `spelling` looks behind for: a cut `GPT-5` must not turn
+    into `-5`). The start of the text when there is no such place close before `at`."""
+    for cut in range(at, max(0, at - _CUT_SEARCH), -1):
+        before = fold(text[cut - 1])[-1:]
+        if _ALL_SAME.fullmatch(text, cut, cut + 1) and not (before.isascii() and before.isalpha()):
+            return cut
+    return 0
+
+
+_CUT_SEARCH = 16
 
 
 def snippet(text: str, terms: Sequence[str], width: int = SNIPPET_WIDTH) -> str:

@@ -449,11 +449,16 @@ _FILL = "这是一段很长的说明文字。" * 30
         ("Straße 很长。" + _FILL + "a class act", "ss"),  # ß folds to ss
         ("GPT-5 发布。" + _FILL + "北京气温 -5 度。", '"-5"'),  # model names spelt one way
         ("GPT-5 发布。" + _FILL + "gpt5 又来了", "gpt5"),  # the same, met as written later
+        ("a-b1xyza-b1 中间" + _FILL + " 后来 a-b.", '"a-b"'),  # spelling looks ahead past a cut
+        ("GPT-5 说" + "很" * 95 + " -5 度。" + "尾" * 300, '"-5"'),  # a window must not open on "-5"
         ("正文 ﬁ̄ 结束。" + _FILL + "再来 ̄ 一次", '"̄"'),  # a ligature and a mark fold together
         ("ＡＩ 芯片。" + _FILL + "He said it.", "ai"),  # full-width letters
         ("Bır 说。" + _FILL + "it is", "i"),  # dotless ı, which a pattern ignoring case takes for i
     ],
-    ids=["traditional", "sharp s", "spelling", "spelt later", "ligature and mark", "full width", "dotless i"],
+    ids=[
+        *("traditional", "sharp s", "spelling", "spelt later", "lookahead", "window"),
+        *("ligature and mark", "full width", "dotless i"),
+    ],
 )
 def test_a_snippet_is_cut_where_the_scan_finds_the_first_match(tmp_path: Path, body: str, query: str) -> None:
     """Where folding makes an earlier match than the text as it is shows, the index's snippet is
