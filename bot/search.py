@@ -176,6 +176,20 @@ _FULL_WIDTH_PUNCTUATION = str.maketrans(
 _FULL_WIDTH_FOLDS_TO = frozenset(str(value) for value in _FULL_WIDTH_PUNCTUATION.values())
 
 
+def _spelt(folded: str) -> tuple[str, list[int], list[int]]:
+    """`spelling(folded)`, and the separators it drops: by their position in `folded`, and by
+    where they would have been in the result (for `_before_spelling`)."""
+    removed = [match.start() for match in _SPELLING.finditer(folded)]
+    if not removed:
+        return folded, removed, removed
+    return _SPELLING.sub("", folded), removed, [at - count for count, at in enumerate(removed)]
+
+
+def _before_spelling(gone: Sequence[int], index: int) -> int:
+    """A position in a spelt text (`_spelt`'s third list: `gone`) as it was before spelling."""
+    return index + bisect.bisect_right(gone, index) if gone else index
+
+
 class _Folded:
     """A text (NFC, one line), its `fold`, and the way between positions in the two.
 
@@ -212,19 +226,14 @@ class _Folded:
         # The runs folded one by one are `fold(text)` for NFC text (nothing composes across runs):
         # folded at once.
         folded = fold(text) if whole is None else whole
-        # Then model names spelt one way (`spelling`): the separators it drops, by their position
-        # in the folded text and by where they would have been in the result.
-        self._removed_folded = [match.start() for match in _SPELLING.finditer(folded)]
-        self._removed = [at - count for count, at in enumerate(self._removed_folded)]
-        self.folded = _SPELLING.sub("", folded) if self._removed else folded
+        self.folded, self._removed_folded, self._removed = _spelt(folded)
         self._units = units
         self._folded_starts = [unit[0] for unit in units]
         self._text_starts = [unit[2] for unit in units]
 
     def _text_span(self, index: int) -> tuple[int, int]:
         """The span of `text` that `folded[index]` comes from."""
-        if self._removed:
-            index += bisect.bisect_right(self._removed, index)  # before the separators went
+        index = _before_spelling(self._removed, index)
         k = bisect.bisect_right(self._folded_starts, index) - 1
         if k < 0:
             return index, index + 1
@@ -382,20 +391,17 @@ def first_match_at(text: str, terms: Sequence[str], *, by: int | None = None) ->
         if _ALL_SAME.fullmatch(head):
             if "\uff0d" in head or not _FULL_WIDTH_FOLDS_TO.isdisjoint("".join(terms)):
                 head = head.translate(_FULL_WIDTH_PUNCTUATION)  # slow (a map lookup a character)
-            folded = simplified(head.lower())
-            removed = [match.start() for match in _SPELLING.finditer(folded)]
-            first = _first_match(_SPELLING.sub("", folded) if removed else folded, terms)
-            if first is not None:  # mapped back as `_Folded._text_span` maps it
-                gone = [at - count for count, at in enumerate(removed)]
-                start, last = (at + bisect.bisect_right(gone, at) for at in (first[0], first[1] - 1))
+            spelt, _, gone = _spelt(simplified(head.lower()))
+            first = _first_match(spelt, terms)
+            if first is not None:
+                start, last = (_before_spelling(gone, at) for at in (first[0], first[1] - 1))
                 if last < limit:
                     return start
     folded = fold(text)
-    if _first_match(spelling(folded), terms) is None:  # settled without mapping positions
+    first = _first_match(spelling(folded), terms)
+    if first is None:  # settled without mapping positions
         return None
-    doc = _Folded(text, folded)
-    first = _first_match(doc.folded, terms)
-    return None if first is None else doc.text_span(*first)[0]
+    return _Folded(text, folded).text_span(*first)[0]  # its `folded` is `spelling(folded)`
 
 
 def cut_before(text: str, at: int) -> int:
