@@ -264,6 +264,11 @@ def _read_file(folder: Path, site_url: str, name: str, indexed_sha: str | None) 
         return _Read.broken(path, exc)
 
 
+def _day(read: tuple[str, _Read]) -> int:
+    """A file read's sort key for writing: its post's day (0 when it is not a post)."""
+    return read[1].day
+
+
 def _seen(row: sqlite3.Row | None, broken: tuple[int, int] | None, stat: tuple[int, int]) -> bool:
     """Whether a file of this (size, mtime) is indexed, or known broken, as it is: no need to read it."""
     return (row is not None and (row["size"], row["mtime_ns"]) == stat) or broken == stat
@@ -534,30 +539,38 @@ class SearchIndex:
             if not _seen(known.get(name), broken.get(name), stat)
         ]
         unchanged += len(on_disk) - len(to_read)
-        for name, read in zip(to_read, self._read_all(to_read, known), strict=True):
-            if stop.is_set():
-                raise SyncStoppedError("search index: sync stopped; what it did is undone")
-            row = known.get(name)
-            outcome = self._apply(read, row)
-            if outcome == "vanished":
-                removed += row is not None
-            elif outcome == "broken":
-                bad += 1
-            elif outcome == "touched":
-                unchanged += 1
-            elif row is None:
-                added += 1
-            else:
-                changed += 1
+        for part in self._read_all(to_read, known):
+            # Written by date, as the ids go: FTS5 writes the grams it holds in memory out as a
+            # segment whenever a row's id is below the one before. In name order, a folder whose
+            # names are not all dates had a first build write a segment for each such post (the
+            # corpus: 22 of them, a third more time, and as many segments to merge after).
+            for name, read in sorted(part, key=_day):
+                if stop.is_set():
+                    raise SyncStoppedError("search index: sync stopped; what it did is undone")
+                row = known.get(name)
+                outcome = self._apply(read, row)
+                if outcome == "vanished":
+                    removed += row is not None
+                elif outcome == "broken":
+                    bad += 1
+                elif outcome == "touched":
+                    unchanged += 1
+                elif row is None:
+                    added += 1
+                else:
+                    changed += 1
         return added, changed, removed, unchanged, bad
 
-    def _read_all(self, names: Sequence[str], known: Mapping[str, sqlite3.Row]) -> Iterator[_Read]:
-        """The files read and made ready to index, in order. Many are read in a process of their
-        own, a few batches ahead: reading, parsing and normalising them (Python) then take another
-        core while this thread writes to SQLite, and a first build of a big blog takes half the time."""
+    def _read_all(
+        self, names: Sequence[str], known: Mapping[str, sqlite3.Row]
+    ) -> Iterator[list[tuple[str, _Read]]]:
+        """The files (name, as read and made ready to index), in order, a part at a time: all of
+        them, or many in batches read in a process of their own, a few batches ahead: reading,
+        parsing and normalising them (Python) then take another core while this thread writes to
+        SQLite, and a first build of a big blog takes half the time."""
         files = [(name, row["sha256"] if (row := known.get(name)) is not None else None) for name in names]
         if len(files) < _READ_APART_FROM or (os.cpu_count() or 1) < 2:
-            yield from _read_files(self.folder, self.site_url, files)
+            yield list(zip(names, _read_files(self.folder, self.site_url, files), strict=True))
             return
         import multiprocessing  # noqa: PLC0415 - only a big sync needs these
         from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
@@ -573,10 +586,10 @@ class SearchIndex:
                     while len(ahead) > _BATCHES_AHEAD or (ahead and start + _BATCH >= len(files)):
                         read = ahead.popleft().result()
                         done += len(read)
-                        yield from read
+                        yield list(zip(names[done - len(read) : done], read, strict=True))
         except (BrokenExecutor, OSError) as exc:  # no process to be had: read them here
             logger.warning("search index: reading %d files in this process: %r", len(files) - done, exc)
-            yield from _read_files(self.folder, self.site_url, files[done:])
+            yield list(zip(names[done:], _read_files(self.folder, self.site_url, files[done:]), strict=True))
 
     def _apply(self, read: _Read, row: sqlite3.Row | None) -> str:
         """Write what `_read_file` found; the outcome, for the sync's counts."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import random
@@ -262,6 +263,26 @@ def test_sync_reads_only_what_changed(tmp_path: Path) -> None:
     assert index.sync() == SyncStats(added=1, changed=1, removed=1, unchanged=1)
     assert [p.title for p in every_hit(index, "融资")] == ["第5天 融资", "第3天 融资"]
     assert [p.title for p in every_hit(index, "芯片")] == ["第1天 芯片"]
+
+
+def test_a_first_build_writes_one_segment_whatever_the_files_are_named(tmp_path: Path) -> None:
+    """Posts are written in the order of their ids (dates), not of their names: FTS5 writes what it
+    holds in memory out as a segment whenever an id comes below the one before, so names that run
+    against the dates made one segment per post (a slower build, and a slower index until merged)."""
+    built = []
+    for order in ("with", "against"):
+        folder = tmp_path / order / "posts"
+        folder.mkdir(parents=True)
+        for day in range(1, 10):
+            name = f"{day if order == 'with' else 10 - day}-post.md"
+            (folder / name).write_text(daily_post(_day(day), f"第{day}天 融资"), encoding="utf-8")
+        index = SearchIndex.open(tmp_path / order / "s.db", folder, site_url=SITE)
+        assert index.sync() == SyncStats(added=9)
+        assert [p.title for p in every_hit(index, "融资")] == [f"第{day}天 融资" for day in range(9, 0, -1)]
+        index.close()
+        with contextlib.closing(sqlite3.connect(tmp_path / order / "s.db")) as db:
+            built.append(db.execute("SELECT id, block FROM search_grams_data ORDER BY id").fetchall())
+    assert built[0] == built[1]
 
 
 def test_broken_file_is_skipped_and_not_reread(tmp_path: Path) -> None:
