@@ -528,8 +528,13 @@ class SearchIndex:
         """Bring the index in step with `on_disk`, inside the sync's transaction: (added, changed,
         removed, unchanged, broken)."""
         added = changed = removed = unchanged = bad = 0
-        for name in known.keys() - on_disk.keys():
-            self._delete(known[name]["id"])
+        # Rows go in the order of their ids, and new ones are written by date (ids are dates): FTS5
+        # writes the grams it holds in memory out as a segment whenever a row's id, written or
+        # deleted, is not above the last one. In name order, a folder whose names are not all
+        # dates had a first build write a segment for each such post (the corpus: 22 of them, a
+        # third more time, and as many segments to merge after).
+        for doc_id in sorted(known[name]["id"] for name in known.keys() - on_disk.keys()):
+            self._delete(doc_id)
             removed += 1
         for name in broken.keys() - on_disk.keys():
             self._db.execute("DELETE FROM search_broken WHERE name = ?", (name,))
@@ -540,10 +545,13 @@ class SearchIndex:
         ]
         unchanged += len(on_disk) - len(to_read)
         for part in self._read_all(to_read, known):
-            # Written by date, as the ids go: FTS5 writes the grams it holds in memory out as a
-            # segment whenever a row's id is below the one before. In name order, a folder whose
-            # names are not all dates had a first build write a segment for each such post (the
-            # corpus: 22 of them, a third more time, and as many segments to merge after).
+            # What the part replaces or drops goes first: every id it frees is free for its new
+            # posts (a full day's edit then needs no rebuild, whatever the files' names).
+            replaced = (
+                known[name]["id"] for name, read in part if read.outcome != "touched" and name in known
+            )
+            for doc_id in sorted(replaced):
+                self._delete(doc_id)
             for name, read in sorted(part, key=_day):
                 if stop.is_set():
                     raise SyncStoppedError("search index: sync stopped; what it did is undone")
@@ -592,15 +600,14 @@ class SearchIndex:
             yield list(zip(names[done:], _read_files(self.folder, self.site_url, files[done:]), strict=True))
 
     def _apply(self, read: _Read, row: sqlite3.Row | None) -> str:
-        """Write what `_read_file` found; the outcome, for the sync's counts."""
+        """Write what `_read_file` found, the file's old row (`row`, unless only touched) deleted
+        already; the outcome, for the sync's counts."""
         if read.outcome == "touched" and row is not None:
             self._db.execute(
                 "UPDATE search_doc SET size = ?, mtime_ns = ? WHERE id = ?",
                 (read.size, read.mtime_ns, row["id"]),
             )
             return "touched"
-        if row is not None:
-            self._delete(row["id"])
         if read.outcome == "broken":  # remembered, so it is not read again until it changes
             self._db.execute(
                 "INSERT INTO search_broken (name, size, mtime_ns) VALUES (?, ?, ?)"

@@ -541,6 +541,43 @@ def test_posts_added_to_a_full_day_take_the_ids_removals_freed(tmp_path: Path) -
     index.close()
 
 
+def test_a_post_moved_off_a_full_day_frees_its_id_for_a_new_one(tmp_path: Path) -> None:
+    """A sync writes new posts by date, but deletes what it replaces first: a post of a full day
+    moved to a later day frees its id for a post added to that day, whatever their names."""
+    folder, index = _full_day(tmp_path)
+    (folder / "2026-11-02-7.md").write_text(daily_post(_day(6), "挪 7 融资"), encoding="utf-8")
+    (folder / "2026-11-02-8.md").write_text(daily_post(_day(2), "新 8 融资"), encoding="utf-8")
+    assert index.sync() == SyncStats(added=1, changed=1, unchanged=7)  # no rebuild: all 9 would be added
+    assert [hit.title for hit in every_hit(index, "挪")] == ["挪 7 融资"]
+    assert [hit.title for hit in every_hit(index, "新")] == ["新 8 融资"]
+    assert len(every_hit(index, "融资")) == 9
+    index.close()
+
+
+def test_files_read_in_another_process_are_indexed_as_read_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big sync reads its files in batches in a process of its own: each post is stored under its
+    own name, with the same hits, as when this process reads them (a broken file included)."""
+    folder = tmp_path / "posts"
+    folder.mkdir()
+    for day in range(1, 10):
+        post = daily_post(_day(day), f"第{day}天 融资")
+        (folder / f"{10 - day}-post.md").write_text(post, encoding="utf-8")
+    (folder / "5-broken.md").write_text("---\ntitle: [\n---\n", encoding="utf-8")
+    found = []
+    for apart in ("here", "apart"):
+        if apart == "apart":
+            monkeypatch.setattr("bot.index._READ_APART_FROM", 0)
+            monkeypatch.setattr("bot.index._BATCH", 3)
+        index = SearchIndex.open(tmp_path / f"{apart}.db", folder, site_url=SITE)
+        assert index.sync() == SyncStats(added=9, broken=1)
+        found.append([(hit.title, hit.path.name) for hit in every_hit(index, "融资")])
+        index.close()
+    assert found[0] == found[1]
+    assert found[0][0] == ("第9天 融资", "1-post.md")
+
+
 def test_a_file_name_that_is_not_utf8_is_left_to_the_folder_report(tmp_path: Path) -> None:
     """A post file named in another encoding cannot be stored: the index leaves it out (PostFolder
     reports it) and keeps every other post."""
