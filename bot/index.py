@@ -220,10 +220,12 @@ def _encodable(text: str) -> bool:
 _READ_APART_FROM, _BATCH, _BATCHES_AHEAD = 2000, 64, 4
 
 
-def _read_files(folder: Path, site_url: str, files: Sequence[tuple[str, str | None]]) -> list[_Read]:
-    """Files (name, sha256 as indexed) read and made ready to index; no database: it may run in
-    another process."""
-    return [_read_file(folder, site_url, name, sha) for name, sha in files]
+def _read_files(
+    folder: Path, site_url: str, files: Sequence[tuple[str, str | None]]
+) -> list[tuple[str, _Read]]:
+    """Files (name, sha256 as indexed) read and made ready to index, each with its name; no
+    database: it may run in another process."""
+    return [(name, _read_file(folder, site_url, name, sha)) for name, sha in files]
 
 
 def _read_file(folder: Path, site_url: str, name: str, indexed_sha: str | None) -> _Read:
@@ -578,7 +580,7 @@ class SearchIndex:
         SQLite, and a first build of a big blog takes half the time."""
         files = [(name, row["sha256"] if (row := known.get(name)) is not None else None) for name in names]
         if len(files) < _READ_APART_FROM or (os.cpu_count() or 1) < 2:
-            yield list(zip(names, _read_files(self.folder, self.site_url, files), strict=True))
+            yield _read_files(self.folder, self.site_url, files)
             return
         import multiprocessing  # noqa: PLC0415 - only a big sync needs these
         from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
@@ -587,17 +589,17 @@ class SearchIndex:
         try:
             context = multiprocessing.get_context("spawn")  # fork is unsafe in a process with threads
             with ProcessPoolExecutor(max_workers=1, mp_context=context) as reader:
-                ahead: deque[Future[list[_Read]]] = deque()
+                ahead: deque[Future[list[tuple[str, _Read]]]] = deque()
                 for start in range(0, len(files), _BATCH):
                     batch = files[start : start + _BATCH]
                     ahead.append(reader.submit(_read_files, self.folder, self.site_url, batch))
                     while len(ahead) > _BATCHES_AHEAD or (ahead and start + _BATCH >= len(files)):
                         read = ahead.popleft().result()
                         done += len(read)
-                        yield list(zip(names[done - len(read) : done], read, strict=True))
+                        yield read
         except (BrokenExecutor, OSError) as exc:  # no process to be had: read them here
             logger.warning("search index: reading %d files in this process: %r", len(files) - done, exc)
-            yield list(zip(names[done:], _read_files(self.folder, self.site_url, files[done:]), strict=True))
+            yield _read_files(self.folder, self.site_url, files[done:])
 
     def _apply(self, read: _Read, row: sqlite3.Row | None) -> str:
         """Write what `_read_file` found, the file's old row (`row`, unless only touched) deleted

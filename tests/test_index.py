@@ -267,7 +267,7 @@ def test_sync_reads_only_what_changed(tmp_path: Path) -> None:
 
 def test_a_first_build_writes_one_segment_whatever_the_files_are_named(tmp_path: Path) -> None:
     """Posts are written in the order of their ids (dates), not of their names: FTS5 writes what it
-    holds in memory out as a segment whenever an id comes below the one before, so names that run
+    holds in memory out as a segment whenever an id is not above the last one, so names that run
     against the dates made one segment per post (a slower build, and a slower index until merged)."""
     built = []
     for order in ("with", "against"):
